@@ -1,0 +1,304 @@
+"""Strict, frozen schemas of a Friendshore instance.
+
+Every table row is a pydantic model with ``extra="forbid"`` and ``frozen=True``;
+its field docstrings give the unit and are the single source for
+``docs/instance-format.md``.  ``planner.io`` reads files into these models and
+checks references across tables; ``models/`` only ever sees a validated
+:class:`Instance`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ALL = "*"
+"""Wildcard accepted in list columns (all items, all hosts) and in lanes.item."""
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+# --------------------------------------------------------------------------- tables
+class Country(Strict):
+    key: ClassVar[tuple[str, ...]] = ("code",)
+    code: str
+    """Short country code used in every other table (e.g. JP, US, CN)."""
+    name: str
+    """Display name."""
+    tier: str
+    """Trust tier; must be one of the tiers declared in instance.yaml."""
+    groups: tuple[str, ...] = ()
+    """Partnerships the country belongs to, separated by ';' (e.g. MSP;IPEF;Chip4)."""
+
+
+class Item(Strict):
+    key: ClassVar[tuple[str, ...]] = ("id",)
+    id: str
+    """Item identifier (e.g. gallium)."""
+    name: str
+    """Display name."""
+    unit: str
+    """Physical unit of every volume of this item (e.g. t, GWh, wafers)."""
+    category: str = ""
+    """Free grouping label (e.g. critical mineral, semiconductor)."""
+
+
+class Supply(Strict):
+    key: ClassVar[tuple[str, ...]] = ("item", "country")
+    item: str
+    """Item id."""
+    country: str
+    """Supplier country code."""
+    capacity: NonNeg
+    """Existing capacity available to the importers, item unit per year."""
+    unit_cost: NonNeg
+    """Ex-works purchase price, currency per item unit."""
+    qualification_cost: NonNeg = 0.0
+    """Fixed cost paid once per year if the country is qualified as a supplier of the item, currency per year."""
+    min_order: NonNeg = 0.0
+    """Minimum total volume bought from a qualified supplier, item unit per year (0 = none)."""
+
+
+class Demand(Strict):
+    key: ClassVar[tuple[str, ...]] = ("importer", "item")
+    importer: str
+    """Importing country code."""
+    item: str
+    """Item id."""
+    quantity: NonNeg
+    """Demand to be met, item unit per year."""
+
+
+class Lane(Strict):
+    key: ClassVar[tuple[str, ...]] = ("origin", "importer", "item")
+    origin: str
+    """Supplier country code."""
+    importer: str
+    """Importing country code."""
+    item: str = ALL
+    """Item id, or '*' for every item (a row for a named item overrides the '*' row)."""
+    transport_cost: NonNeg = 0.0
+    """Freight and insurance, currency per item unit."""
+    tariff_rate: Rate = 0.0
+    """Ad-valorem tariff on the unit cost, fraction in [0, 1]."""
+
+
+class Investment(Strict):
+    key: ClassVar[tuple[str, ...]] = ("option",)
+    option: str
+    """Investment option id."""
+    item: str
+    """Item id the new capacity produces."""
+    country: str
+    """Host country code; needs a supply row for (item, country), which gives the unit cost (capacity 0 is fine)."""
+    capacity: NonNeg
+    """Capacity added if built, item unit per year."""
+    capex: NonNeg
+    """Annualised investment cost if built, currency per year."""
+    programmes: tuple[str, ...] = ()
+    """Programme ids whose subsidy the option may receive, separated by ';'."""
+
+
+class Programme(Strict):
+    key: ClassVar[tuple[str, ...]] = ("id",)
+    id: str
+    """Programme id."""
+    funding_country: str
+    """Country code of the government paying the subsidy."""
+    rate: Rate = 1.0 / 3.0
+    """Share of capex paid by the programme, fraction in [0, 1] (default one-third)."""
+    budget: NonNeg
+    """Most the programme pays per year over all options, currency per year."""
+    items: tuple[str, ...] = (ALL,)
+    """Eligible item ids separated by ';', or '*' for all."""
+    hosts: tuple[str, ...] = (ALL,)
+    """Eligible host country codes or tier names separated by ';', or '*' for all."""
+
+
+class Baseline(Strict):
+    key: ClassVar[tuple[str, ...]] = ("importer", "item", "country")
+    importer: str
+    """Importing country code."""
+    item: str
+    """Item id."""
+    country: str
+    """Supplier country code today."""
+    share: Rate | None = None
+    """Share of the importer's demand for the item sourced from the country today, fraction (give share or volume)."""
+    volume: NonNeg | None = None
+    """Volume sourced from the country today, item unit per year (give share or volume)."""
+
+
+TABLES: dict[str, type[Strict]] = {
+    "countries": Country,
+    "items": Item,
+    "supply": Supply,
+    "demand": Demand,
+    "lanes": Lane,
+    "investments": Investment,
+    "programmes": Programme,
+    "baseline": Baseline,
+}
+"""Table name -> row schema, in reading order.  The file is ``<name>.csv`` or a sheet ``<name>``."""
+
+REQUIRED_TABLES = ("countries", "items", "supply", "demand")
+"""Tables every instance must have; the others may be absent (empty)."""
+
+
+# --------------------------------------------------------------------------- policy
+class ItemPolicy(Strict):
+    """Per-item overrides of the instance-wide policy; unset fields inherit."""
+
+    country_share_cap: Rate | None = None
+    """Most any one country may supply of an importer's demand for the item, fraction."""
+    tier_caps: dict[str, Rate] | None = None
+    """Tier name -> most that tier may supply of an importer's demand, fraction."""
+    group_caps: dict[str, Rate] | None = None
+    """Group name -> most that group's members may supply of an importer's demand, fraction."""
+    min_suppliers: int | None = Field(default=None, ge=0)
+    """Least number of qualified supplier countries for the item."""
+    n1_beta: Rate | None = None
+    """N-1 level: qualified capacity outside any one country covers at least this fraction of total demand."""
+
+
+class Policy(ItemPolicy):
+    """Security policy.  Every field can be overridden with ``--set policy.<field>=<value>``."""
+
+    exclude_tiers: tuple[str, ...] = ()
+    """Tiers that may not supply at all."""
+    allow_shortage: bool = False
+    """If true, unmet demand is allowed at shortage_penalty (and reported loudly)."""
+    shortage_penalty: NonNeg = 1e6
+    """Cost of each unit of unmet demand when allow_shortage is true, currency per item unit."""
+    items: dict[str, ItemPolicy] = {}
+    """Item id -> overrides for that item."""
+
+    def for_item(self, item: str) -> ItemPolicy:
+        """The effective policy of one item: the item override where set, else the instance-wide value."""
+        base = {f: getattr(self, f) for f in ItemPolicy.model_fields}
+        over = self.items.get(item)
+        if over is not None:
+            base.update({k: v for k, v in over.model_dump().items() if v is not None})
+        return ItemPolicy.model_construct(**base)
+
+    @staticmethod
+    def security_off() -> "Policy":
+        """The cost-only policy: no caps, no exclusions, no diversification or N-1."""
+        return Policy()
+
+
+class Meta(Strict):
+    """The contents of instance.yaml."""
+
+    name: str
+    """Instance name."""
+    description: str = ""
+    """What the instance represents."""
+    currency: str = "USD"
+    """Currency of every cost column (e.g. USD, 'USD million', JPY)."""
+    units: dict[str, str] = {}
+    """Free notes on units (e.g. money: 'USD million per year')."""
+    sources: tuple[str, ...] = ()
+    """Where the numbers come from (see sources.csv for per-column detail)."""
+    tiers: tuple[str, ...] = ("domestic", "ally", "partner", "neutral", "concern")
+    """Trust tiers the countries table may use, most trusted first."""
+    policy: Policy = Policy()
+    """Default policy."""
+    variants: dict[str, dict[str, Any]] = {}
+    """Named overrides (dotted key -> value) applied with ``--variant NAME``."""
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tiers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("tiers must be unique")
+        return v
+
+
+# --------------------------------------------------------------------------- instance
+class Instance(Strict):
+    """A validated instance.  Build it with ``planner.io.load_instance``."""
+
+    meta: Meta
+    countries: tuple[Country, ...]
+    items: tuple[Item, ...]
+    supply: tuple[Supply, ...]
+    demand: tuple[Demand, ...]
+    lanes: tuple[Lane, ...] = ()
+    investments: tuple[Investment, ...] = ()
+    programmes: tuple[Programme, ...] = ()
+    baseline: tuple[Baseline, ...] = ()
+
+    @property
+    def policy(self) -> Policy:
+        return self.meta.policy
+
+    # Lookups derived once; cached_property writes to __dict__, which frozen allows.
+    @cached_property
+    def tier_of(self) -> dict[str, str]:
+        return {c.code: c.tier for c in self.countries}
+
+    @cached_property
+    def groups_of(self) -> dict[str, tuple[str, ...]]:
+        return {c.code: c.groups for c in self.countries}
+
+    @cached_property
+    def demand_qty(self) -> dict[tuple[str, str], float]:
+        """(item, importer) -> quantity."""
+        return {(d.item, d.importer): d.quantity for d in self.demand}
+
+    @cached_property
+    def supply_by_key(self) -> dict[tuple[str, str], Supply]:
+        """(item, country) -> supply row."""
+        return {(s.item, s.country): s for s in self.supply}
+
+    @cached_property
+    def lane_for(self) -> dict[tuple[str, str, str], tuple[float, float]]:
+        """(item, origin, importer) -> (transport_cost, tariff_rate) for every usable route.
+
+        A named-item lane overrides the '*' lane; a domestic route (origin ==
+        importer) is free and tariff-free unless a lane row says otherwise.
+        """
+        out: dict[tuple[str, str, str], tuple[float, float]] = {}
+        importers_of: dict[str, list[str]] = {}
+        for d in self.demand:
+            importers_of.setdefault(d.item, []).append(d.importer)
+        star = {(ln.origin, ln.importer): ln for ln in self.lanes if ln.item == ALL}
+        named = {(ln.item, ln.origin, ln.importer): ln for ln in self.lanes if ln.item != ALL}
+        for s in self.supply:
+            for imp in importers_of.get(s.item, ()):
+                ln = named.get((s.item, s.country, imp)) or star.get((s.country, imp))
+                if ln is not None:
+                    out[(s.item, s.country, imp)] = (ln.transport_cost, ln.tariff_rate)
+                elif s.country == imp:
+                    out[(s.item, s.country, imp)] = (0.0, 0.0)
+        return out
+
+    def members(self, name: str) -> frozenset[str]:
+        """Countries in the tier or group called ``name``."""
+        return frozenset(c.code for c in self.countries if c.tier == name or name in c.groups)
+
+    def programme_hosts(self, p: Programme) -> frozenset[str] | None:
+        """Countries eligible to host under ``p`` (None = all)."""
+        if ALL in p.hosts:
+            return None
+        return frozenset(c.code for c in self.countries if c.code in p.hosts or c.tier in p.hosts)
+
+    def replace(self, **update: Any) -> "Instance":
+        """A copy with some fields replaced (already-validated parts are not re-validated).
+
+        Not ``model_copy``: that would carry the cached lookups of the old tables.
+        """
+        fields = {f: getattr(self, f) for f in type(self).model_fields}
+        fields.update(update)
+        return type(self).model_construct(**fields)
+
+    def with_policy(self, policy: Policy) -> "Instance":
+        return self.replace(meta=self.meta.model_copy(update={"policy": policy}))
