@@ -1,0 +1,53 @@
+"""Dependence caps: any one country's, and each capped tier's or group's,
+share of an importer's demand for an item."""
+
+from __future__ import annotations
+
+from pyomo.environ import Constraint, Param, Set, quicksum
+
+
+def add_to(m, inst) -> None:
+    pol = inst.policy
+    item_pol = {i: pol.for_item(i) for i in m.ITEMS}
+
+    # Country cap: one row per route of an item with a cap.
+    cap = {i: p.country_share_cap for i, p in item_pol.items() if p.country_share_cap is not None}
+    m.COUNTRY_CAPPED = Set(dimen=3, initialize=[r for r in m.ROUTES if r[0] in cap])
+    m.country_share_cap_frac = Param(sorted(cap), initialize=cap, mutable=True)
+
+    def country_cap(m, i, c, j):
+        """Flow[i,c,j] <= country_share_cap_frac[i] * demand_u[i,j]  for (i,c,j) in COUNTRY_CAPPED.
+
+        No single country supplies more than the cap of an importer's demand.
+        """
+        return m.Flow[i, c, j] <= m.country_share_cap_frac[i] * m.demand_u[i, j]
+
+    m.Country_Share_Cap = Constraint(m.COUNTRY_CAPPED, rule=country_cap)
+
+    # Tier and group caps share one constraint shape over (item, importer, set name).
+    for kind, field in (("Tier", "tier_caps"), ("Group", "group_caps")):
+        wanted = {
+            (i, j, name): level
+            for (i, j) in m.DEMANDS
+            for name, level in (getattr(item_pol[i], field) or {}).items()
+        }
+        members = {name: inst.members(name) for (_, _, name) in wanted}
+        inside = {
+            key: [r for r in m.routes_to.get(key[:2], ()) if r[1] in members[key[2]]] for key in wanted
+        }
+        # A cap on a tier with no route to this importer constrains nothing: no row.
+        caps = {key: level for key, level in wanted.items() if inside[key]}
+        index = Set(dimen=3, initialize=sorted(caps))
+        level = Param(index, initialize=caps, mutable=True)
+        m.add_component(f"{kind.upper()}_CAPPED", index)
+        m.add_component(f"{kind.lower()}_share_cap_frac", level)
+
+        def rule(m, i, j, name, level=level, inside=inside):
+            return quicksum(m.Flow[r] for r in inside[i, j, name]) <= level[i, j, name] * m.demand_u[i, j]
+
+        rule.__doc__ = f"""sum_{{c in members(g)}} Flow[i,c,j] <= {kind.lower()}_share_cap_frac[i,j,g] * demand_u[i,j]
+        for (i,j,g) in {kind.upper()}_CAPPED.
+
+        The {kind.lower()} g supplies at most its cap of importer j's demand for item i.
+        """
+        m.add_component(f"{kind}_Share_Cap", Constraint(index, rule=rule))

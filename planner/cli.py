@@ -1,0 +1,222 @@
+"""The ``friendshore`` command line (also ``python -m planner``).
+
+Exit codes: 0 success; 2 bad input (nothing written); 3 no feasible solution;
+1 an internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_NO_SOLUTION, FriendshoreError, InstanceError, Problem
+
+app = typer.Typer(
+    name="friendshore",
+    help="Friendshoring planner: which suppliers in which trusted countries, at what premium, with what resilience.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a value: key=value (e.g. policy.country_share_cap=0.5). Repeatable."),
+]
+VariantOpt = Annotated[Optional[str], typer.Option("--variant", help="Apply a named variant from instance.yaml.")]
+
+
+def fail(exc: FriendshoreError) -> None:
+    """Print a user error without a traceback and exit with its code."""
+    if isinstance(exc, InstanceError):
+        n = len(exc.problems)
+        err.print(f"[bold red]error:[/] {n} problem{'s' if n != 1 else ''} found:")
+        for p in exc.problems:
+            err.print(f"  - {p}", markup=False, highlight=False)
+    else:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(exc.exit_code)
+
+
+def _load(path: Path, overrides: list[str] | None, variant: str | None):
+    from .io import load_instance
+
+    return load_instance(path, overrides or (), variant=variant)
+
+
+@app.command()
+def validate(
+    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    set_: SetOpt = None,
+    variant: VariantOpt = None,
+) -> None:
+    """Check an instance; list every problem at once (file, row, column, value, expected)."""
+    try:
+        inst = _load(instance, set_, variant)
+    except FriendshoreError as exc:
+        fail(exc)
+    out.print(
+        f"ok: {inst.meta.name}: {len(inst.items)} items, {len(inst.countries)} countries, "
+        f"{len(inst.supply)} supply rows, {len(inst.demand)} demand rows"
+    )
+
+
+@app.command()
+def solve(
+    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")] = None,
+    set_: SetOpt = None,
+    variant: VariantOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json.")] = "csv",
+    time_limit: Annotated[Optional[float], typer.Option(help="HiGHS time limit per solve, seconds.")] = None,
+    gap: Annotated[float, typer.Option(help="Relative MIP gap counted as optimal.")] = 1e-4,
+    threads: Annotated[int, typer.Option(help="HiGHS threads.")] = 1,
+    seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
+    compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Also solve the cost-only optimum.")] = True,
+) -> None:
+    """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
+    from .compare import run_comparison
+    from .export import parse_formats
+    from .io import files_hash, instance_hash
+    from .run import result_tables, run_record, write_outputs
+    from .solve import SolveOptions
+
+    started = time.time()
+    try:
+        try:
+            formats = parse_formats(fmt)
+        except ValueError as e:
+            raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
+        if time_limit is not None and time_limit <= 0:
+            raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+        options = SolveOptions(time_limit=time_limit, rel_gap=max(gap, 0.0), threads=max(threads, 1), seed=max(seed, 0))
+        inst = _load(instance, set_, variant)
+    except FriendshoreError as exc:
+        fail(exc)
+
+    with err.status(f"solving {inst.meta.name} ..."):
+        cmp = run_comparison(inst, options, with_cost_only=compare)
+    main = cmp.main
+    if not main.has_solution:
+        err.print(f"[bold red]no solution:[/] {main.explanation} (HiGHS: {main.termination}).")
+        err.print("Nothing was written. Check the policy with `friendshore validate` or relax a cap.")
+        raise typer.Exit(EXIT_NO_SOLUTION)
+
+    tables = result_tables(cmp)
+    print_summary(cmp, tables["kpis"])
+    if out_dir is not None:
+        record = run_record(
+            cmp, instance_path=str(instance), files_hash=files_hash(instance), instance_hash=instance_hash(inst),
+            overrides=dict(_split(s) for s in (set_ or [])), variant=variant, options=options, started=started,
+        )
+        write_outputs(out_dir, tables, record, formats)
+        out.print(f"wrote {', '.join(sorted(tables))} ({', '.join(formats)}) and run.json to {out_dir}")
+
+
+def _split(s: str) -> tuple[str, str]:
+    k, _, v = s.partition("=")
+    return k.strip(), v.strip()
+
+
+def print_summary(cmp, kpis) -> None:
+    """The comparison as a rich table: headline KPIs first."""
+    main = cmp.main
+    style = "green" if main.proven_optimal else "bold yellow"
+    out.print(
+        f"[{style}]{main.status.upper()}[/]: {main.explanation}; objective {main.objective:,.6g}, "
+        f"bound {main.bound if main.bound is None else format(main.bound, ',.6g')}, "
+        f"gap {0.0 if main.gap is None else main.gap:.2e}; build {main.build_s:.2f} s, "
+        f"hand-off {main.handoff_s:.2f} s, HiGHS {main.solve_s:.2f} s"
+    )
+    for s in cmp.solutions.values():
+        for note in (s.notes if s is not None else ()):
+            out.print(f"[yellow]note:[/] {note}")
+    cases = [c for c in ("baseline", "cost_only", "friendshored") if c in kpis.columns and kpis[c].notna().any()]
+    table = Table(title=f"{cmp.instance.meta.name}: comparison", header_style="bold")
+    for col in ("kpi", "item", "importer", "group", "unit"):
+        table.add_column(col)
+    for c in cases:
+        table.add_column(c, justify="right")
+    headline = kpis[
+        (kpis["item"] == "all") & ~kpis["kpi"].isin(["proven_optimal", "mip_gap", "objective_bound"])
+        | kpis["kpi"].isin(["n1_coverage", "qualified_suppliers"])
+    ]
+    per_item = kpis[(kpis["kpi"] == "max_country_share") & (kpis["item"] != "all")]
+    for df in (headline, per_item):
+        for r in df.itertuples(index=False):
+            table.add_row(r.kpi, r.item, r.importer, r.group, r.unit, *(_fmt(getattr(r, c)) for c in cases))
+    out.print(table)
+    if any(s is not None and len(s.shortages) for s in cmp.solutions.values() if s and s.case != "baseline"):
+        out.print("[bold red]SHORTAGE:[/] some demand is left unmet (policy.allow_shortage); see shortages table.")
+
+
+def _fmt(v) -> str:
+    if v != v:  # NaN
+        return "-"
+    return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+
+
+@app.command()
+def convert(
+    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    to: Annotated[Path, typer.Option("--to", help="Target: a folder, or a path ending in .xlsx.")],
+) -> None:
+    """Convert an instance between a folder of CSV files and one .xlsx workbook."""
+    from .io import load_instance, write_instance
+
+    try:
+        inst = load_instance(instance)
+    except FriendshoreError as exc:
+        fail(exc)
+    write_instance(inst, to)
+    out.print(f"wrote {to}")
+
+
+@app.command()
+def generate(
+    out_path: Annotated[Path, typer.Argument(help="Folder (or .xlsx) to write the instance to.")],
+    items: Annotated[int, typer.Option(min=1, help="Number of items.")] = 5,
+    countries: Annotated[int, typer.Option(min=3, help="Number of countries.")] = 20,
+    importers: Annotated[int, typer.Option(min=1, help="Number of importers.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+) -> None:
+    """Write a synthetic instance of any size with realistic structure."""
+    from .generate import write_generated
+
+    if importers > countries:
+        fail(InstanceError([Problem("--importers", value=str(importers), expected=f"at most --countries ({countries})")]))
+    write_generated(out_path, items=items, countries=countries, importers=importers, seed=seed)
+    out.print(f"wrote {out_path}")
+
+
+def main() -> None:
+    # Pyomo is 100x slower with the root logger at DEBUG; keep logging quiet.
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        app()
+    except FriendshoreError as exc:
+        try:
+            fail(exc)
+        except typer.Exit as e:
+            sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing half-written was left behind")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last resort: a bug, shown briefly
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print("This is a bug in Friendshore. Re-run with FRIENDSHORE_DEBUG=1 for a traceback.")
+        if __import__("os").environ.get("FRIENDSHORE_DEBUG"):
+            raise
+        sys.exit(EXIT_INTERNAL)
+
+
+__all__ = ["app", "main", "EXIT_BAD_INPUT", "EXIT_NO_SOLUTION"]

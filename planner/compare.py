@@ -1,0 +1,167 @@
+"""Baseline comparison: today's sourcing, the cost-only optimum and the friendshored optimum.
+
+:func:`run_comparison` produces the three :class:`Solution` objects and
+:func:`kpi_table` sets their key performance indicators side by side, one row
+per KPI and scope, one column per case.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import solution as sol
+from .schema import Instance, Policy
+from .solve import SolveOptions, SolveResult, build_and_solve
+
+CASES = ("baseline", "cost_only", "friendshored")
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    instance: Instance
+    solutions: dict[str, sol.Solution | None]
+    """case -> solution (None where the case has no data or no feasible solution)."""
+    results: dict[str, SolveResult | None]
+    """case -> solve result (None for the evaluated baseline)."""
+
+    @property
+    def main(self) -> SolveResult:
+        return self.results["friendshored"]
+
+    def kpis(self) -> pd.DataFrame:
+        return kpi_table(self.instance, self.solutions, self.results)
+
+
+def cost_only(inst: Instance) -> Instance:
+    """The same instance with every security constraint off (shortage rules kept)."""
+    p = inst.policy
+    off = Policy.security_off().model_copy(
+        update={"allow_shortage": p.allow_shortage, "shortage_penalty": p.shortage_penalty}
+    )
+    return inst.with_policy(off)
+
+
+def solve_case(inst: Instance, case: str, options: SolveOptions | None = None):
+    """Build and solve one case: returns (SolveResult, Solution or None)."""
+    m, res = build_and_solve(inst, options)
+    return res, (sol.from_model(m, inst, res, case) if res.has_solution else None)
+
+
+def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cost_only: bool = True) -> Comparison:
+    results: dict[str, SolveResult | None] = {"baseline": None}
+    solutions: dict[str, sol.Solution | None] = {"baseline": sol.from_baseline(inst)}
+    if with_cost_only:
+        results["cost_only"], solutions["cost_only"] = solve_case(cost_only(inst), "cost_only", options)
+    results["friendshored"], solutions["friendshored"] = solve_case(inst, "friendshored", options)
+    return Comparison(inst, solutions, results)
+
+
+# --------------------------------------------------------------------------- KPIs
+def _row(kpi: str, unit: str, item: str = ALL, importer: str = ALL, group: str = ALL) -> tuple:
+    return (kpi, item, importer, group, unit)
+
+
+def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
+    """KPIs of one solution: (kpi, item, importer, group, unit) -> value."""
+    cur = inst.meta.currency
+    out: dict[tuple, float] = {_row("total_cost", cur): s.total_cost}
+    for comp, val in zip(s.costs["component"], s.costs["value"]):
+        out[_row(f"cost_{comp}", cur)] = float(val)
+    out[_row("public_subsidy", cur)] = float(s.investments["subsidy"].sum()) if len(s.investments) else 0.0
+    out[_row("capacity_built_options", "count")] = float(s.investments["built"].sum()) if len(s.investments) else 0.0
+    for p in s.programmes.itertuples():
+        out[_row("budget_used", cur, group=p.programme)] = float(p.used)
+        out[_row("budget_left", cur, group=p.programme)] = float(p.left)
+
+    a = s.allocations
+    tiers = inst.meta.tiers
+    max_share = 0.0
+    for (i, j), q in sorted(inst.demand_qty.items()):
+        if q <= 0:
+            continue
+        rows = a[(a["item"] == i) & (a["importer"] == j)]
+        shares = rows.groupby("country")["volume"].sum() / q
+        top = float(shares.max()) if len(shares) else 0.0
+        max_share = max(max_share, top)
+        out[_row("max_country_share", "fraction", i, j)] = top
+        out[_row("hhi", "0-1", i, j)] = float((shares**2).sum())
+        by_tier = rows.groupby("tier")["volume"].sum() / q
+        for t in tiers:
+            out[_row("tier_share", "fraction", i, j, t)] = float(by_tier.get(t, 0.0))
+    out[_row("max_country_share", "fraction")] = max_share
+
+    sup = s.suppliers
+    for i, d in sorted(_item_demand(inst).items()):
+        q = sup[(sup["item"] == i) & sup["qualified"]]
+        out[_row("qualified_suppliers", "count", i)] = float(len(q))
+        cap = (q["capacity"] + q["built_capacity"]).tolist()
+        total = sum(cap)
+        worst = min((total - c for c in cap), default=0.0)
+        out[_row("n1_coverage", "fraction of demand", i)] = worst / d if d > 0 else float("nan")
+    if len(s.shortages):
+        for r in s.shortages.itertuples():
+            out[_row("shortage_share", "fraction", r.item, r.importer)] = float(r.share)
+    return out
+
+
+def _item_demand(inst: Instance) -> dict[str, float]:
+    tot: dict[str, float] = {}
+    for (i, _), q in inst.demand_qty.items():
+        tot[i] = tot.get(i, 0.0) + q
+    return {i: q for i, q in tot.items() if q > 0}
+
+
+def kpi_table(
+    inst: Instance, solutions: dict[str, sol.Solution | None], results: dict[str, SolveResult | None]
+) -> pd.DataFrame:
+    """One row per KPI and scope (item, importer, group); one column per case.
+
+    Solve status, gap and bound are rows too, so the table carries them wherever it goes.
+    """
+    cur = inst.meta.currency
+    per_case = {c: (solution_kpis(inst, s) if s is not None else {}) for c, s in solutions.items()}
+    base = per_case.get("baseline", {}).get(_row("total_cost", cur))
+    cheap = per_case.get("cost_only", {}).get(_row("total_cost", cur))
+    for c, k in per_case.items():
+        tc = k.get(_row("total_cost", cur))
+        if tc is None:
+            continue
+        for ref_name, ref in (("baseline", base), ("cost_only", cheap)):
+            if ref is None:
+                continue
+            k[_row(f"premium_vs_{ref_name}", cur)] = tc - ref
+            k[_row(f"premium_vs_{ref_name}_pct", "%")] = 100.0 * (tc - ref) / ref if ref else float("nan")
+    for c, res in results.items():
+        if res is None:
+            continue
+        k = per_case.setdefault(c, {})
+        k[_row("proven_optimal", "1=yes")] = 1.0 if res.proven_optimal else 0.0
+        k[_row("mip_gap", "fraction")] = res.gap if res.gap is not None else float("nan")
+        k[_row("objective_bound", cur)] = res.bound if res.bound is not None else float("nan")
+
+    keys: list[tuple] = []
+    seen = set()
+    for c in solutions:
+        for key in per_case.get(c, {}):
+            if key not in seen:
+                seen.add(key)
+                keys.append(key)
+    order = {name: n for n, name in enumerate(_KPI_ORDER)}
+    keys.sort(key=lambda k: (order.get(k[0], len(order)), k[1] != ALL, k[1], k[2] != ALL, k[2], k[3]))
+    df = pd.DataFrame(keys, columns=["kpi", "item", "importer", "group", "unit"])
+    for c in solutions:
+        df[c] = [per_case.get(c, {}).get(key, math.nan) for key in keys]
+    return df
+
+
+_KPI_ORDER = (
+    "total_cost", "premium_vs_baseline", "premium_vs_baseline_pct", "premium_vs_cost_only",
+    "premium_vs_cost_only_pct", "cost_purchase", "cost_transport", "cost_tariff", "cost_qualification",
+    "cost_investment", "cost_subsidy", "cost_shortage", "public_subsidy", "capacity_built_options", "budget_used",
+    "budget_left", "max_country_share", "tier_share", "hhi", "qualified_suppliers", "n1_coverage", "shortage_share",
+    "proven_optimal", "mip_gap", "objective_bound",
+)

@@ -1,0 +1,117 @@
+"""One solve job: instance -> comparison -> tables -> output folder with run.json."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .compare import CASES, Comparison
+from .export import atomic_dir, export_tables, write_json
+from .schema import Instance
+from .solve import SolveOptions, SolveResult
+
+RUN_SCHEMA = 1
+
+
+def case_status(res: SolveResult | None) -> tuple[str, float]:
+    """(status, gap) of a case; the baseline is 'evaluated', not solved."""
+    if res is None:
+        return "evaluated", 0.0
+    return res.status, (res.gap if res.gap is not None else float("nan"))
+
+
+def result_tables(cmp: Comparison) -> dict[str, pd.DataFrame]:
+    """Every case's tables stacked with explicit ``case``, ``status`` and ``gap`` columns, plus kpis."""
+    stacked: dict[str, list[pd.DataFrame]] = {}
+    for case in CASES:
+        s = cmp.solutions.get(case)
+        if s is None:
+            continue
+        status, gap = case_status(cmp.results.get(case))
+        for name, df in s.tables().items():
+            df = df.copy()
+            df.insert(0, "case", case)
+            df["status"] = status
+            df["gap"] = gap
+            stacked.setdefault(name, []).append(df)
+    out = {name: pd.concat(parts, ignore_index=True) for name, parts in stacked.items()}
+    out["kpis"] = cmp.kpis()
+    return out
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("friendshore", "pyomo", "highspy", "pandas", "pydantic", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    from .solve import highs_version
+
+    out["highs"] = highs_version()
+    return out
+
+
+def run_record(
+    cmp: Comparison,
+    *,
+    instance_path: str,
+    files_hash: str,
+    instance_hash: str,
+    overrides: dict[str, Any],
+    variant: str | None,
+    options: SolveOptions,
+    started: float,
+) -> dict[str, Any]:
+    """Everything needed to reproduce a run, and its outcome (run.json)."""
+    cases = {}
+    for case, res in cmp.results.items():
+        if res is None:
+            s = cmp.solutions.get(case)
+            cases[case] = {"status": "evaluated" if s is not None else "absent",
+                           "objective": s.total_cost if s is not None else None,
+                           "notes": list(s.notes) if s is not None else []}
+            continue
+        cases[case] = {
+            "status": res.status, "proven_optimal": res.proven_optimal, "explanation": res.explanation,
+            "termination": res.termination, "objective": res.objective, "bound": res.bound, "gap": res.gap,
+            "build_s": res.build_s, "handoff_s": res.handoff_s, "solve_s": res.solve_s,
+        }
+    main = cmp.main
+    return {
+        "schema": RUN_SCHEMA,
+        "instance": {"name": cmp.instance.meta.name, "path": instance_path, "files_sha256": files_hash,
+                     "instance_sha256": instance_hash},
+        "variant": variant,
+        "overrides": overrides,
+        "policy": cmp.instance.policy.model_dump(mode="json"),
+        "options": options.model_dump(mode="json"),
+        "solver": {"name": "highs", "version": main.solver_version if main else ""},
+        "versions": versions(),
+        "status": main.status if main else None,
+        "proven_optimal": bool(main and main.proven_optimal),
+        "objective": main.objective if main else None,
+        "bound": main.bound if main else None,
+        "gap": main.gap if main else None,
+        "cases": cases,
+        "timing": {
+            "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+            "wall_s": time.time() - started,
+        },
+        "command": sys.argv,
+    }
+
+
+def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any], formats) -> list[Path]:
+    """Write the tables and run.json into ``out`` atomically (all or nothing)."""
+    with atomic_dir(Path(out)) as stage:
+        export_tables(tables, stage, formats)
+        write_json(stage / "run.json", record)
+    return sorted(Path(out).iterdir())

@@ -1,0 +1,215 @@
+"""Solutions as tidy tables, with one cost accounting for solved and baseline sourcing.
+
+A :class:`Solution` is built from plain data (flows, qualified suppliers,
+built options, subsidies) by :func:`account`, whether those came from a solved
+model (:func:`from_model`) or from today's sourcing (:func:`from_baseline`).
+So the baseline and the optimised plans are costed by the same code, and the
+tests check that this accounting sums to the model's objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .schema import Instance
+from .solve import SolveResult
+
+EPS = 1e-7  # volumes below this are solver noise, not shipments
+
+COST_COMPONENTS = ("purchase", "transport", "tariff", "qualification", "investment", "subsidy", "shortage")
+
+
+@dataclass(frozen=True)
+class Solution:
+    """One sourcing plan, costed.  Every table is tidy, keyed by string columns."""
+
+    case: str
+    """baseline | cost_only | friendshored (or a study run id)."""
+    result: SolveResult | None
+    """The solve's status, objective, bound and gap; None for an evaluated baseline."""
+    allocations: pd.DataFrame
+    suppliers: pd.DataFrame
+    investments: pd.DataFrame
+    programmes: pd.DataFrame
+    shortages: pd.DataFrame
+    costs: pd.DataFrame
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def total_cost(self) -> float:
+        return float(self.costs["value"].sum())
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {
+            "allocations": self.allocations,
+            "suppliers": self.suppliers,
+            "investments": self.investments,
+            "programmes": self.programmes,
+            "shortages": self.shortages,
+            "costs": self.costs,
+        }
+
+
+def account(
+    inst: Instance,
+    case: str,
+    flows: dict[tuple[str, str, str], float],
+    qualified: set[tuple[str, str]],
+    built: set[str],
+    subsidy: dict[tuple[str, str], float],
+    shortage: dict[tuple[str, str], float],
+    result: SolveResult | None = None,
+    notes: tuple[str, ...] = (),
+) -> Solution:
+    """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume."""
+    tier = inst.tier_of
+    sup = inst.supply_by_key
+    lanes = inst.lane_for
+    dem = inst.demand_qty
+    penalty = inst.policy.shortage_penalty
+
+    rows = []
+    for (i, c, j), v in sorted(flows.items()):
+        if v <= EPS:
+            continue
+        s = sup[i, c]
+        transport, tariff = lanes.get((i, c, j), (0.0, 0.0))
+        q = dem.get((i, j), 0.0)
+        rows.append(
+            {
+                "item": i, "importer": j, "country": c, "tier": tier[c], "volume": v,
+                "share": v / q if q > 0 else 0.0, "unit_cost": s.unit_cost,
+                "purchase": s.unit_cost * v, "transport": transport * v, "tariff": tariff * s.unit_cost * v,
+            }
+        )
+    alloc = pd.DataFrame(rows, columns=[
+        "item", "importer", "country", "tier", "volume", "share", "unit_cost", "purchase", "transport", "tariff",
+    ])
+
+    shipped = _shipped(flows)
+    added: dict[tuple[str, str], float] = {}
+    for o in inst.investments:
+        if o.option in built:
+            added[o.item, o.country] = added.get((o.item, o.country), 0.0) + o.capacity
+    sup_rows = []
+    for (i, c), s in sorted(sup.items()):
+        is_q = (i, c) in qualified
+        if not is_q and shipped.get((i, c), 0.0) <= EPS:
+            continue
+        cap = s.capacity + added.get((i, c), 0.0)
+        sup_rows.append(
+            {
+                "item": i, "country": c, "tier": tier[c], "qualified": is_q,
+                "qualification_cost": s.qualification_cost if is_q else 0.0,
+                "capacity": s.capacity, "built_capacity": added.get((i, c), 0.0),
+                "shipped": shipped.get((i, c), 0.0),
+                "utilisation": shipped.get((i, c), 0.0) / cap if cap > 0 else float("nan"),
+            }
+        )
+    suppliers = pd.DataFrame(sup_rows, columns=[
+        "item", "country", "tier", "qualified", "qualification_cost", "capacity", "built_capacity", "shipped",
+        "utilisation",
+    ])
+
+    inv_rows = []
+    for o in inst.investments:
+        paid = sum(v for (oo, _), v in subsidy.items() if oo == o.option)
+        funders = ";".join(p for (oo, p), v in sorted(subsidy.items()) if oo == o.option and v > EPS)
+        b = o.option in built
+        inv_rows.append(
+            {
+                "option": o.option, "item": o.item, "country": o.country, "tier": tier[o.country], "built": b,
+                "capacity": o.capacity, "capex": o.capex if b else 0.0, "subsidy": paid,
+                "net_cost": (o.capex if b else 0.0) - paid, "programmes": funders,
+            }
+        )
+    investments = pd.DataFrame(inv_rows, columns=[
+        "option", "item", "country", "tier", "built", "capacity", "capex", "subsidy", "net_cost", "programmes",
+    ])
+
+    prog_rows = []
+    for p in inst.programmes:
+        used = sum(v for (_, pp), v in subsidy.items() if pp == p.id)
+        prog_rows.append(
+            {"programme": p.id, "funding_country": p.funding_country, "rate": p.rate, "budget": p.budget,
+             "used": used, "left": p.budget - used}
+        )
+    programmes = pd.DataFrame(prog_rows, columns=["programme", "funding_country", "rate", "budget", "used", "left"])
+
+    short_rows = [
+        {"item": i, "importer": j, "volume": v, "share": v / dem[i, j] if dem.get((i, j)) else 0.0,
+         "penalty": penalty * v}
+        for (i, j), v in sorted(shortage.items()) if v > EPS
+    ]
+    shortages = pd.DataFrame(short_rows, columns=["item", "importer", "volume", "share", "penalty"])
+
+    values = {
+        "purchase": alloc["purchase"].sum(),
+        "transport": alloc["transport"].sum(),
+        "tariff": alloc["tariff"].sum(),
+        "qualification": suppliers["qualification_cost"].sum(),
+        "investment": investments["capex"].sum(),
+        "subsidy": -investments["subsidy"].sum(),
+        "shortage": shortages["penalty"].sum(),
+    }
+    costs = pd.DataFrame({"component": list(values), "value": [float(v) for v in values.values()]})
+    return Solution(case, result, alloc, suppliers, investments, programmes, shortages, costs, notes)
+
+
+def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
+    """Read the solution loaded in a solved model ``m``."""
+    if not result.has_solution:
+        raise ValueError(f"no solution to read: {result.status}")
+    flows = {k: v for k, v in m.Flow.extract_values().items() if v is not None}
+    qualified = {k for k, v in m.Qualify.extract_values().items() if v is not None and v > 0.5}
+    built = {k for k, v in m.Build.extract_values().items() if v is not None and v > 0.5}
+    subsidy = {k: v for k, v in m.Subsidy.extract_values().items() if v is not None and v > EPS}
+    shortage = {}
+    if hasattr(m, "Shortage"):
+        shortage = {k: v for k, v in m.Shortage.extract_values().items() if v is not None}
+    return account(inst, case, flows, qualified, built, subsidy, shortage, result)
+
+
+def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
+    """Today's sourcing as volumes: shares are applied to the importer's demand."""
+    dem = inst.demand_qty
+    flows: dict[tuple[str, str, str], float] = {}
+    for b in inst.baseline:
+        v = b.volume if b.volume is not None else (b.share or 0.0) * dem.get((b.item, b.importer), 0.0)
+        flows[b.item, b.country, b.importer] = flows.get((b.item, b.country, b.importer), 0.0) + v
+    return flows
+
+
+def from_baseline(inst: Instance) -> Solution | None:
+    """Cost today's sourcing with the same accounting (None if the instance has no baseline).
+
+    Every country that supplies today counts as qualified; no investment is built.
+    Baseline volumes above a supplier's capacity are kept (it is today's fact)
+    and flagged in the notes.
+    """
+    if not inst.baseline:
+        return None
+    flows = baseline_flows(inst)
+    qualified = {(i, c) for (i, c, _), v in flows.items() if v > EPS}
+    served: dict[tuple[str, str], float] = {}
+    for (i, _, j), v in flows.items():
+        served[i, j] = served.get((i, j), 0.0) + v
+    notes = []
+    for (i, c), v in sorted(_shipped(flows).items()):
+        cap = inst.supply_by_key[i, c].capacity
+        if v > cap + 1e-6 * max(1.0, cap):
+            notes.append(f"baseline buys {v:g} of {i} from {c}, above its capacity {cap:g}")
+    shortage = {k: q - served.get(k, 0.0) for k, q in inst.demand_qty.items() if q - served.get(k, 0.0) > 1e-6 * q}
+    for (i, j), v in sorted(shortage.items()):
+        notes.append(f"baseline leaves {v:g} of {i} demand in {j} unserved")
+    return account(inst, "baseline", flows, qualified, set(), {}, {}, None, tuple(notes))
+
+
+def _shipped(flows: dict[tuple[str, str, str], float]) -> dict[tuple[str, str], float]:
+    """(item, country) -> total volume shipped to all importers."""
+    out: dict[tuple[str, str], float] = {}
+    for (i, c, _), v in flows.items():
+        out[i, c] = out.get((i, c), 0.0) + max(v, 0.0)
+    return out
