@@ -42,12 +42,12 @@ def add_to(m, inst) -> None:
         m.add_component(f"{kind.upper()}_CAPPED", index)
         m.add_component(f"{kind.lower()}_share_cap_frac", level)
 
-        def rule(m, i, j, name, level=level, inside=inside):
+        def share_cap(m, i, j, name, level=level, inside=inside):
             return quicksum(m.Flow[r] for r in inside[i, j, name]) <= level[i, j, name] * m.demand_u[i, j]
 
-        rule.__doc__ = f"""sum_{{c in members(g)}} Flow[i,c,j] <= {kind.lower()}_share_cap_frac[i,j,g] * demand_u[i,j]
+        share_cap.__doc__ = f"""sum_{{c in members(g)}} Flow[i,c,j] <= {kind.lower()}_share_cap_frac[i,j,g] * demand_u[i,j]
         for (i,j,g) in {kind.upper()}_CAPPED.
 
         The {kind.lower()} g supplies at most its cap of importer j's demand for item i.
         """
-        m.add_component(f"{kind}_Share_Cap", Constraint(index, rule=rule))
+        m.add_component(f"{kind}_Share_Cap", Constraint(index, rule=share_cap))
