@@ -25,8 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Piped output (logs, CI) gets a wide console so tables do not wrap at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 130)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 130)
 
 SetOpt = Annotated[
     Optional[list[str]],
@@ -128,41 +129,77 @@ def _split(s: str) -> tuple[str, str]:
 
 
 def print_summary(cmp, kpis) -> None:
-    """The comparison as a rich table: headline KPIs first."""
+    """The comparison in two compact rich tables: costs, then dependence and resilience per item."""
     main = cmp.main
     style = "green" if main.proven_optimal else "bold yellow"
+    bound = "-" if main.bound is None else f"{main.bound:,.6g}"
     out.print(
-        f"[{style}]{main.status.upper()}[/]: {main.explanation}; objective {main.objective:,.6g}, "
-        f"bound {main.bound if main.bound is None else format(main.bound, ',.6g')}, "
-        f"gap {0.0 if main.gap is None else main.gap:.2e}; build {main.build_s:.2f} s, "
-        f"hand-off {main.handoff_s:.2f} s, HiGHS {main.solve_s:.2f} s"
+        f"[{style}]{main.status.upper()}[/]: {main.explanation}\n"
+        f"objective {main.objective:,.6g}, bound {bound}, gap {0.0 if main.gap is None else main.gap:.2e}; "
+        f"build {main.build_s:.2f} s, hand-off {main.handoff_s:.2f} s, HiGHS {main.solve_s:.2f} s"
     )
     for s in cmp.solutions.values():
         for note in (s.notes if s is not None else ()):
-            out.print(f"[yellow]note:[/] {note}")
+            out.print(f"[yellow]note:[/] {note}", highlight=False)
     cases = [c for c in ("baseline", "cost_only", "friendshored") if c in kpis.columns and kpis[c].notna().any()]
-    table = Table(title=f"{cmp.instance.meta.name}: comparison", header_style="bold")
-    for col in ("kpi", "item", "importer", "group", "unit"):
-        table.add_column(col)
+    k = kpis.set_index(["kpi", "item", "importer", "group"])
+
+    def val(kpi, case, item="all", importer="all", group="all"):
+        try:
+            return k.at[(kpi, item, importer, group), case]
+        except KeyError:
+            return float("nan")
+
+    cur = cmp.instance.meta.currency
+    cost = Table(title=f"{cmp.instance.meta.name}: cost per year ({cur})", header_style="bold", title_justify="left")
+    cost.add_column("", no_wrap=True)
     for c in cases:
-        table.add_column(c, justify="right")
-    headline = kpis[
-        (kpis["item"] == "all") & ~kpis["kpi"].isin(["proven_optimal", "mip_gap", "objective_bound"])
-        | kpis["kpi"].isin(["n1_coverage", "qualified_suppliers"])
-    ]
-    per_item = kpis[(kpis["kpi"] == "max_country_share") & (kpis["item"] != "all")]
-    for df in (headline, per_item):
-        for r in df.itertuples(index=False):
-            table.add_row(r.kpi, r.item, r.importer, r.group, r.unit, *(_fmt(getattr(r, c)) for c in cases))
-    out.print(table)
+        cost.add_column(c.replace("_", "-"), justify="right", no_wrap=True)
+    rows = [("total cost", "total_cost"), ("premium vs baseline %", "premium_vs_baseline_pct"),
+            ("premium vs cost-only %", "premium_vs_cost_only_pct"), ("purchase", "cost_purchase"),
+            ("transport", "cost_transport"), ("tariff", "cost_tariff"), ("qualification", "cost_qualification"),
+            ("investment", "cost_investment"), ("subsidy received", "public_subsidy"), ("shortage", "cost_shortage")]
+    for label, kpi in rows:
+        vals = [val(kpi, c) for c in cases]
+        if all(v != v for v in vals) or (kpi == "cost_shortage" and not any(v for v in vals if v == v)):
+            continue
+        cost.add_row(label, *(_fmt(v) for v in vals))
+    for p in cmp.instance.programmes:
+        cost.add_row(f"budget left: {p.id}", *(_fmt(val("budget_left", c, group=p.id)) for c in cases))
+    out.print(cost)
+
+    worst_tier = cmp.instance.meta.tiers[-1]
+    dep = Table(
+        title=f"dependence and resilience per item ({' / '.join(c.replace('_', '-') for c in cases)})",
+        header_style="bold", title_justify="left",
+    )
+    for col in ("item", "max country share", f"{worst_tier} share", "N-1 coverage", "suppliers"):
+        dep.add_column(col, no_wrap=True, justify="left" if col == "item" else "right")
+    importers = sorted({j for (_, j) in cmp.instance.demand_qty})
+    for item in sorted({i for (i, _) in cmp.instance.demand_qty}):
+        def worst(kpi, case, group="all"):
+            vs = [val(kpi, case, item, j, group) for j in importers]
+            vs = [v for v in vs if v == v]
+            return max(vs) if vs else float("nan")
+
+        dep.add_row(
+            item,
+            " / ".join(_fmt(worst("max_country_share", c), 2) for c in cases),
+            " / ".join(_fmt(worst("tier_share", c, worst_tier), 2) for c in cases),
+            " / ".join(_fmt(val("n1_coverage", c, item), 2) for c in cases),
+            " / ".join(_fmt(val("qualified_suppliers", c, item), 0) for c in cases),
+        )
+    out.print(dep)
     if any(s is not None and len(s.shortages) for s in cmp.solutions.values() if s and s.case != "baseline"):
-        out.print("[bold red]SHORTAGE:[/] some demand is left unmet (policy.allow_shortage); see shortages table.")
+        out.print("[bold red]SHORTAGE:[/] some demand is left unmet (policy.allow_shortage); see the shortages table.")
 
 
-def _fmt(v) -> str:
+def _fmt(v, digits: int | None = None) -> str:
     if v != v:  # NaN
         return "-"
-    return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if digits is not None:
+        return f"{v:.{digits}f}"
+    return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
 
 
 @app.command()
