@@ -1,0 +1,564 @@
+"""Read, check, override and write Friendshore instances.
+
+An instance is a folder (``instance.yaml`` + ``<table>.csv``) or one ``.xlsx``
+workbook (a sheet per table plus a sheet ``instance`` of dotted ``key``/``value``
+rows).  :func:`load_instance` collects every problem of every file and raises
+them together in one :class:`InstanceError`, so a user fixes a file in one go.
+
+Public API: :func:`load_instance`, :func:`apply_overrides`, :func:`parse_override`,
+:func:`write_instance`, :func:`instance_hash`, :func:`files_hash`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import types
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import yaml
+from openpyxl.utils.exceptions import InvalidFileException
+from pydantic import BaseModel, ValidationError
+
+from planner import tables as tb
+from planner.checks import check_feasibility, check_references
+from planner.errors import InstanceError, Problem
+from planner.schema import REQUIRED_TABLES, TABLES, Instance, Meta
+
+META_FILE = "instance.yaml"
+META_SHEET = "instance"
+SET = "--set"
+"""``Problem.file`` of problems caused by an override."""
+
+__all__ = ["load_instance", "apply_overrides", "parse_override", "write_instance", "instance_hash", "files_hash"]
+
+
+# --------------------------------------------------------------------------- raw instance
+@dataclass
+class _Raw:
+    """An instance as read, before validation: meta as plain data, tables as text."""
+
+    meta: Any
+    """Parsed instance.yaml (a dict), or None when it could not be read."""
+    meta_file: str
+    meta_lines: dict[str, int]
+    """Dotted key -> line (or sheet row) where it is written."""
+    tables: dict[str, tb.RawTable | None]
+    """None: the table could not be read (problem reported; references to it are not checked)."""
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _read(path: str | os.PathLike) -> _Raw:
+    p = Path(path)
+    if p.is_file() and p.name == META_FILE:
+        p = p.parent
+    if p.is_dir():
+        return _read_folder(p)
+    if p.suffix.lower() == ".xlsx" and p.is_file():
+        return _read_workbook(p)
+    raise InstanceError([Problem(str(path), expected="no instance here; expected a folder with instance.yaml and CSV "
+                                                     "tables, or an .xlsx workbook")])
+
+
+def _read_folder(folder: Path) -> _Raw:
+    raw = _Raw(None, META_FILE, {}, {})
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raw.problems.append(Problem(META_FILE, expected="missing file; expected an instance.yaml next to the tables, "
+                                                        "with at least 'name:'"))
+    else:
+        text, bad = tb.decode_utf8(meta_path.read_bytes(), META_FILE)
+        if bad is not None:
+            raw.problems.append(bad)
+        else:
+            raw.meta, raw.meta_lines = _load_yaml(text, raw.problems)
+    # Only files named after a table are read: README.md, sources.csv, notes are the user's business.
+    for name in TABLES:
+        file = f"{name}.csv"
+        if (folder / file).is_file():
+            table, probs = tb.read_csv(folder / file, name, file)
+        elif name in REQUIRED_TABLES:
+            cols = ", ".join(c.name for c in tb.columns_of(TABLES[name]))
+            expected = f"missing file; expected the required table {file} with the columns {cols}"
+            table, probs = None, [Problem(file, expected=expected)]
+        else:
+            table, probs = tb.empty_raw(name, file), []
+        raw.tables[name] = table
+        raw.problems += probs
+    return raw
+
+
+def _load_yaml(text: str, problems: list[Problem]) -> tuple[Any, dict[str, int]]:
+    try:
+        data = yaml.safe_load(text)
+        lines = _yaml_lines(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problems.append(Problem(META_FILE, mark.line + 1 if mark else None,
+                                expected=f"invalid YAML ({_yaml_why(e)}); expected valid YAML"))
+        return None, {}
+    if data is None:  # an empty file: Meta validation says what is missing
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(Problem(META_FILE, 1, expected="not a mapping; expected keys with values (name:, ...)"))
+        return None, {}
+    return data, lines
+
+
+def _yaml_why(e: yaml.YAMLError) -> str:
+    return str(getattr(e, "problem", None) or e)
+
+
+def _yaml_lines(node: Any, prefix: str = "") -> dict[str, int]:
+    """Dotted key -> line of every mapping key in a composed YAML document."""
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}{k.value}"
+            out[key] = k.start_mark.line + 1
+            out.update(_yaml_lines(v, key + "."))
+    return out
+
+
+def _read_workbook(path: Path) -> _Raw:
+    book = path.name
+    raw = _Raw(None, f"{book}[{META_SHEET}]", {}, {})
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as e:
+        problem = Problem(book, expected=f"unreadable workbook ({e}); expected an .xlsx workbook")
+        raise InstanceError([problem]) from None
+    try:
+        sheets = {ws.title: list(ws.iter_rows(min_row=1, values_only=True)) for ws in wb.worksheets
+                  if ws.title in TABLES or ws.title == META_SHEET}
+    finally:
+        wb.close()
+    if META_SHEET in sheets:
+        raw.meta, raw.meta_lines = _unflatten_sheet(raw.meta_file, sheets[META_SHEET], raw.problems)
+    else:
+        expected = f"missing sheet; expected a sheet '{META_SHEET}' with the columns key, value"
+        raw.problems.append(Problem(book, expected=expected))
+    for name in TABLES:
+        file = f"{book}[{name}]"
+        if name in sheets:
+            table, probs = tb.sheet_table(name, file, sheets[name])
+        elif name in REQUIRED_TABLES:
+            cols = ", ".join(c.name for c in tb.columns_of(TABLES[name]))
+            expected = f"missing sheet; expected the required sheet '{name}' with the columns {cols}"
+            table, probs = None, [Problem(book, expected=expected)]
+        else:
+            table, probs = tb.empty_raw(name, file), []
+        raw.tables[name] = table
+        raw.problems += probs
+    return raw
+
+
+def _unflatten_sheet(file: str, rows: list[tuple], problems: list[Problem]) -> tuple[dict | None, dict[str, int]]:
+    """The 'instance' sheet (dotted key | YAML value) as nested data, plus key -> sheet row."""
+    header = [tb.xl_text(v).strip() for v in rows[0]] if rows else []
+    if header[:2] != ["key", "value"]:
+        problems.append(Problem(file, 1, expected="wrong header; expected the columns key, value in the first row"))
+        return None, {}
+    data: dict = {}
+    lines: dict[str, int] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        key = tb.xl_text(row[0]).strip() if row else ""
+        text = tb.xl_text(row[1]) if len(row) > 1 else ""
+        if not key:
+            if text.strip():
+                problems.append(Problem(file, n, "key", None,
+                                        "value without a key; expected a dotted key (e.g. policy.country_share_cap)"))
+            continue
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            problems.append(Problem(file, n, "value", text, f"invalid YAML ({_yaml_why(e)}); expected a YAML value"))
+            continue
+        if key in lines or _set_path(data, key.split("."), value, strict=True) is False:
+            problems.append(Problem(file, n, "key", key,
+                                    "repeated key; expected each key once (not a key and also its sub-keys)"))
+            continue
+        lines[key] = n
+    return data, lines
+
+
+def _set_path(data: dict, parts: list[str], value: Any, strict: bool = False) -> bool:
+    """Set ``data[p0][p1]...`` creating mappings on the way; False on a clash when strict."""
+    node = data
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if not isinstance(nxt, dict):
+            if strict and p in node:
+                return False
+            nxt = node[p] = {}
+        node = nxt
+    if strict and isinstance(node.get(parts[-1]), dict):
+        return False
+    node[parts[-1]] = value
+    return True
+
+
+def _from_instance(inst: Instance) -> _Raw:
+    """A valid instance back in raw form, so overrides go through the same checks as files."""
+    tables = {}
+    for name, cls in TABLES.items():
+        rows = getattr(inst, name)
+        tables[name] = tb.RawTable(name, f"{name}.csv", tb.text_frame(cls, rows), np.arange(2, len(rows) + 2))
+    return _Raw(_meta_data(inst.meta), META_FILE, {}, tables)
+
+
+def _meta_data(meta: Meta) -> dict:
+    # None only ever means "unset" in Meta, so leaving it out keeps the file short and reads back the same.
+    return meta.model_dump(mode="json", exclude_none=True)
+
+
+# --------------------------------------------------------------------------- overrides
+def parse_override(s: str) -> tuple[str, object]:
+    """``'policy.country_share_cap=0.5'`` -> ``('policy.country_share_cap', 0.5)``; the value is YAML."""
+    key, sep, text = s.partition("=")
+    key = key.strip()
+    if not sep or not key or any(c.isspace() for c in key):
+        problem = Problem(SET, value=s, expected="bad override; expected KEY=VALUE, e.g. policy.country_share_cap=0.5")
+        raise InstanceError([problem])
+    try:
+        return key, yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        problem = Problem(SET, column=key, value=text, expected=f"invalid YAML ({_yaml_why(e)}); expected a YAML value")
+        raise InstanceError([problem]) from None
+
+
+@dataclass(frozen=True)
+class _Edit:
+    key: str
+    value: Any
+    file: str
+    """Where the override comes from ('--set' or the instance file) and its dotted name there."""
+    column: str
+
+
+def _edits(raw: _Raw, overrides: Mapping[str, object] | Iterable[str], variant: str | None,
+           problems: list[Problem]) -> list[_Edit]:
+    """Variant entries first, then the overrides, so an override wins."""
+    out: list[_Edit] = []
+    if variant is not None:
+        variants = raw.meta.get("variants") if isinstance(raw.meta, dict) else None
+        chosen = variants.get(variant) if isinstance(variants, dict) else None
+        if not isinstance(chosen, dict):
+            names = ", ".join(variants) if isinstance(variants, dict) and variants else "(none)"
+            expected = f"unknown variant; expected one of the variants in {raw.meta_file}: {names}"
+            problems.append(Problem("--variant", value=variant, expected=expected))
+        else:
+            out += [_Edit(str(k), v, raw.meta_file, f"variants.{variant}.{k}") for k, v in chosen.items()]
+    if isinstance(overrides, Mapping):
+        pairs = list(overrides.items())
+    else:
+        pairs = []
+        for s in [overrides] if isinstance(overrides, str) else overrides:
+            try:
+                pairs.append(parse_override(s))
+            except InstanceError as e:
+                problems += e.problems
+    out += [_Edit(str(k), v, SET, str(k)) for k, v in pairs]
+    return out
+
+
+def _apply_edits(raw: _Raw, edits: list[_Edit], problems: list[Problem]) -> tuple[dict, dict]:
+    """Apply overrides to the raw instance; returns where each edited key/cell came from."""
+    meta_src: dict[str, _Edit] = {}
+    cell_src: dict[tuple[str, int, str], _Edit] = {}
+    for e in edits:
+        head = e.key.split(".", 1)[0]
+        if head in TABLES:
+            err, lines = _edit_cell(raw, e)
+            column = e.key.rsplit(".", 1)[-1]
+            cell_src.update({(raw.tables[head].file, ln, column): e for ln in lines})
+        else:
+            err = _edit_meta(raw, e)
+            if err is None:
+                meta_src[e.key] = e
+        if err:
+            row = raw.meta_lines.get(e.column) if e.file != SET else None
+            problems.append(Problem(e.file, row, e.column, _short(e.value), err))
+    return meta_src, cell_src
+
+
+def _edit_meta(raw: _Raw, e: _Edit) -> str | None:
+    parts = e.key.split(".")
+    if parts[0] == "variants":
+        return "variants cannot be overridden; expected a key of the instance (choose a variant with --variant)"
+    target, err = _schema_at(Meta, parts)
+    if err:
+        return err
+    if not isinstance(raw.meta, dict):
+        return None  # instance.yaml unreadable: reported already
+    value = e.value
+    if get_origin(target) is tuple and isinstance(value, str):  # --set policy.exclude_tiers=concern;neutral
+        value = [v.strip() for v in value.split(";") if v.strip()]
+    _set_path(raw.meta, parts, value)
+    return None
+
+
+def _schema_at(model: type[BaseModel], parts: list[str]) -> tuple[Any, str | None]:
+    """The annotation a dotted key points to in a schema, or why the key is unknown."""
+    ann: Any = model
+    for i, part in enumerate(parts):
+        ann = _unwrap(ann)
+        done = ".".join(parts[:i])
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            if part not in ann.model_fields:
+                known = ", ".join(ann.model_fields)
+                where = f"under '{done}' one of: {known}" if done else f"a table name or one of: {known}"
+                return None, f"unknown key; expected {where}"
+            ann = ann.model_fields[part].annotation
+        elif get_origin(ann) is dict:
+            ann = get_args(ann)[1]
+        elif ann is Any:
+            return Any, None
+        else:
+            return None, f"unknown key; '{done}' is a single value without sub-keys"
+    return _unwrap(ann), None
+
+
+def _unwrap(ann: Any) -> Any:
+    if get_origin(ann) in (Union, types.UnionType):
+        args = [a for a in get_args(ann) if a is not type(None)]
+        ann = args[0] if len(args) == 1 else ann
+    return ann
+
+
+def _edit_cell(raw: _Raw, e: _Edit) -> tuple[str | None, list[int]]:
+    """``<table>.<k1:k2>.<column>=value`` sets one cell (as text, so it is checked like any cell)."""
+    table, _, rest = e.key.partition(".")
+    rowkey, _, column = rest.rpartition(".")
+    cls = TABLES[table]
+    settable = [c for c in cls.model_fields if c not in cls.key]
+    example = f"{table}.{':'.join(cls.key)}.{settable[0]}"
+    if not rowkey or column not in settable:
+        return f"unknown table column or key; expected '{example}' with a column among: {', '.join(settable)}", []
+    want = rowkey.split(":")
+    raw_table = raw.tables.get(table)
+    if raw_table is None:
+        return None, []  # the table could not be read: reported already
+    frame = raw_table.frame
+    mask = np.full(len(frame), len(want) == len(cls.key))
+    for col, v in zip(cls.key, want):
+        cells = frame[col] if col in frame else pd.Series([""] * len(frame), dtype=str)
+        default = cls.model_fields[col].default
+        if isinstance(default, str):  # e.g. an empty lanes.item means '*'
+            cells = cells.where(cells != "", default)
+        mask &= (cells == v).to_numpy()
+    if not mask.any():
+        return f"unknown row '{rowkey}'; expected the key ({':'.join(cls.key)}) of an existing row of {table}", []
+    if column not in frame:
+        frame[column] = ""
+    frame.loc[mask, column] = tb.cell_text(e.value)
+    return None, [int(x) for x in raw_table.lines[mask]]
+
+
+def _short(v: Any) -> str | None:
+    return None if v is None else str(v)[:120]
+
+
+# --------------------------------------------------------------------------- validation
+def _validate_meta(raw: _Raw, problems: list[Problem]) -> Meta | None:
+    if not isinstance(raw.meta, dict):
+        return None
+    try:
+        return Meta.model_validate(raw.meta)
+    except ValidationError as e:
+        for err in e.errors(include_url=False):
+            key = ".".join(str(x) for x in err["loc"])
+            value = None if err["type"] == "missing" or isinstance(err["input"], dict) else _short(err["input"])
+            problems.append(Problem(raw.meta_file, None, key, value, _meta_message(err)))
+        return None
+
+
+def _meta_message(err: dict) -> str:
+    loc = [str(x) for x in err["loc"]]
+    if err["type"] == "extra_forbidden":
+        parent, _ = _schema_at(Meta, loc[:-1])
+        fields = ", ".join(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else ""
+        return f"unknown key; expected one of: {fields}"
+    if err["type"] == "missing":
+        return f"missing key '{loc[-1]}'; expected a value for it"
+    msg = err["msg"]
+    if msg.startswith("Input should be "):
+        return f"invalid value; expected {msg.removeprefix('Input should be ')}"
+    return f"invalid value ({msg}); expected a value of the right kind"
+
+
+def _build(raw: _Raw, overrides: Mapping[str, object] | Iterable[str] = (), variant: str | None = None) -> Instance:
+    problems = list(raw.problems)
+    meta_src, cell_src = _apply_edits(raw, _edits(raw, overrides, variant, problems), problems)
+    meta = _validate_meta(raw, problems)
+    frames: dict[str, pd.DataFrame | None] = {}
+    for name, table in raw.tables.items():
+        frames[name] = None
+        if table is not None:
+            frames[name], probs = tb.parse_table(table)
+            problems += probs
+    files = {name: t.file for name, t in raw.tables.items() if t is not None}
+    problems += check_references(frames, files, meta, raw.meta_file)
+    inst = None
+    if not problems:  # feasibility checks on a broken instance would mostly echo dropped rows
+        inst = Instance(meta=meta, **{n: tb.build_rows(TABLES[n], f) for n, f in frames.items()})
+        d = frames["demand"]
+        lines = {(i, it): int(ln) for i, it, ln in zip(d["importer"], d["item"], d[tb.LINE])}
+        problems += check_feasibility(inst, raw.meta_file, files["demand"], lines)
+    if problems:
+        raise InstanceError(_finish(problems, raw, meta_src, cell_src))
+    return inst
+
+
+def _finish(problems: list[Problem], raw: _Raw, meta_src: dict, cell_src: dict) -> list[Problem]:
+    """Blame overrides for what they caused, give instance.yaml problems a line, sort by file then row."""
+    out = []
+    for p in problems:
+        e = cell_src.get((p.file, p.row, p.column))
+        if e is not None:
+            p = dataclasses.replace(p, file=e.file, row=None, column=e.column)
+        elif p.file == raw.meta_file and p.column:
+            key = _longest_prefix(p.column, meta_src)
+            if key is not None:
+                e = meta_src[key]
+                p = dataclasses.replace(p, file=e.file, row=None, column=e.column + p.column[len(key):])
+        if p.file == raw.meta_file and p.row is None and p.column:
+            key = _longest_prefix(p.column, raw.meta_lines)
+            p = dataclasses.replace(p, row=raw.meta_lines[key]) if key is not None else p
+        out.append(p)
+    return sorted(out, key=lambda p: (p.file, p.row if p.row is not None else 0))
+
+
+def _longest_prefix(dotted: str, keys: Mapping[str, Any]) -> str | None:
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        k = ".".join(parts[:n])
+        if k in keys:
+            return k
+    return None
+
+
+# --------------------------------------------------------------------------- public API
+def load_instance(path: str | os.PathLike, overrides: Mapping[str, object] | Iterable[str] = (),
+                  variant: str | None = None) -> Instance:
+    """Read an instance folder or workbook, apply ``variant`` then ``overrides``, check everything.
+
+    ``overrides`` are ``'key=value'`` strings (value in YAML) or a mapping of
+    dotted keys to values.  A key is either a dotted path into instance.yaml
+    (``policy.tier_caps.concern``) or a cell ``<table>.<k1:k2>.<column>``
+    (``supply.gallium:CN.capacity``).  Raises :class:`InstanceError` listing
+    every problem found.
+    """
+    return _build(_read(path), overrides, variant)
+
+
+def apply_overrides(inst: Instance, overrides: Mapping[str, object] | Iterable[str] = (),
+                    variant: str | None = None) -> Instance:
+    """``inst`` with a variant and overrides applied, re-checked exactly as :func:`load_instance` does."""
+    return _build(_from_instance(inst), overrides, variant)
+
+
+def write_instance(inst: Instance, path: str | os.PathLike) -> None:
+    """Write a folder (instance.yaml + one CSV per table) or, for a ``.xlsx`` path, a workbook.
+
+    Everything is written next to the target first and moved into place at
+    the end, so a failure never leaves a half-written instance behind.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix.lower() == ".xlsx":
+        _atomic_file(target, lambda tmp: _write_workbook(inst, tmp))
+    else:
+        _write_folder(inst, target)
+
+
+def _write_folder(inst: Instance, target: Path) -> None:
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        with open(stage / META_FILE, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(_meta_data(inst.meta), fh, sort_keys=False, allow_unicode=True)
+        for name, cls in TABLES.items():
+            tb.write_csv(stage / f"{name}.csv", cls, getattr(inst, name))
+        if not target.exists():
+            os.rename(stage, target)
+            return
+        # An existing folder keeps its other files (README.md, sources.csv); ours replace theirs one by one.
+        for f in sorted(stage.iterdir()):
+            os.replace(f, target / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _atomic_file(target: Path, write: Any) -> None:
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        write(Path(name))
+        os.replace(name, target)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+def _write_workbook(inst: Instance, path: Path) -> None:
+    meta_rows = [(k, _flow(v)) for k, v in _flatten(_meta_data(inst.meta))]
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        pd.DataFrame(meta_rows, columns=["key", "value"], dtype=object).to_excel(xl, sheet_name=META_SHEET, index=False)
+        for name, cls in TABLES.items():
+            tb.sheet_frame(cls, getattr(inst, name)).to_excel(xl, sheet_name=name, index=False)
+
+
+def _flatten(data: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as dotted keys.
+
+    A mapping is kept whole (as YAML flow text) when it is empty, when a key
+    holds a '.', or under ``variants.<name>`` whose keys are dotted already.
+    """
+    out = []
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and prefix != "variants." and not any("." in str(x) for x in v):
+            out += _flatten(v, key + ".")
+        else:
+            out.append((key, v))
+    return out
+
+
+def _flow(v: Any) -> str:
+    """One value as single-line YAML, read back with yaml.safe_load."""
+    text = yaml.safe_dump(v, default_flow_style=True, allow_unicode=True, width=1 << 30)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def instance_hash(inst: Instance) -> str:
+    """sha256 of the instance's canonical JSON: equal for the same data read from CSV or XLSX."""
+    text = json.dumps(inst.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def files_hash(path: str | os.PathLike) -> str:
+    """sha256 over the bytes of the input files (instance.yaml and table files, by name), for run.json."""
+    p = Path(path)
+    if p.is_file() and p.name == META_FILE:
+        p = p.parent
+    h = hashlib.sha256()
+    if p.is_dir():
+        names = sorted(n for n in [META_FILE, *(f"{t}.csv" for t in TABLES)] if (p / n).is_file())
+        for n in names:
+            data = (p / n).read_bytes()
+            h.update(f"{n}\0{len(data)}\0".encode())  # name and length: no two file sets hash alike
+            h.update(data)
+    else:
+        h.update(p.read_bytes())
+    return h.hexdigest()
