@@ -23,8 +23,10 @@ from . import (
     flows,
     objective,
     qualification,
+    recourse,
     resilience,
     sets,
+    stockpile,
     subsidies,
 )
 
@@ -38,17 +40,45 @@ MODULES = (
     dependence,  # country / tier / group share caps
     diversification,  # minimum number of qualified suppliers
     resilience,  # N-1 capacity cover
+    stockpile,  # StrategicStock and its holding cost
+    recourse,  # per-scenario recourse: crisis supply, drawdown, robust floor / expected shortage cost
     objective,  # sums m.cost_terms
 )
 
 
-def build(inst) -> ConcreteModel:
-    """Build the model of ``inst`` under its policy (``inst.policy``)."""
+# Formulation variants: the same feasible set and optimum, written more or less
+# tightly.  Modules read ``m.features`` (a frozenset of the flags below); the
+# default is the fastest measured (benchmarks/README.md, "Formulation strength").
+#   tight_link   Flow_Link coefficient min(max capacity, demand), not the item's total demand
+#   qual_cap     Capacity_Limit: existing capacity * Qualify, not plain existing capacity
+#   capped_link  Country_Share_Cap: Flow <= cap * demand * Qualify (the cap also links)
+#   cover_cuts   Demand_Cover and Capacity_Cover rows (aggregated capacity-cover inequalities)
+_TIGHT = frozenset({"tight_link", "qual_cap"})
+FORMULATIONS: dict[str, frozenset[str]] = {
+    "naive": frozenset(),
+    "tight": _TIGHT,
+    "capped": _TIGHT | {"capped_link"},
+    "cover": _TIGHT | {"cover_cuts"},
+    "capped_cover": _TIGHT | {"capped_link", "cover_cuts"},
+}
+DEFAULT_FORMULATION = "tight"
+
+
+def build(inst, formulation: str = DEFAULT_FORMULATION) -> ConcreteModel:
+    """Build the model of ``inst`` under its policy (``inst.policy``).
+
+    ``formulation`` names an entry of :data:`FORMULATIONS`; every one has the
+    same optimum, they differ in LP-relaxation strength and solve time.
+    """
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown formulation {formulation!r}; expected one of {', '.join(FORMULATIONS)}")
     m = ConcreteModel(name=inst.meta.name)
+    m.formulation = formulation
+    m.features = FORMULATIONS[formulation]
     m.cost_terms = {}  # registry: cost component name -> Pyomo Expression
     for module in MODULES:
         module.add_to(m, inst)
     return m
 
 
-__all__ = ["MODULES", "build", "register_cost"]
+__all__ = ["DEFAULT_FORMULATION", "FORMULATIONS", "MODULES", "build", "register_cost"]

@@ -12,19 +12,41 @@ def add_to(m, inst) -> None:
     register_cost(m, "investment", quicksum(m.capex_cur[o] * m.Build[o] for o in m.INVESTMENTS))
 
     def capacity_limit(m, i, c):
-        """sum_j Flow[i,c,j] <= capacity_u[i,c] * Qualify[i,c] + sum_{o at (i,c)} added_capacity_u[o] * Build[o]
+        """sum_j Flow[i,c,j] (+ sum_k Feed[i,c,k]) <= capacity_u[i,c] * Qualify[i,c] + sum_{o at (i,c)} added_capacity_u[o] * Build[o]
         for (i,c) in SHIPPING_OPTIONS.
 
         Shipments never exceed existing plus built capacity.  Multiplying the
         existing capacity by Qualify is valid (no flow without qualification)
         and tightens the relaxation.
         """
-        shipped = quicksum(m.Flow[r] for r in m.routes_from[i, c])
+        shipped = quicksum(m.outflows[i, c])  # final flows, and feeds to plants in multi-tier instances
         built = quicksum(m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get((i, c), ()))
-        return shipped <= m.capacity_u[i, c] * m.Qualify[i, c] + built
+        # Formulation "naive" leaves existing capacity plain (Flow_Link alone forbids unqualified flow).
+        existing = m.capacity_u[i, c] * m.Qualify[i, c] if qual_cap else m.capacity_u[i, c]
+        return shipped <= existing + built
 
-    m.SHIPPING_OPTIONS = Set(dimen=2, initialize=sorted(m.routes_from), doc="supply options with at least one route")
+    qual_cap = "qual_cap" in m.features
+    m.SHIPPING_OPTIONS = Set(dimen=2, initialize=sorted(m.outflows), doc="supply options with a route or a feed route")
     m.Capacity_Limit = Constraint(m.SHIPPING_OPTIONS, rule=capacity_limit)
+
+    if "cover_cuts" in m.features and not inst.policy.allow_shortage:
+
+        def capacity_cover(m, i):
+            """sum_{(i,c) in SHIPPING_OPTIONS} (capacity_u[i,c] * Qualify[i,c] + sum_{o at (i,c)} added_capacity_u[o] * Build[o])
+            >= sum_j demand_u[i,j]   for i in ITEMS.
+
+            Aggregated capacity cover: the qualified (existing and built) capacity
+            of an item covers its total demand; implied by Demand_Balance and
+            Capacity_Limit, stated as one knapsack row per item for cover cuts.
+            """
+            sites = [k for k in m.countries_of.get(i, ()) if k in m.routes_from]
+            return quicksum(
+                m.capacity_u[k] * m.Qualify[k]
+                + quicksum(m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get(k, ()))
+                for k in sites
+            ) >= m.item_demand_u[i]
+
+        m.Capacity_Cover = Constraint(m.ITEMS, rule=capacity_cover)
 
     def build_needs_qualify(m, o):
         """Build[o] <= Qualify[site(o)]  for o in INVESTMENTS.

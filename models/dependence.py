@@ -15,12 +15,18 @@ def add_to(m, inst) -> None:
     m.COUNTRY_CAPPED = Set(dimen=3, initialize=[r for r in m.ROUTES if r[0] in cap])
     m.country_share_cap_frac = Param(sorted(cap), initialize=cap, mutable=True)
 
+    linked = "capped_link" in m.features
+
     def country_cap(m, i, c, j):
         """Flow[i,c,j] <= country_share_cap_frac[i] * demand_u[i,j]  for (i,c,j) in COUNTRY_CAPPED.
 
         No single country supplies more than the cap of an importer's demand.
+        Formulation "capped" multiplies the right-hand side by Qualify[i,c]
+        (valid: no flow without qualification), a tighter link than Flow_Link
+        that stays correct when a study changes the mutable cap.
         """
-        return m.Flow[i, c, j] <= m.country_share_cap_frac[i] * m.demand_u[i, j]
+        rhs = m.country_share_cap_frac[i] * m.demand_u[i, j]
+        return m.Flow[i, c, j] <= (rhs * m.Qualify[i, c] if linked else rhs)
 
     m.Country_Share_Cap = Constraint(m.COUNTRY_CAPPED, rule=country_cap)
 

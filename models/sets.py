@@ -24,11 +24,12 @@ def add_to(m, inst) -> None:
     prog = {p.id: p for p in inst.programmes}
 
     m.inst = inst
+    chain_items = inst.chain.closure(i for i, _ in demand)  # multi-tier: the inputs upstream of demanded items too
     m.ITEMS = Set(initialize=sorted({i for i, _ in demand}), doc="items with positive demand")
     m.DEMANDS = Set(dimen=2, initialize=sorted(demand), doc="(item, importer) with positive demand")
     m.SUPPLY_OPTIONS = Set(
         dimen=2,
-        initialize=sorted(k for k in allowed if k[0] in m.ITEMS),
+        initialize=sorted(k for k in allowed if k[0] in chain_items),
         doc="(item, country) supply rows of allowed tiers",
     )
     m.ROUTES = Set(dimen=3, initialize=sorted(routes), doc="(item, country, importer) usable routes")
@@ -55,6 +56,9 @@ def add_to(m, inst) -> None:
 
     # Lookups used by several families; plain dicts keep the build fast.
     m.routes_from = _group(m.ROUTES, lambda r: (r[0], r[1]))  # (item, country) -> routes
+    # (item, country) -> every variable shipping out of the option: final flows (flows.py) and, in multi-tier
+    # instances, feeds to plants (bom.py); capacity and minimum-order rows sum it.
+    m.outflows = {}
     m.routes_to = _group(m.ROUTES, lambda r: (r[0], r[2]))  # (item, importer) -> routes
     m.options_at = _group(m.INVESTMENTS, lambda o: m.option_site[o])  # (item, country) -> options
     m.countries_of = _group(m.SUPPLY_OPTIONS, lambda k: k[0])  # item -> supply options

@@ -15,6 +15,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from planner import multitier
 from planner.errors import Problem
 from planner.schema import ALL, Instance, ItemPolicy, Meta, Policy
 from planner.tables import LINE, MISSING, OK
@@ -29,17 +30,22 @@ Frames = dict[str, pd.DataFrame | None]
 
 
 # --------------------------------------------------------------------------- helpers
+# These two loop in Python: a set lookup per cell beats pandas' isin/explode, whose fixed cost per call
+# dominates on the small tables most instances have, and is as fast on 150k-row tables.
 def _unknown(frame: pd.DataFrame, file: str, column: str, allowed: set[str], what: str) -> list[Problem]:
     """Rows whose (present) value in ``column`` is not in ``allowed``."""
-    s = frame[column]
-    bad = s.notna() & ~s.isin(list(allowed))
+    bad = [(ln, v) for ln, v in zip(frame[LINE].tolist(), frame[column].tolist())
+           if v is not None and v == v and v not in allowed]
+    if not bad:
+        return []
     expected = f"unknown {what}; expected one of: {_listing(allowed)}"
-    return [Problem(file, int(ln), column, v, expected) for ln, v in zip(frame.loc[bad, LINE], s[bad])]
+    return [Problem(file, int(ln), column, v, expected) for ln, v in bad]
 
 
 def _exploded(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """One row per entry of a list column (entries keep their row's line)."""
-    return frame[[LINE, column]].explode(column).dropna(subset=[column])
+    rows = [(ln, x) for ln, xs in zip(frame[LINE].tolist(), frame[column].tolist()) if xs is not None for x in xs]
+    return pd.DataFrame(rows, columns=[LINE, column]) if rows else frame[[LINE, column]].iloc[:0]
 
 
 def _pairs(frame: pd.DataFrame, a: str, b: str) -> pd.Series:
@@ -83,16 +89,75 @@ def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_f
     ref("countries", "tier", tiers, f"tier (tiers are declared in {meta_file})")
     for table, column in [("supply", "country"), ("demand", "importer"), ("lanes", "origin"), ("lanes", "importer"),
                           ("investments", "country"), ("programmes", "funding_country"),
-                          ("baseline", "importer"), ("baseline", "country")]:
+                          ("baseline", "importer"), ("baseline", "country"), ("stock", "importer")]:
         ref(table, column, codes, "country code (codes come from countries.csv)")
-    for table in ("supply", "demand", "investments", "baseline"):
+    for table in ("supply", "demand", "investments", "baseline", "stock"):
         ref(table, "item", items, "item id (ids come from items.csv)")
     ref("lanes", "item", None if items is None else items | {ALL}, "item id (ids come from items.csv, or '*')")
     out += _programme_refs(t, files, codes, items, tiers)
     out += _investment_refs(t, files, codes, items)
     out += _baseline_checks(t, files, codes, items)
+    out += _scenario_checks(t, files, codes, items)
+    out += _stock_checks(t, files, codes, items)
+    out += multitier.check_references(t, files, meta, meta_file)  # stages, bill of materials, stage/upstream caps
     if meta is not None:
         out += _policy_names(meta, meta_file, t)
+    return out
+
+
+def _scenario_checks(t: Frames, files: dict[str, str], codes: set | None, items: set | None) -> list[Problem]:
+    """Scenario references (countries, items, chokepoints named on some lane) and their numbers."""
+    sc = t["scenarios"]
+    if sc is None or sc.empty:
+        return []
+    file, out = files["scenarios"], []
+    if codes is not None:
+        out += _unknown(_exploded(sc, "countries"), file, "countries", codes,
+                        "country code (codes come from countries.csv)")
+    if items is not None:
+        out += _unknown(_exploded(sc, "items"), file, "items", items | {ALL},
+                        "item id (ids come from items.csv, or '*')")
+    lanes = t["lanes"]
+    if lanes is not None and "chokepoints" not in lanes.attrs.get(MISSING, frozenset()):
+        named = set(_exploded(lanes, "chokepoints")["chokepoints"])
+        out += _unknown(_exploded(sc, "chokepoints"), file, "chokepoints", named,
+                        "chokepoint (a name listed in lanes.csv, column chokepoints)")
+    ok = sc[sc[OK]]
+    for _, r in ok.iterrows():
+        line = int(r[LINE])
+        if not r["countries"] and not r["chokepoints"]:
+            out.append(Problem(file, line, "countries", None,
+                               "nothing disrupted; expected disrupted countries or blocked chokepoints (or both)"))
+        if r["duration_weeks"] <= 0:
+            out.append(Problem(file, line, "duration_weeks", f"{r['duration_weeks']:g}",
+                               "out of range; expected a number of weeks > 0"))
+        elif r["recovery_weeks"] is not None and r["recovery_weeks"] < r["duration_weeks"]:
+            out.append(Problem(file, line, "recovery_weeks", f"{r['recovery_weeks']:g}",
+                               f"recovery before the disruption ends; expected at least duration_weeks "
+                               f"({r['duration_weeks']:g}), or empty"))
+    return out
+
+
+def _stock_checks(t: Frames, files: dict[str, str], codes: set | None, items: set | None) -> list[Problem]:
+    """A stockpile needs the importer's demand for the item; its cap is at least what is held."""
+    st = t["stock"]
+    if st is None or st.empty:
+        return []
+    file, out = files["stock"], []
+    known = _ids(t, "demand", "importer", "item")
+    if known is not None:
+        pairs = _pairs(st, "importer", "item")
+        bad = pairs.notna() & ~pairs.isin(known) & _declared(st, codes, items, "importer")
+        for _, r in st[bad].iterrows():
+            out.append(Problem(file, int(r[LINE]), "importer", r["importer"],
+                               f"no demand row for ({r['importer']}, {r['item']}); expected a stockpile only where "
+                               "demand.csv has a row"))
+    ok = st[st[OK]]
+    for _, r in ok.iterrows():
+        if r["max_stock"] is not None and r["max_stock"] < r["existing"]:
+            out.append(Problem(file, int(r[LINE]), "max_stock", f"{r['max_stock']:g}",
+                               f"below the existing stockpile {r['existing']:g}; expected max_stock >= existing "
+                               "(or empty for no limit)"))
     return out
 
 
@@ -158,6 +223,8 @@ def _baseline_checks(t: Frames, files: dict[str, str], codes: set | None, items:
         known = _ids(t, other, *cols)
         if known is None:
             continue
+        if other == "demand":  # multi-tier: a baseline row may also split a plant's input among its suppliers
+            known |= multitier.processing_pairs(t)
         pairs = _pairs(b, *cols)
         bad = pairs.notna() & ~pairs.isin(known) & _declared(b, codes, items, "importer", "country")
         for _, r in b[bad].iterrows():
@@ -213,6 +280,11 @@ def _policy_names(meta: Meta, file: str, t: Frames) -> list[Problem]:
         if items is not None and item not in items:
             out.append(Problem(file, None, f"policy.items.{item}", item,
                                f"unknown item; expected one of: {_listing(items)}"))
+    if pol.scenario_mode in ("expected", "both") and not any(
+            part.scenario_shortage_cost is not None for _, part in _item_policies(pol)):
+        out.append(Problem(file, None, "policy.scenario_mode", pol.scenario_mode,
+                           "the expected mode needs a shortage cost; expected policy.scenario_shortage_cost (or one "
+                           "under policy.items.<item>), or scenario_mode robust"))
     return out
 
 
@@ -354,3 +426,118 @@ class _Ctx:
                              f"capacity {self.q(rest)} is below n1_beta {beta:g} x demand "
                              f"{self.q(self.total_demand)} = {self.q(need)}; expected a lower n1_beta or more "
                              "capacity")]
+
+
+# --------------------------------------------------------------------------- numerical hygiene
+SPAN_LIMIT = 1e9
+"""Largest / smallest non-zero magnitude above which a group of coefficients is ill-conditioned."""
+COST_SPREAD = 1e3
+"""Unit costs of one item more than this factor apart look like mixed units or currencies."""
+CAPACITY_RATIO = 1e4
+"""Capacity (with investments) more than this many times an item's demand looks like mixed units."""
+BASELINE_RATIO = 10.0
+"""Baseline volumes of an (importer, item) this factor away from its demand look like mixed units."""
+
+
+def check_numerics(inst: Instance, source: str | None = None) -> list[Problem]:
+    """Warnings, not errors: numbers that make the model ill-conditioned or look like inconsistent units.
+
+    HiGHS works in double precision with tolerances around 1e-6 to 1e-9, so
+    coefficients spanning more than :data:`SPAN_LIMIT` can make it report a
+    wrong optimum or a spurious infeasibility.  Each warning names the file,
+    column and values, and suggests a rescaling.  ``source`` is the instance
+    path, used only to label workbook sheets (``book.xlsx[supply]``).
+    """
+    book = str(source) if source is not None and str(source).lower().endswith(".xlsx") else None
+
+    def file(table: str) -> str:
+        if book is None:
+            return f"{table}.csv" if table != "meta" else "instance.yaml"
+        name = book.replace("\\", "/").rsplit("/", 1)[-1]
+        return f"{name}[{table if table != 'meta' else 'instance'}]"
+
+    cur, units = inst.meta.currency, {i.id: i.unit for i in inst.items}
+    out: list[Problem] = []
+    # (value, table, column, key) of every number that becomes a coefficient, bound or right-hand side.
+    volumes = [(s.capacity, "supply", "capacity", f"{s.item}:{s.country}") for s in inst.supply]
+    volumes += [(s.min_order, "supply", "min_order", f"{s.item}:{s.country}") for s in inst.supply]
+    volumes += [(d.quantity, "demand", "quantity", f"{d.importer}:{d.item}") for d in inst.demand]
+    volumes += [(v.capacity, "investments", "capacity", v.option) for v in inst.investments]
+    volumes += [(b.volume, "baseline", "volume", f"{b.importer}:{b.item}:{b.country}") for b in inst.baseline
+                if b.volume is not None]
+    costs = [(s.unit_cost, "supply", "unit_cost", f"{s.item}:{s.country}") for s in inst.supply]
+    costs += [(s.qualification_cost, "supply", "qualification_cost", f"{s.item}:{s.country}") for s in inst.supply]
+    costs += [(ln.transport_cost, "lanes", "transport_cost", f"{ln.origin}:{ln.importer}:{ln.item}")
+              for ln in inst.lanes]
+    costs += [(v.capex, "investments", "capex", v.option) for v in inst.investments]
+    costs += [(p.budget, "programmes", "budget", p.id) for p in inst.programmes]
+    if inst.policy.allow_shortage:
+        costs.append((inst.policy.shortage_penalty, "meta", "policy.shortage_penalty", "policy"))
+    # Volumes multiply binaries next to unit coefficients (flow <= capacity x qualified), hence the 1.
+    for what, group, unit_one, advice in [
+        ("volumes", volumes, True, "express large volumes in a bigger unit (e.g. kt instead of kg) and drop "
+                                   "negligible ones"),
+        ("costs", costs, False, f"express costs in a bigger currency unit (e.g. '{cur} million') and drop "
+                                "negligible ones"),
+    ]:
+        nz = [g for g in group if g[0] > 0]
+        if unit_one:
+            nz.append((1.0, None, None, None))
+        if len(nz) < 2:
+            continue
+        lo, hi = min(nz, key=lambda g: g[0]), max(nz, key=lambda g: g[0])
+        if hi[0] / lo[0] > SPAN_LIMIT:
+            big = f"{hi[0]:g} ({hi[1]}.{hi[2]}, {hi[3]})" if hi[1] else "1 (the flow coefficients)"
+            small = f"{lo[0]:g} ({lo[1]}.{lo[2]}, {lo[3]})" if lo[1] else "1 (the flow coefficients)"
+            at = hi if hi[1] else lo
+            out.append(Problem(file(at[1]), None, at[2], f"{at[0]:g}",
+                               f"ill-conditioned {what}: {big} is {hi[0] / lo[0]:.1e} times {small}, more than "
+                               f"{SPAN_LIMIT:.0e}; the solver may return a wrong answer. Suggestion: {advice}"))
+    # Mixed units: numbers of one item that differ by far more than real data does.
+    by_item: dict[str, list] = defaultdict(list)
+    for s in inst.supply:
+        if s.unit_cost > 0:
+            by_item[s.item].append(s)
+    for item, rows in by_item.items():
+        lo = min(rows, key=lambda s: s.unit_cost)
+        hi = max(rows, key=lambda s: s.unit_cost)
+        if hi.unit_cost > COST_SPREAD * lo.unit_cost:
+            out.append(Problem(file("supply"), None, "unit_cost", f"{hi.unit_cost:g}",
+                               f"unit costs of {item} range from {lo.unit_cost:g} ({lo.country}) to {hi.unit_cost:g} "
+                               f"({hi.country}), a factor of {hi.unit_cost / lo.unit_cost:.3g}; units look "
+                               f"inconsistent. Suggestion: check every unit_cost of {item} is in {cur} per "
+                               f"{units.get(item, 'item unit')}"))
+    demand: dict[str, float] = defaultdict(float)
+    for d in inst.demand:
+        demand[d.item] += d.quantity
+    capacity: dict[str, float] = defaultdict(float)
+    for s in inst.supply:
+        capacity[s.item] += s.capacity
+    for v in inst.investments:
+        capacity[v.item] += v.capacity
+    for item, q in demand.items():
+        if q > 0 and capacity[item] > CAPACITY_RATIO * q:
+            out.append(Problem(file("supply"), None, "capacity", f"{capacity[item]:g}",
+                               f"capacity of {item} ({capacity[item]:g}) is {capacity[item] / q:.3g} times its "
+                               f"demand ({q:g}); units look inconsistent. Suggestion: check that supply, investments "
+                               f"and demand of {item} are all in {units.get(item, 'the item unit')}"))
+    base: dict[tuple[str, str], float] = defaultdict(float)
+    for b in inst.baseline:
+        if b.volume is not None:
+            base[(b.importer, b.item)] += b.volume
+    for (imp, item), v in base.items():
+        q = inst.demand_qty.get((item, imp), 0.0)
+        if q > 0 and v > 0 and not 1 / BASELINE_RATIO <= v / q <= BASELINE_RATIO:
+            out.append(Problem(file("baseline"), None, "volume", f"{v:g}",
+                               f"baseline volumes of ({imp}, {item}) sum to {v:g}, {v / q:.3g} times its demand "
+                               f"{q:g}; units look inconsistent. Suggestion: give baseline volumes in "
+                               f"{units.get(item, 'the item unit')} per year, or give shares instead"))
+    pol = inst.policy
+    if pol.allow_shortage:
+        dearest = max((s.unit_cost for s in inst.supply), default=0.0)
+        if pol.shortage_penalty < dearest:
+            out.append(Problem(file("meta"), None, "policy.shortage_penalty", f"{pol.shortage_penalty:g}",
+                               f"shortage is cheaper than buying (the dearest unit_cost is {dearest:g}), so the plan "
+                               "may leave demand unmet to save money. Suggestion: a shortage_penalty well above every "
+                               "unit cost"))
+    return out

@@ -34,6 +34,25 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a value: key=value (e.g. policy.country_share_cap=0.5). Repeatable."),
 ]
 VariantOpt = Annotated[Optional[str], typer.Option("--variant", help="Apply a named variant from instance.yaml.")]
+ScenariosOpt = Annotated[
+    Optional[str],
+    typer.Option("--scenarios", help="Generate scenarios besides scenarios.csv: comma-separated n1,n2,chokepoints "
+                                     "(sets policy.scenario_generators)."),
+]
+
+
+def _scenario_sets(text: str | None) -> list[str]:
+    """--scenarios n1,n2 as the override policy.scenario_generators=[n1, n2]."""
+    if text is None:
+        return []
+    from .scenarios import GENERATORS
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in GENERATORS]
+    if bad or not names:
+        raise InstanceError([Problem("--scenarios", value=text,
+                                     expected=f"a comma-separated subset of {', '.join(GENERATORS)}")])
+    return [f"policy.scenario_generators=[{', '.join(names)}]"]
 
 
 def fail(exc: FriendshoreError) -> None:
@@ -54,6 +73,14 @@ def _load(path: Path, overrides: list[str] | None, variant: str | None):
     return load_instance(path, overrides or (), variant=variant)
 
 
+def _warn_numerics(inst, path: Path) -> None:
+    """Numerical-hygiene warnings (ill-conditioning, inconsistent units): printed, never fatal."""
+    from .checks import check_numerics
+
+    for p in check_numerics(inst, str(path)):
+        err.print(f"[bold yellow]warning:[/] {p}", highlight=False)
+
+
 @app.command()
 def validate(
     instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
@@ -65,6 +92,7 @@ def validate(
         inst = _load(instance, set_, variant)
     except FriendshoreError as exc:
         fail(exc)
+    _warn_numerics(inst, instance)
     out.print(
         f"ok: {inst.meta.name}: {len(inst.items)} items, {len(inst.countries)} countries, "
         f"{len(inst.supply)} supply rows, {len(inst.demand)} demand rows"
@@ -83,6 +111,8 @@ def solve(
     threads: Annotated[int, typer.Option(help="HiGHS threads.")] = 1,
     seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
     compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Also solve the cost-only optimum.")] = True,
+    report: Annotated[bool, typer.Option("--report", help="Also write DIR/report.html (needs --out).")] = False,
+    scenarios: ScenariosOpt = None,
 ) -> None:
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
     from .compare import run_comparison
@@ -99,28 +129,52 @@ def solve(
             raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
         if time_limit is not None and time_limit <= 0:
             raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+        if report and out_dir is None:
+            raise InstanceError([Problem("--report", expected="--out DIR as well: the report is written to DIR/report.html")])
         options = SolveOptions(time_limit=time_limit, rel_gap=max(gap, 0.0), threads=max(threads, 1), seed=max(seed, 0))
+        set_ = (set_ or []) + _scenario_sets(scenarios)
         inst = _load(instance, set_, variant)
     except FriendshoreError as exc:
         fail(exc)
+    _warn_numerics(inst, instance)
 
     with err.status(f"solving {inst.meta.name} ..."):
         cmp = run_comparison(inst, options, with_cost_only=compare)
     main = cmp.main
+
+    def record():
+        return run_record(
+            cmp, instance_path=str(instance), files_hash=files_hash(instance), instance_hash=instance_hash(inst),
+            overrides=dict(_split(s) for s in (set_ or [])), variant=variant, options=options, started=started,
+        )
+
     if not main.has_solution:
         err.print(f"[bold red]no solution:[/] {main.explanation} (HiGHS: {main.termination}).")
-        err.print("Nothing was written. Check the policy with `friendshore validate` or relax a cap.")
+        if main.status in ("infeasible", "infeasible_or_unbounded"):
+            # Say which policy constraints conflict, and by how much; write diagnosis.* and run.json only.
+            from .diagnose import report_infeasible
+
+            report_infeasible(inst, options, out, out_dir, formats, record() if out_dir is not None else None)
+            if report and out_dir is not None and out_dir.exists():
+                from .report import write_report
+
+                out.print(f"wrote {write_report(out_dir, out_dir / 'report.html')}")
+        else:
+            err.print("Nothing was written. Check the policy with `friendshore validate` or relax a cap.")
         raise typer.Exit(EXIT_NO_SOLUTION)
 
     tables = result_tables(cmp)
     print_summary(cmp, tables["kpis"])
     if out_dir is not None:
-        record = run_record(
-            cmp, instance_path=str(instance), files_hash=files_hash(instance), instance_hash=instance_hash(inst),
-            overrides=dict(_split(s) for s in (set_ or [])), variant=variant, options=options, started=started,
-        )
-        write_outputs(out_dir, tables, record, formats)
+        write_outputs(out_dir, tables, record(), formats)
         out.print(f"wrote {', '.join(sorted(tables))} ({', '.join(formats)}) and run.json to {out_dir}")
+        if report:
+            from .report import write_report
+
+            try:
+                out.print(f"wrote {write_report(out_dir, out_dir / 'report.html')}")
+            except FriendshoreError as exc:
+                fail(exc)
 
 
 def _split(s: str) -> tuple[str, str]:
@@ -190,6 +244,11 @@ def print_summary(cmp, kpis) -> None:
             " / ".join(_fmt(val("qualified_suppliers", c, item), 0) for c in cases),
         )
     out.print(dep)
+    from .stress import resilience_table
+
+    scen = resilience_table(cmp, kpis, cases)
+    if scen is not None:
+        out.print(scen)
     if any(s is not None and len(s.shortages) for s in cmp.solutions.values() if s and s.case != "baseline"):
         out.print("[bold red]SHORTAGE:[/] some demand is left unmet (policy.allow_shortage); see the shortages table.")
 
@@ -200,6 +259,64 @@ def _fmt(v, digits: int | None = None) -> str:
     if digits is not None:
         return f"{v:.{digits}f}"
     return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="Output folder of `solve --out`.")],
+    to: Annotated[Optional[Path], typer.Option("--to", help="HTML file to write (default: FOLDER/report.html).")] = None,
+) -> None:
+    """Write a self-contained HTML report (charts, tables, CSV downloads) from an output folder."""
+    from .report import write_report
+
+    try:
+        path = write_report(folder, to)
+    except FriendshoreError as exc:
+        fail(exc)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def stress(
+    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    sourcing: Annotated[str, typer.Option("--sourcing", help="baseline | optimized | RUN_DIR (a solve's --out).")]
+    = "optimized",
+    scenarios: ScenariosOpt = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")] = None,
+    set_: SetOpt = None,
+    variant: VariantOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json.")] = "csv",
+    time_limit: Annotated[Optional[float], typer.Option(help="HiGHS time limit of the optimized solve, seconds.")]
+    = None,
+    seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
+) -> None:
+    """Evaluate a sourcing against every disruption scenario: shortfall, time-to-survive, time-to-recover."""
+    from . import stress as st
+    from .export import parse_formats
+    from .io import files_hash, instance_hash
+    from .solve import SolveOptions
+
+    try:
+        try:
+            formats = parse_formats(fmt)
+        except ValueError as e:
+            raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
+        if time_limit is not None and time_limit <= 0:
+            raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+        options = SolveOptions(time_limit=time_limit, seed=max(seed, 0))
+        set_ = (set_ or []) + _scenario_sets(scenarios)
+        inst = _load(instance, set_, variant)
+        with err.status(f"stress-testing {sourcing} ..."):
+            result = st.run(inst, sourcing, options)
+    except FriendshoreError as exc:
+        fail(exc)
+    st.print_result(out, inst, result)
+    if out_dir is not None:
+        rec = st.record(inst, result, instance_path=str(instance), files_hash=files_hash(instance),
+                        instance_hash=instance_hash(inst), overrides=dict(_split(s) for s in set_),
+                        variant=variant, options=options)
+        st.write(out_dir, result, rec, formats)
+        out.print(f"wrote stress, scenarios ({', '.join(formats)}) and run.json to {out_dir}")
 
 
 @app.command()
@@ -233,6 +350,25 @@ def generate(
         fail(InstanceError([Problem("--importers", value=str(importers), expected=f"at most --countries ({countries})")]))
     write_generated(out_path, items=items, countries=countries, importers=importers, seed=seed)
     out.print(f"wrote {out_path}")
+
+
+@app.command()
+def study(
+    study_file: Annotated[Path, typer.Argument(help="Study file (YAML); see docs/studies.md.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: table, plots, one folder per run.")],
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Local worker processes (default: all cores; 1 = this process).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a study in --out: finished runs are kept, not re-run.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build a fresh model for every run (no persistent re-solve).")] = False,
+) -> None:
+    """Run a parameter study: scenarios, grid sweeps and Pareto frontiers, stored run by run."""
+    from .study import cli_study
+
+    try:
+        cli_study(study_file, out_dir, workers=workers, scheduler=scheduler, resume=resume, rebuild=rebuild,
+                  out=out, err=err)
+    except FriendshoreError as exc:
+        fail(exc)
 
 
 def main() -> None:

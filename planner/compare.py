@@ -8,11 +8,13 @@ per KPI and scope, one column per case.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from . import solution as sol
+from . import stress as st
+from .scenarios import TTS_CAP_WEEKS, expected_weights, scenarios_of
 from .schema import Instance, Policy
 from .solve import SolveOptions, SolveResult, build_and_solve
 
@@ -27,13 +29,15 @@ class Comparison:
     """case -> solution (None where the case has no data or no feasible solution)."""
     results: dict[str, SolveResult | None]
     """case -> solve result (None for the evaluated baseline)."""
+    stress: dict[str, st.StressResult] = field(default_factory=dict)
+    """case -> stress test of its sourcing against every scenario (empty without scenarios)."""
 
     @property
     def main(self) -> SolveResult:
         return self.results["friendshored"]
 
     def kpis(self) -> pd.DataFrame:
-        return kpi_table(self.instance, self.solutions, self.results)
+        return kpi_table(self.instance, self.solutions, self.results, stress=self.stress)
 
 
 def cost_only(inst: Instance) -> Instance:
@@ -57,7 +61,25 @@ def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cos
     if with_cost_only:
         results["cost_only"], solutions["cost_only"] = solve_case(cost_only(inst), "cost_only", options)
     results["friendshored"], solutions["friendshored"] = solve_case(inst, "friendshored", options)
-    return Comparison(inst, solutions, results)
+    stress = stress_cases(inst, solutions, options)
+    if "baseline" in stress and expected_weights(inst):
+        # The baseline is costed like the plans: its scenario shortfalls at probability x shortage cost.
+        solutions["baseline"] = sol.from_baseline(inst, scenario_short=st.shortfalls(stress["baseline"].table))
+    return Comparison(inst, solutions, results, stress)
+
+
+def stress_cases(inst: Instance, solutions: dict[str, sol.Solution | None],
+                 options: SolveOptions | None = None) -> dict[str, st.StressResult]:
+    """Stress test of every case's sourcing against the instance's scenarios (empty if it has none).
+
+    The scenarios are the instance's own (its policy's generators), whatever
+    the case's policy: the cost-only plan is tested against the same disruptions.
+    """
+    scen = scenarios_of(inst)
+    if not scen:
+        return {}
+    lp = SolveOptions(threads=options.threads, seed=options.seed) if options is not None else None
+    return {case: st.stress(inst, st.from_solution(s), scen, lp) for case, s in solutions.items() if s is not None}
 
 
 # --------------------------------------------------------------------------- KPIs
@@ -76,6 +98,10 @@ def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
     for p in s.programmes.itertuples():
         out[_row("budget_used", cur, group=p.programme)] = float(p.used)
         out[_row("budget_left", cur, group=p.programme)] = float(p.left)
+    units = {i.id: i.unit for i in inst.items}
+    if s.stockpiles is not None:
+        for r in s.stockpiles.itertuples():
+            out[_row("strategic_stock", units.get(r.item, ""), r.item, r.importer)] = float(r.level)
 
     a = s.allocations
     tiers = inst.meta.tiers
@@ -115,15 +141,42 @@ def _item_demand(inst: Instance) -> dict[str, float]:
     return {i: q for i, q in tot.items() if q > 0}
 
 
+def stress_kpis(inst: Instance, table: pd.DataFrame) -> dict[tuple, float]:
+    """Resilience KPIs of one stress table: worst shortfall, expected shortfall, TTS against TTR."""
+    units = {i.id: i.unit for i in inst.items}
+    head = st.summary(table)
+    out: dict[tuple, float] = {
+        _row("worst_case_shortfall_pct", "%"): head["worst_case_shortfall_pct"],
+        _row("min_tts_weeks", "weeks"): head["min_tts_weeks"],
+        _row("min_ttr_weeks", "weeks"): head["min_ttr_weeks"],
+        _row("min_tts_ttr_ratio", "TTS/TTR"): head["min_tts_ttr_ratio"],
+        _row("scenarios_tts_below_ttr", "count"): head["scenarios_tts_below_ttr"],
+    }
+    expected = st.expected_shortfall(table)
+    for i in sorted(_item_demand(inst)):
+        rows = table[table["item"] == i]
+        out[_row("worst_case_shortfall_pct", "%", i)] = float(rows["shortfall_pct"].max()) if len(rows) else 0.0
+        out[_row("expected_shortfall", f"{units.get(i, '')} per year".strip(), i)] = expected.get(i, 0.0)
+        out[_row("min_tts_weeks", "weeks", i)] = float(rows["tts_weeks"].min()) if len(rows) else TTS_CAP_WEEKS
+    return out
+
+
 def kpi_table(
-    inst: Instance, solutions: dict[str, sol.Solution | None], results: dict[str, SolveResult | None]
+    inst: Instance, solutions: dict[str, sol.Solution | None], results: dict[str, SolveResult | None],
+    stress: dict[str, st.StressResult] | None = None,
 ) -> pd.DataFrame:
     """One row per KPI and scope (item, importer, group); one column per case.
 
     Solve status, gap and bound are rows too, so the table carries them wherever it goes.
+    With scenarios, each case's sourcing is stress-tested (``stress``, computed
+    here when not given) and its resilience KPIs are rows as well.
     """
     cur = inst.meta.currency
     per_case = {c: (solution_kpis(inst, s) if s is not None else {}) for c, s in solutions.items()}
+    if stress is None:
+        stress = stress_cases(inst, solutions)
+    for c, r in stress.items():
+        per_case.setdefault(c, {}).update(stress_kpis(inst, r.table))
     base = per_case.get("baseline", {}).get(_row("total_cost", cur))
     cheap = per_case.get("cost_only", {}).get(_row("total_cost", cur))
     for c, k in per_case.items():
@@ -161,7 +214,9 @@ def kpi_table(
 _KPI_ORDER = (
     "total_cost", "premium_vs_baseline", "premium_vs_baseline_pct", "premium_vs_cost_only",
     "premium_vs_cost_only_pct", "cost_purchase", "cost_transport", "cost_tariff", "cost_qualification",
-    "cost_investment", "cost_subsidy", "cost_shortage", "public_subsidy", "capacity_built_options", "budget_used",
+    "cost_investment", "cost_subsidy", "cost_shortage", "cost_stockpile", "cost_scenario_shortage", "public_subsidy", "capacity_built_options", "budget_used",
     "budget_left", "max_country_share", "tier_share", "hhi", "qualified_suppliers", "n1_coverage", "shortage_share",
+    "strategic_stock", "worst_case_shortfall_pct", "expected_shortfall", "min_tts_weeks", "min_ttr_weeks",
+    "min_tts_ttr_ratio", "scenarios_tts_below_ttr",
     "proven_optimal", "mip_gap", "objective_bound",
 )

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 from planner import tables as tb
 from planner.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem
+from planner.multitier import check_chain
 from planner.schema import REQUIRED_TABLES, TABLES, Instance, Meta
 
 META_FILE = "instance.yaml"
@@ -102,22 +103,71 @@ def _read_folder(folder: Path) -> _Raw:
 def _load_yaml(text: str, problems: list[Problem]) -> tuple[Any, dict[str, int]]:
     try:
         data = yaml.safe_load(text)
-        lines = _yaml_lines(yaml.compose(text, Loader=yaml.SafeLoader))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problems.append(Problem(META_FILE, mark.line + 1 if mark else None,
                                 expected=f"invalid YAML ({_yaml_why(e)}); expected valid YAML"))
         return None, {}
+    except RecursionError:  # PyYAML recurses once per level of nesting
+        problems.append(Problem(META_FILE, expected="nested too deeply; expected at most a few levels of mappings"))
+        return None, {}
+    size = _yaml_size(node, {})
+    if size > YAML_MAX_NODES:  # aliases of aliases ("billion laughs") would hang every later step
+        why = "an alias (*name) inside its own anchor (&name)" if size == float("inf") else f"{size:.3g} values"
+        problems.append(Problem(META_FILE, None, value=why,
+                                expected=f"too large once its aliases (*name) are expanded; expected at most "
+                                         f"{YAML_MAX_NODES} values (write them out, or use fewer aliases)"))
+        return None, {}
+    lines = _yaml_lines(node)
     if data is None:  # an empty file: Meta validation says what is missing
         data = {}
     if not isinstance(data, dict):
         problems.append(Problem(META_FILE, 1, expected="not a mapping; expected keys with values (name:, ...)"))
         return None, {}
+    # YAML keeps the last of two equal keys without a word: a typo'd copy would win silently.
+    for key, line, value, first in _yaml_repeats(node):
+        problems.append(Problem(META_FILE, line, key, value,
+                                f"repeated key; expected each key once (it is also on line {first})"))
     return data, lines
+
+
+YAML_MAX_NODES = 100_000
+"""Most values instance.yaml may hold once aliases are expanded."""
+
+
+def _yaml_size(node: Any, memo: dict[int, float]) -> float:
+    """Number of values in a composed YAML document with its aliases expanded; inf if an alias contains itself."""
+    if id(node) not in memo:
+        memo[id(node)] = float("inf")  # still inf when reached again from inside itself
+        if isinstance(node, yaml.MappingNode):
+            memo[id(node)] = 1 + sum(_yaml_size(k, memo) + _yaml_size(v, memo) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            memo[id(node)] = 1 + sum(_yaml_size(v, memo) for v in node.value)
+        else:
+            memo[id(node)] = 1
+    return memo[id(node)]
 
 
 def _yaml_why(e: yaml.YAMLError) -> str:
     return str(getattr(e, "problem", None) or e)
+
+
+def _yaml_repeats(node: Any, prefix: str = "") -> list[tuple[str, int, str | None, int]]:
+    """(dotted key, line, value, first line) of every key repeated within one mapping."""
+    out = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for k, v in node.value:
+            key, line = f"{prefix}{k.value}", k.start_mark.line + 1
+            if key in seen:
+                out.append((key, line, v.value if isinstance(v, yaml.ScalarNode) else None, seen[key]))
+            seen.setdefault(key, line)
+            out += _yaml_repeats(v, key + ".")
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            out += _yaml_repeats(v, prefix)
+    return out
 
 
 def _yaml_lines(node: Any, prefix: str = "") -> dict[str, int]:
@@ -144,6 +194,7 @@ def _read_workbook(path: Path) -> _Raw:
                   if ws.title in TABLES or ws.title == META_SHEET}
     finally:
         wb.close()
+    raw.problems += _uncached_formulas(path, sheets)
     if META_SHEET in sheets:
         raw.meta, raw.meta_lines = _unflatten_sheet(raw.meta_file, sheets[META_SHEET], raw.problems)
     else:
@@ -162,6 +213,41 @@ def _read_workbook(path: Path) -> _Raw:
         raw.tables[name] = table
         raw.problems += probs
     return raw
+
+
+def _uncached_formulas(path: Path, sheets: dict[str, list[tuple]]) -> list[Problem]:
+    """Formula cells without a saved result, which openpyxl reads as empty (a default would be used silently).
+
+    Such cells get the formula text instead, so they are never read as empty.  Only workbooks
+    whose sheets hold a formula at all are opened a second time.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if not any(b"<f" in zf.read(n) for n in zf.namelist() if n.startswith("xl/worksheets/")):
+                return []
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException):
+        return []  # it was readable once: leave the values as read
+    out = []
+    try:
+        for ws in wb.worksheets:
+            rows = sheets.get(ws.title)
+            if rows is None:
+                continue
+            for r, row in enumerate(ws.iter_rows(min_row=1, values_only=True)):
+                for c, v in enumerate(row):
+                    if not (isinstance(v, str) and v.startswith("=")) or r >= len(rows) or c >= len(rows[r]):
+                        continue
+                    if rows[r][c] is None:
+                        rows[r] = rows[r][:c] + (v,) + rows[r][c + 1:]
+                        column = tb.xl_text(rows[0][c]).strip() if c < len(rows[0]) else None
+                        out.append(Problem(f"{path.name}[{ws.title}]", r + 1, column or f"#{c + 1}", v,
+                                           "a formula without a saved result (the workbook was written by a program "
+                                           "that does not calculate); expected a value: open and save the workbook "
+                                           "in a spreadsheet program, or type the value"))
+    finally:
+        wb.close()
+    return out
 
 
 def _unflatten_sheet(file: str, rows: list[tuple], problems: list[Problem]) -> tuple[dict | None, dict[str, int]]:
@@ -416,6 +502,7 @@ def _build(raw: _Raw, overrides: Mapping[str, object] | Iterable[str] = (), vari
         d = frames["demand"]
         lines = {(i, it): int(ln) for i, it, ln in zip(d["importer"], d["item"], d[tb.LINE])}
         problems += check_feasibility(inst, raw.meta_file, files["demand"], lines)
+        problems += check_chain(inst, files, frames)  # multi-tier: unreachable inputs and demand, idle suppliers
     if problems:
         raise InstanceError(_finish(problems, raw, meta_src, cell_src))
     return inst

@@ -35,7 +35,10 @@ def result_tables(cmp: Comparison) -> dict[str, pd.DataFrame]:
         if s is None:
             continue
         status, gap = case_status(cmp.results.get(case))
-        for name, df in s.tables().items():
+        tables = s.tables()
+        if case in cmp.stress:  # the sourcing's stress test, one row per scenario x item x importer it touches
+            tables["stress"] = cmp.stress[case].table
+        for name, df in tables.items():
             df = df.copy()
             df.insert(0, "case", case)
             df["status"] = status
@@ -47,8 +50,9 @@ def result_tables(cmp: Comparison) -> dict[str, pd.DataFrame]:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("friendshore", "pyomo", "highspy", "pandas", "pydantic", "numpy"):
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    # Everything whose version can change a number or a byte of the outputs.
+    for pkg in ("friendshore", "pyomo", "highspy", "pandas", "pydantic", "numpy", "pyarrow", "openpyxl", "pyyaml"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -70,7 +74,13 @@ def run_record(
     options: SolveOptions,
     started: float,
 ) -> dict[str, Any]:
-    """Everything needed to reproduce a run, and its outcome (run.json)."""
+    """Everything needed to reproduce a run, and its outcome (run.json).
+
+    Reproducing: the same input files (``files_sha256``; ``instance_sha256`` is the data
+    after overrides), variant, overrides, options (threads, seed, limits) and versions give
+    byte-identical tables.  Only ``timing`` and the per-case ``*_s`` seconds differ.
+    """
+    from .checks import check_numerics
     cases = {}
     for case, res in cmp.results.items():
         if res is None:
@@ -88,7 +98,8 @@ def run_record(
     return {
         "schema": RUN_SCHEMA,
         "instance": {"name": cmp.instance.meta.name, "path": instance_path, "files_sha256": files_hash,
-                     "instance_sha256": instance_hash},
+                     "instance_sha256": instance_hash, "currency": cmp.instance.meta.currency,
+                     "tiers": list(cmp.instance.meta.tiers)},
         "variant": variant,
         "overrides": overrides,
         "policy": cmp.instance.policy.model_dump(mode="json"),
@@ -101,6 +112,7 @@ def run_record(
         "bound": main.bound if main else None,
         "gap": main.gap if main else None,
         "cases": cases,
+        "warnings": [str(p) for p in check_numerics(cmp.instance, instance_path)],
         "timing": {
             "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
             "wall_s": time.time() - started,
@@ -111,7 +123,8 @@ def run_record(
 
 def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any], formats) -> list[Path]:
     """Write the tables and run.json into ``out`` atomically (all or nothing)."""
+    formats = tuple(formats)
     with atomic_dir(Path(out)) as stage:
         export_tables(tables, stage, formats)
-        write_json(stage / "run.json", record)
+        write_json(stage / "run.json", {**record, "formats": list(formats)})
     return sorted(Path(out).iterdir())

@@ -10,7 +10,7 @@ checks references across tables; ``models/`` only ever sees a validated
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -40,6 +40,7 @@ class Country(Strict):
 
 class Item(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
+    sparse: ClassVar[tuple[str, ...]] = ("stage",)
     id: str
     """Item identifier (e.g. gallium)."""
     name: str
@@ -48,10 +49,13 @@ class Item(Strict):
     """Physical unit of every volume of this item (e.g. t, GWh, wafers)."""
     category: str = ""
     """Free grouping label (e.g. critical mineral, semiconductor)."""
+    stage: str = ""
+    """Supply-chain stage id from stages.csv (e.g. mining, separation, magnet); empty in single-tier instances."""
 
 
 class Supply(Strict):
     key: ClassVar[tuple[str, ...]] = ("item", "country")
+    sparse: ClassVar[tuple[str, ...]] = ("surge",)
     item: str
     """Item id."""
     country: str
@@ -64,6 +68,8 @@ class Supply(Strict):
     """Fixed cost paid once per year if the country is qualified as a supplier of the item, currency per year."""
     min_order: NonNeg = 0.0
     """Minimum total volume bought from a qualified supplier, item unit per year (0 = none)."""
+    surge: Rate = 1.0
+    """Share of a qualified supplier's spare capacity (qualified capacity minus contracted volume) it can ship to the importers in a crisis, fraction in [0, 1] (default 1: all of it)."""
 
 
 class Demand(Strict):
@@ -78,6 +84,7 @@ class Demand(Strict):
 
 class Lane(Strict):
     key: ClassVar[tuple[str, ...]] = ("origin", "importer", "item")
+    sparse: ClassVar[tuple[str, ...]] = ("chokepoints", "transit_days")
     origin: str
     """Supplier country code."""
     importer: str
@@ -88,6 +95,10 @@ class Lane(Strict):
     """Freight and insurance, currency per item unit."""
     tariff_rate: Rate = 0.0
     """Ad-valorem tariff on the unit cost, fraction in [0, 1]."""
+    chokepoints: tuple[str, ...] = ()
+    """Named sea lanes the route passes (e.g. malacca;red_sea), separated by ';'; a scenario blocking one closes the lane."""
+    transit_days: NonNeg = 0.0
+    """Door-to-door transit time, days (reported in network outputs; not used by the optimisation)."""
 
 
 class Investment(Strict):
@@ -136,6 +147,70 @@ class Baseline(Strict):
     """Volume sourced from the country today, item unit per year (give share or volume)."""
 
 
+class Scenario(Strict):
+    key: ClassVar[tuple[str, ...]] = ("id",)
+    id: str
+    """Scenario id (generated scenarios use n1:<country>, n2:<country>+<country>, chokepoint:<name>)."""
+    name: str = ""
+    """Display name."""
+    countries: tuple[str, ...] = ()
+    """Disrupted supplier country codes, separated by ';'."""
+    chokepoints: tuple[str, ...] = ()
+    """Blocked chokepoints, separated by ';' (names as in lanes.chokepoints): every lane listing one is closed."""
+    items: tuple[str, ...] = (ALL,)
+    """Items the disruption hits, separated by ';', or '*' for all (e.g. an export ban on some items)."""
+    loss: Rate = 1.0
+    """Share of the disrupted countries' capacity (existing and built) lost for the duration, fraction in [0, 1]."""
+    duration_weeks: NonNeg
+    """How long the loss or blockage lasts, weeks (> 0); the crisis volume is annual demand x duration / 52."""
+    recovery_weeks: NonNeg | None = None
+    """Time to recover (TTR): weeks from the start until supply is fully back, at least duration_weeks (empty = duration_weeks)."""
+    probability: Rate = 0.0
+    """Probability that the scenario happens in a year, fraction (used by the expected mode)."""
+
+    @property
+    def ttr_weeks(self) -> float:
+        return self.duration_weeks if self.recovery_weeks is None else self.recovery_weeks
+
+    def hits(self, item: str) -> bool:
+        """True if the scenario concerns ``item``."""
+        return ALL in self.items or item in self.items
+
+
+class Stock(Strict):
+    key: ClassVar[tuple[str, ...]] = ("item", "importer")
+    item: str
+    """Item id."""
+    importer: str
+    """Importing country code holding the stockpile."""
+    existing: NonNeg = 0.0
+    """Stockpile held today, item unit (kept: the plan may add to it, never sell it)."""
+    holding_cost: NonNeg = 0.0
+    """Cost of holding one unit for a year (storage, insurance, capital tied up), currency per item unit per year."""
+    max_stock: NonNeg | None = None
+    """Most the importer may hold, item unit (empty = no limit); at least existing."""
+
+
+class Stage(Strict):
+    key: ClassVar[tuple[str, ...]] = ("id",)
+    id: str
+    """Stage id used in items.stage and policy.stage_caps (e.g. mining, separation, magnet)."""
+    name: str = ""
+    """Display name."""
+    order: int
+    """Position in the chain, upstream first (e.g. 1 mining, 2 separation, 3 magnet); a bill-of-materials input is never at a later stage than its output."""
+
+
+class Bom(Strict):
+    key: ClassVar[tuple[str, ...]] = ("output", "input")
+    output: str
+    """Item id made from the input (a supply row of it in a country is a plant there)."""
+    input: str
+    """Item id consumed."""
+    quantity: NonNeg
+    """Input consumed per unit of output, yield losses included, input unit per output unit (> 0)."""
+
+
 TABLES: dict[str, type[Strict]] = {
     "countries": Country,
     "items": Item,
@@ -145,6 +220,10 @@ TABLES: dict[str, type[Strict]] = {
     "investments": Investment,
     "programmes": Programme,
     "baseline": Baseline,
+    "scenarios": Scenario,
+    "stock": Stock,
+    "stages": Stage,
+    "bom": Bom,
 }
 """Table name -> row schema, in reading order.  The file is ``<name>.csv`` or a sheet ``<name>``."""
 
@@ -166,6 +245,32 @@ class ItemPolicy(Strict):
     """Least number of qualified supplier countries for the item."""
     n1_beta: Rate | None = None
     """N-1 level: qualified capacity outside any one country covers at least this fraction of total demand."""
+    scenario_beta: Rate | None = None
+    """Robust level: in every scenario each importer is served at least this fraction of its demand over the disruption."""
+    scenario_shortage_cost: NonNeg | None = None
+    """Expected mode: cost of each unit short in a scenario, weighted by its probability, currency per item unit."""
+    stage_caps: dict[str, dict[str, Rate]] | None = None
+    """Multi-tier: stage id -> {tier, group or country code -> most of an importer's supply of the item whose processing at that stage happened there, fraction}."""
+    upstream_caps: dict[str, Rate] | None = None
+    """Multi-tier: tier, group or country code -> most of an importer's supply of the item whose path passes through it at any stage, fraction."""
+
+
+Generator = Literal["n1", "n2", "chokepoints"]
+
+
+class ScenarioGenerator(Strict):
+    """Parameters of generated scenarios (policy.scenario_generators)."""
+
+    loss: Rate = 1.0
+    """Capacity loss of the disrupted countries, fraction."""
+    duration_weeks: float = Field(default=13.0, gt=0, allow_inf_nan=False)
+    """Duration of each generated disruption, weeks."""
+    recovery_weeks: float = Field(default=26.0, gt=0, allow_inf_nan=False)
+    """Time to recover (TTR) of each generated disruption, weeks."""
+    probability: Rate = 0.02
+    """Annual probability of each generated scenario."""
+    top_k: int = Field(default=4, ge=2)
+    """N-2 pairs are drawn from the k supplier countries with the largest share of any item's capacity."""
 
 
 class Policy(ItemPolicy):
@@ -179,6 +284,12 @@ class Policy(ItemPolicy):
     """Cost of each unit of unmet demand when allow_shortage is true, currency per item unit."""
     items: dict[str, ItemPolicy] = {}
     """Item id -> overrides for that item."""
+    scenario_mode: Literal["robust", "expected", "both", "off"] = "robust"
+    """How scenarios enter the plan: robust (scenario_beta in every scenario), expected (probability-weighted scenario_shortage_cost in the objective), both, or off."""
+    scenario_generators: tuple[Generator, ...] = ()
+    """Scenarios generated besides scenarios.csv: n1 (each supplier country), n2 (each pair of top suppliers), chokepoints (each chokepoint)."""
+    generator: ScenarioGenerator = ScenarioGenerator()
+    """Loss, duration, recovery, probability and top_k of generated scenarios."""
 
     def for_item(self, item: str) -> ItemPolicy:
         """The effective policy of one item: the item override where set, else the instance-wide value."""
@@ -235,6 +346,10 @@ class Instance(Strict):
     investments: tuple[Investment, ...] = ()
     programmes: tuple[Programme, ...] = ()
     baseline: tuple[Baseline, ...] = ()
+    scenarios: tuple[Scenario, ...] = ()
+    stock: tuple[Stock, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    bom: tuple[Bom, ...] = ()
 
     @property
     def policy(self) -> Policy:
@@ -280,6 +395,34 @@ class Instance(Strict):
                 elif s.country == imp:
                     out[(s.item, s.country, imp)] = (0.0, 0.0)
         return out
+
+    @cached_property
+    def lane_chokepoints(self) -> dict[tuple[str, str, str], frozenset[str]]:
+        """(item, origin, importer) -> chokepoints of the lane used by that route (only routes passing one).
+
+        The same lane choice as :attr:`lane_for`: a named-item lane overrides
+        the '*' lane; a domestic route without a lane row passes none.
+        """
+        star = {(ln.origin, ln.importer): ln for ln in self.lanes if ln.item == ALL}
+        named = {(ln.item, ln.origin, ln.importer): ln for ln in self.lanes if ln.item != ALL}
+        out: dict[tuple[str, str, str], frozenset[str]] = {}
+        for (i, c, j) in self.lane_for:
+            ln = named.get((i, c, j)) or star.get((c, j))
+            if ln is not None and ln.chokepoints:
+                out[(i, c, j)] = frozenset(ln.chokepoints)
+        return out
+
+    @cached_property
+    def chain(self):
+        """Multi-tier structure: stages, bill of materials, lanes for intermediate goods (planner/multitier.py)."""
+        from planner.multitier import Chain
+
+        return Chain(self)
+
+    @cached_property
+    def stock_by_key(self) -> dict[tuple[str, str], Stock]:
+        """(item, importer) -> stock row."""
+        return {(s.item, s.importer): s for s in self.stock}
 
     def members(self, name: str) -> frozenset[str]:
         """Countries in the tier or group called ``name``."""

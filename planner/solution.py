@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .scenarios import expected_weights
 from .schema import Instance
 from .solve import SolveResult
 
 EPS = 1e-7  # volumes below this are solver noise, not shipments
 
-COST_COMPONENTS = ("purchase", "transport", "tariff", "qualification", "investment", "subsidy", "shortage")
+COST_COMPONENTS = ("purchase", "transport", "tariff", "qualification", "investment", "subsidy", "shortage", "stockpile",
+                   "scenario_shortage")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Solution:
     shortages: pd.DataFrame
     costs: pd.DataFrame
     notes: tuple[str, ...] = field(default=())
+    stockpiles: pd.DataFrame | None = None
+    """item, importer, existing, level, added, max_stock, holding_cost, cost (one row per stock row)."""
 
     @property
     def total_cost(self) -> float:
@@ -49,7 +53,7 @@ class Solution:
             "programmes": self.programmes,
             "shortages": self.shortages,
             "costs": self.costs,
-        }
+        } | ({"stockpiles": self.stockpiles} if self.stockpiles is not None else {})
 
 
 def account(
@@ -62,8 +66,16 @@ def account(
     shortage: dict[tuple[str, str], float],
     result: SolveResult | None = None,
     notes: tuple[str, ...] = (),
+    stock: dict[tuple[str, str], float] | None = None,
+    scenario_short: dict[tuple[str, str, str], float] | None = None,
 ) -> Solution:
-    """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume."""
+    """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume.
+
+    ``stock`` maps (item, importer) -> stockpile level (default: the existing
+    stockpiles); ``scenario_short`` maps (scenario, item, importer) -> volume
+    short in that scenario, priced at probability x scenario_shortage_cost
+    when the policy's expected mode is on.
+    """
     tier = inst.tier_of
     sup = inst.supply_by_key
     lanes = inst.lane_for
@@ -145,6 +157,18 @@ def account(
     ]
     shortages = pd.DataFrame(short_rows, columns=["item", "importer", "volume", "share", "penalty"])
 
+    stock_rows = []
+    for (i, j), r in sorted(inst.stock_by_key.items()):
+        level = max(r.existing, (stock or {}).get((i, j), r.existing))
+        stock_rows.append({"item": i, "importer": j, "existing": r.existing, "level": level,
+                           "added": level - r.existing, "max_stock": r.max_stock, "holding_cost": r.holding_cost,
+                           "cost": r.holding_cost * level})
+    stockpiles = pd.DataFrame(stock_rows, columns=[
+        "item", "importer", "existing", "level", "added", "max_stock", "holding_cost", "cost",
+    ])
+    weights = expected_weights(inst) if scenario_short else {}
+    expected = sum(weights.get((sc, i), 0.0) * v for (sc, i, _), v in (scenario_short or {}).items() if v > EPS)
+
     values = {
         "purchase": alloc["purchase"].sum(),
         "transport": alloc["transport"].sum(),
@@ -153,9 +177,11 @@ def account(
         "investment": investments["capex"].sum(),
         "subsidy": -investments["subsidy"].sum(),
         "shortage": shortages["penalty"].sum(),
+        "stockpile": stockpiles["cost"].sum(),
+        "scenario_shortage": expected,
     }
     costs = pd.DataFrame({"component": list(values), "value": [float(v) for v in values.values()]})
-    return Solution(case, result, alloc, suppliers, investments, programmes, shortages, costs, notes)
+    return Solution(case, result, alloc, suppliers, investments, programmes, shortages, costs, notes, stockpiles)
 
 
 def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
@@ -169,7 +195,11 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
     shortage = {}
     if hasattr(m, "Shortage"):
         shortage = {k: v for k, v in m.Shortage.extract_values().items() if v is not None}
-    return account(inst, case, flows, qualified, built, subsidy, shortage, result)
+    stock = {k: v for k, v in m.StrategicStock.extract_values().items() if v is not None} \
+        if hasattr(m, "StrategicStock") else None
+    short = {k: v for k, v in m.ScenarioShort.extract_values().items() if v is not None} \
+        if hasattr(m, "ScenarioShort") else None
+    return account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short)
 
 
 def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
@@ -182,10 +212,12 @@ def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
     return flows
 
 
-def from_baseline(inst: Instance) -> Solution | None:
+def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], float] | None = None) -> Solution | None:
     """Cost today's sourcing with the same accounting (None if the instance has no baseline).
 
-    Every country that supplies today counts as qualified; no investment is built.
+    Every country that supplies today counts as qualified; no investment is built;
+    the stockpiles are the existing ones.  ``scenario_short`` (from the stress
+    test of this sourcing) prices its scenario shortfalls in the expected mode.
     Baseline volumes above a supplier's capacity are kept (it is today's fact)
     and flagged in the notes.
     """
@@ -204,7 +236,7 @@ def from_baseline(inst: Instance) -> Solution | None:
     shortage = {k: q - served.get(k, 0.0) for k, q in inst.demand_qty.items() if q - served.get(k, 0.0) > 1e-6 * q}
     for (i, j), v in sorted(shortage.items()):
         notes.append(f"baseline leaves {v:g} of {i} demand in {j} unserved")
-    return account(inst, "baseline", flows, qualified, set(), {}, {}, None, tuple(notes))
+    return account(inst, "baseline", flows, qualified, set(), {}, {}, None, tuple(notes), scenario_short=scenario_short)
 
 
 def _shipped(flows: dict[tuple[str, str, str], float]) -> dict[tuple[str, str], float]:

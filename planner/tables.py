@@ -138,7 +138,7 @@ def read_csv(path: Path, name: str, file: str) -> tuple[RawTable | None, list[Pr
     expected_cols = ", ".join(c.name for c in columns_of(TABLES[name]))
     if not text.strip():
         return None, [Problem(file, expected=f"empty file; expected a header line with the columns {expected_cols}")]
-    header = text.splitlines()[0]
+    header = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # not splitlines(): it also splits at \x1c, \u2028...
     if "," not in header and (";" in header or "\t" in header):
         # Excel in many locales saves ';'-separated "CSV"; read as ',' it would be one column.
         sep = "semicolon" if ";" in header else "tab"
@@ -149,12 +149,30 @@ def read_csv(path: Path, name: str, file: str) -> tuple[RawTable | None, list[Pr
     try:
         grid = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        row = int(m.group(1)) if m else None
-        return None, [Problem(file, row=row, expected=f"too many cells ({e}); expected as many cells as the header "
-                                                      "(quote cells that contain a comma)")]
+        return None, [_parser_problem(file, text, str(e))]
     cells = grid.to_numpy(dtype=object)
     return _from_grid(name, file, cells[0], cells[1:], _record_lines(text, len(cells))[1:])
+
+
+def _parser_problem(file: str, text: str, msg: str) -> Problem:
+    """A clear problem from pandas' tokenizer error, at the file's line (pandas counts records)."""
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        want, record, got = (int(x) for x in m.groups())
+        return Problem(file, _line_of(text, record - 1), value=f"{got} cells",
+                       expected=f"too many cells; expected as many cells as the header ({want}; quote cells that "
+                                "contain a comma)")
+    m = re.search(r"EOF inside string starting at row (\d+)", msg)
+    if m:
+        return Problem(file, _line_of(text, int(m.group(1))),
+                       expected='a quote (") that is never closed; expected every quoted cell to end with a quote')
+    return Problem(file, expected=f"unreadable CSV ({msg.strip()}); expected comma-separated cells")
+
+
+def _line_of(text: str, record: int) -> int | None:
+    """Line of the 0-based CSV record (the header is record 0, line 1)."""
+    lines = _record_lines(text, record + 1)
+    return int(lines[record]) if len(lines) > record else None
 
 
 def _record_lines(text: str, n: int) -> np.ndarray:
@@ -166,10 +184,14 @@ def _record_lines(text: str, n: int) -> np.ndarray:
     nlines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if nlines == n:
         return np.arange(1, n + 1)
-    reader, starts, prev = csv.reader(io.StringIO(text)), [], 0
-    for _ in reader:
-        starts.append(prev + 1)
-        prev = reader.line_num
+    # newline="": a lone \r ends a line here as it does for pandas (else csv raises on it).
+    reader, starts, prev = csv.reader(io.StringIO(text, newline="")), [], 0
+    try:
+        for _ in reader:
+            starts.append(prev + 1)
+            prev = reader.line_num
+    except csv.Error:  # e.g. a NUL byte; line numbers then fall back to one record per line
+        pass
     return np.array(starts[:n]) if len(starts) >= n else np.arange(1, n + 1)
 
 
@@ -199,21 +221,22 @@ def _from_grid(name: str, file: str, header: np.ndarray, body: np.ndarray,
                lines: np.ndarray) -> tuple[RawTable, list[Problem]]:
     """Name the columns, drop unnamed empty columns and blank rows, strip cells."""
     problems, cols = [], {}
-    body = body.reshape(len(body), len(header))
+    # Cells are text, or NaN where a row is short.  Plain Python: pandas' string methods cost more
+    # per call than a whole small table takes, and are no faster on large ones.
+    rows = [["" if not isinstance(v, str) else v.strip() for v in r] for r in body.reshape(len(body), len(header)).tolist()]
     for j, h in enumerate(str(h).strip() for h in header):
-        col = pd.Series(body[:, j], dtype=str).fillna("").str.strip()
         if not h:
-            if (col != "").any():  # a trailing empty header column is harmless, data under no name is not
+            if any(r[j] for r in rows):  # a trailing empty header column is harmless, data under no name is not
                 problems.append(Problem(file, 1, f"#{j + 1}", expected="data under no name; expected a column name"))
             continue
         if h in cols:
             problems.append(Problem(file, row=1, column=h, expected="repeated column; expected each column once"))
             continue
-        cols[h] = col
-    frame = pd.DataFrame(cols, index=pd.RangeIndex(len(body)))
-    keep = (frame != "").any(axis=1).to_numpy() if cols else np.zeros(len(body), bool)
-    frame = frame[keep].reset_index(drop=True)
-    return RawTable(name, file, frame, np.asarray(lines)[keep].astype(int)), problems
+        cols[h] = j
+    keep = [i for i, r in enumerate(rows) if any(r[j] for j in cols.values())]  # blank rows are dropped
+    frame = pd.DataFrame({h: pd.Series([rows[i][j] for i in keep], dtype=str) for h, j in cols.items()},
+                         index=pd.RangeIndex(len(keep)))
+    return RawTable(name, file, frame, np.asarray(lines)[np.array(keep, dtype=int)].astype(int)), problems
 
 
 # --------------------------------------------------------------------------- parsing
@@ -290,15 +313,28 @@ def _parse_column(col: Column, cells: pd.Series, raw: RawTable) -> tuple[np.ndar
     return values, bad, problems
 
 
+_NONZERO = re.compile(r"[+-]?[0-9.]*[1-9]")
+"""A number's text with a non-zero digit before any exponent."""
+
+
 def _parse_numbers(col: Column, cells: pd.Series, empty: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     nums = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float) + 0.0  # + 0.0 turns -0.0 into 0.0
-    # to_numeric reads "nan"/"inf" as numbers: tell them apart from text that is no number at all.
-    spelled = cells.str.lower().str.lstrip("+-").isin(["nan", "inf", "infinity"]).to_numpy()
     finite = np.isfinite(nums)
+    texts = cells.tolist()
+    # to_numeric reads "nan"/"inf" as numbers: tell them apart from text that is no number at all.
+    spelled = np.zeros(len(nums), bool)
+    for i in np.flatnonzero(~finite & ~empty):
+        spelled[i] = texts[i].lower().lstrip("+-") in ("nan", "inf", "infinity")
     expected = col.expected()
+    # A float overflows to inf above ~1.8e308 and underflows to 0 below ~5e-324: say so, never read them silently.
+    zero = np.zeros(len(nums), bool)
+    for i in np.flatnonzero(finite & (nums == 0)):
+        zero[i] = texts[i] not in ("0", "0.0") and _NONZERO.match(texts[i]) is not None
     checks = [
         (np.isnan(nums) & ~empty & ~spelled, f"not a number; expected {expected}"),
-        (~finite & ~empty, f"NaN or infinity; expected a finite value, {expected}"),
+        (~finite & ~empty & spelled, f"NaN or infinity; expected a finite value, {expected}"),
+        (~finite & ~empty, f"too large for a floating-point number; expected a finite value, {expected}"),
+        (zero, f"too small for a floating-point number (it would be read as 0); expected 0 or {expected}"),
     ]
     if col.lo is not None:
         checks.append((finite & (nums < col.lo), f"out of range; expected {expected}"))
@@ -315,6 +351,9 @@ def _parse_numbers(col: Column, cells: pd.Series, empty: np.ndarray) -> tuple[np
 def _duplicate_problems(raw: RawTable, frame: pd.DataFrame) -> list[Problem]:
     """Rows repeating a key, each naming the first row with that key."""
     key = list(TABLES[raw.name].key)
+    keys = list(zip(*(frame[k].tolist() for k in key)))
+    if len(set(keys)) == len(keys):  # the usual case, found without pandas' fixed cost per call
+        return []
     sub = frame.loc[frame[key].notna().all(axis=1), key + [LINE]]
     dup = sub[sub.duplicated(key, keep=False)]
     if dup.empty:
@@ -369,8 +408,19 @@ def text_frame(cls: type[Strict], rows: tuple[Strict, ...]) -> pd.DataFrame:
     return pd.DataFrame({n: pd.Series([cell_text(getattr(r, n)) for r in rows], dtype=str) for n in names})
 
 
+def written_names(cls: type[Strict], rows: tuple[Strict, ...]) -> list[str]:
+    """Columns written to files: all, except a ``sparse`` column that holds its default in every row.
+
+    Columns added to the format later (e.g. supply.surge) are listed in the row
+    schema's ``sparse``, so files of instances that do not use them stay as they were.
+    """
+    sparse = getattr(cls, "sparse", ())
+    fields = cls.model_fields
+    return [n for n in fields if n not in sparse or any(getattr(r, n) != fields[n].default for r in rows)]
+
+
 def write_csv(path: Path, cls: type[Strict], rows: tuple[Strict, ...]) -> None:
-    names = list(cls.model_fields)
+    names = written_names(cls, rows)
     with open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(names)
@@ -380,7 +430,10 @@ def write_csv(path: Path, cls: type[Strict], rows: tuple[Strict, ...]) -> None:
 def sheet_frame(cls: type[Strict], rows: tuple[Strict, ...]) -> pd.DataFrame:
     """Rows as a frame for a workbook sheet: numbers stay numbers where Excel keeps them exact."""
     frame = {}
+    names = set(written_names(cls, rows))
     for col in columns_of(cls):
+        if col.name not in names:
+            continue
         vals = [getattr(r, col.name) for r in rows]
         if col.kind in ("number", "integer"):
             frame[col.name] = pd.Series([_sheet_number(v) for v in vals], dtype=object)

@@ -70,7 +70,7 @@ def test_set_override_changes_the_plan(tmp_path):
     assert run["overrides"] == {"policy.country_share_cap": "0.7"}
 
 
-def test_infeasible_policy_exits_3_and_writes_nothing(tmp_path):
+def test_infeasible_policy_exits_3_and_writes_only_the_diagnosis(tmp_path):
     # Caps 0.6: A <= 60 and B <= its capacity 30, so at most 90 of 100 can be served.
     # The plain checks pass (capacity 130 >= 100; two suppliers x 0.6 >= 1), so HiGHS proves it.
     inst = write_instance_files(tmp_path / "two", TWO_SUPPLIERS)
@@ -78,7 +78,8 @@ def test_infeasible_policy_exits_3_and_writes_nothing(tmp_path):
     r = runner.invoke(app, ["solve", str(inst), "--set", "policy.country_share_cap=0.6", "--out", str(out)])
     assert r.exit_code == 3, r.output
     assert "infeasible" in r.output.lower()
-    assert not out.exists()
+    # No plan tables: only the diagnosis of the conflict and the run record.
+    assert sorted(p.name for p in out.iterdir()) == ["diagnosis.csv", "run.json"]
 
 
 def test_broken_instance_exits_2_lists_every_problem_and_writes_nothing(tmp_path):

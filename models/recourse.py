@@ -1,0 +1,168 @@
+"""Second stage: recourse in each disruption scenario (robust and/or expected).
+
+For every scenario block (scenario s, item i) that the scenario touches (see
+``planner/scenarios.py``), the importers are served over the disruption's
+duration from what survives: qualified suppliers' crisis supply on open
+lanes, plus stockpile drawdown.  ``policy.scenario_mode`` chooses a floor on
+every importer's served share (robust: ``scenario_beta``), a
+probability-weighted shortage cost in the objective (expected:
+``scenario_shortage_cost``), or both.
+
+Volumes in a block are crisis volumes: annual rates times tau_s = duration / 52.
+"""
+
+from __future__ import annotations
+
+from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
+
+from planner.scenarios import blocks, model_scenarios
+
+from .registry import register_cost
+
+
+def add_to(m, inst) -> None:
+    pol = inst.policy
+    mode = pol.scenario_mode
+    item_pol = {i: pol.for_item(i) for i in m.ITEMS}
+    beta = {i: p.scenario_beta for i, p in item_pol.items() if p.scenario_beta is not None} \
+        if mode in ("robust", "both") else {}
+    cost = {i: p.scenario_shortage_cost for i, p in item_pol.items() if p.scenario_shortage_cost} \
+        if mode in ("expected", "both") else {}
+    found = blocks(inst, model_scenarios(inst), m.ROUTES, set(beta) | set(cost))
+    # A block matters if it has a floor or a positive expected cost.
+    found = [b for b in found if b.item in beta or cost.get(b.item, 0.0) * b.scenario.probability > 0]
+    m.recourse_blocks = {b.key: b for b in found}
+    weight = {b.key: cost.get(b.item, 0.0) * b.scenario.probability for b in found}
+
+    m.SCENARIO_BLOCKS = Set(dimen=2, initialize=[b.key for b in found], doc="(scenario, item) touched by the scenario")
+    m.SCENARIO_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found for j in b.importers],
+                             doc="(scenario, item, importer) of the blocks")
+    m.POOLED_BLOCKS = Set(dimen=2, initialize=[b.key for b in found if b.pooled])
+    m.RECOURSE_LIMITS = Set(dimen=3, initialize=[(*b.key, c) for b in found if not b.pooled for c in b.surviving],
+                            doc="(scenario, item, surviving supplier) of blocks that are not pooled")
+    m.RECOURSE_ROUTES = Set(dimen=4, initialize=[(*b.key, c, j) for b in found if not b.pooled for c, j in b.routes],
+                            doc="(scenario, item, supplier, importer) open routes of blocks that are not pooled")
+    m.CRISIS_OPTIONS = Set(dimen=2, initialize=sorted({(b.item, c) for b in found for c in b.surviving}),
+                           doc="(item, supplier) surviving in some block")
+    m.BLOCK_SUPPLIERS = Set(dimen=3, initialize=[(*b.key, c) for b in found for c in b.surviving],
+                            doc="(scenario, item, surviving supplier)")
+    m.POOLED_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found if b.pooled for j in b.importers])
+    m.SCENARIO_DRAWS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if (k[1], k[2]) in m.STOCKS])
+    m.ROBUST_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if k[1] in beta])
+    # A shortage variable only where it is priced (expected mode); robust-only rows bound what is served instead.
+    m.SHORT_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if weight[k[0], k[1]] > 0])
+    m.PRICED_ROBUST = Set(dimen=3, initialize=[k for k in m.ROBUST_DEMANDS if k in m.SHORT_DEMANDS])
+
+    m.tau_frac = Param(m.SCENARIO_BLOCKS, initialize={b.key: b.tau for b in found}, doc="duration / 52")
+    m.surviving_frac = Param(m.BLOCK_SUPPLIERS,
+                             initialize={(*b.key, c): v for b in found for c, v in b.surviving.items()})
+    m.surge_frac = Param(m.CRISIS_OPTIONS, initialize={k: inst.supply_by_key[k].surge for k in m.CRISIS_OPTIONS})
+    m.scenario_beta_frac = Param(sorted(beta), initialize=beta, mutable=True)
+
+    m.CrisisSupply = Var(m.CRISIS_OPTIONS, domain=NonNegativeReals,
+                         doc="what a supplier can ship in a crisis, item unit per year")
+    m.Receive = Var(m.POOLED_DEMANDS, domain=NonNegativeReals,
+                    doc="crisis supply received by the importer in a pooled block, item unit")
+    m.RecourseFlow = Var(m.RECOURSE_ROUTES, domain=NonNegativeReals, doc="crisis shipment on an open route, item unit")
+    m.Drawdown = Var(m.SCENARIO_DRAWS, domain=NonNegativeReals, doc="stockpile drawn in the scenario, item unit")
+    m.ScenarioShort = Var(m.SHORT_DEMANDS, domain=NonNegativeReals,
+                          doc="demand left unserved in the scenario, item unit")
+    if len(m.SHORT_DEMANDS):
+        register_cost(m, "scenario_shortage",
+                      quicksum(weight[s, i] * m.ScenarioShort[s, i, j] for s, i, j in m.SHORT_DEMANDS))
+
+    def crisis_supply_def(m, i, c):
+        """CrisisSupply[i,c] = (1 - surge_frac[i,c]) * sum_j Flow[i,c,j]
+        + surge_frac[i,c] * (capacity_u[i,c] * Qualify[i,c] + sum_{o at (i,c)} added_capacity_u[o] * Build[o])
+        for (i,c) in CRISIS_OPTIONS.
+
+        In a crisis a supplier keeps shipping its contracted volume and can add
+        the surge share of its spare qualified capacity; an unqualified supplier
+        ships nothing (its flows and qualified capacity are 0).
+        """
+        shipped = quicksum(m.Flow[r] for r in m.routes_from.get((i, c), ()))
+        qualified = m.capacity_u[i, c] * m.Qualify[i, c] + quicksum(
+            m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get((i, c), ()))
+        surge = m.surge_frac[i, c]
+        if surge == 1:
+            return m.CrisisSupply[i, c] == qualified
+        if surge == 0:
+            return m.CrisisSupply[i, c] == shipped
+        return m.CrisisSupply[i, c] == (1 - surge) * shipped + surge * qualified
+
+    m.Crisis_Supply_Def = Constraint(m.CRISIS_OPTIONS, rule=crisis_supply_def)
+
+    def recourse_pool(m, s, i):
+        """sum_j Receive[s,i,j] <= tau_frac[s,i] * sum_c surviving_frac[s,i,c] * CrisisSupply[i,c]
+        for (s,i) in POOLED_BLOCKS.
+
+        When every surviving supplier reaches every importer, the importers share
+        the surviving crisis supply over the disruption in any split (exact).
+        """
+        b = m.recourse_blocks[s, i]
+        return quicksum(m.Receive[s, i, j] for j in b.importers) <= m.tau_frac[s, i] * quicksum(
+            m.surviving_frac[s, i, c] * m.CrisisSupply[i, c] for c in b.surviving)
+
+    m.Recourse_Pool = Constraint(m.POOLED_BLOCKS, rule=recourse_pool)
+
+    by_limit: dict = {}
+    for s, i, c, j in m.RECOURSE_ROUTES:
+        by_limit.setdefault((s, i, c), []).append(j)
+
+    def recourse_limit(m, s, i, c):
+        """sum_j RecourseFlow[s,i,c,j] <= tau_frac[s,i] * surviving_frac[s,i,c] * CrisisSupply[i,c]
+        for (s,i,c) in RECOURSE_LIMITS.
+
+        A surviving supplier ships at most its surviving crisis supply over the
+        disruption, on lanes the scenario leaves open.
+        """
+        return quicksum(m.RecourseFlow[s, i, c, j] for j in by_limit[s, i, c]) <= \
+            m.tau_frac[s, i] * m.surviving_frac[s, i, c] * m.CrisisSupply[i, c]
+
+    m.Recourse_Limit = Constraint(m.RECOURSE_LIMITS, rule=recourse_limit)
+
+    into: dict = {}
+    for s, i, c, j in m.RECOURSE_ROUTES:
+        into.setdefault((s, i, j), []).append(c)
+
+    def scenario_served(m, s, i, j):
+        """received[s,i,j] + Drawdown[s,i,j] + ScenarioShort[s,i,j] >= tau_frac[s,i] * demand_u[i,j]
+        for (s,i,j) in SCENARIO_DEMANDS, with received = Receive[s,i,j] (pooled) or sum_c RecourseFlow[s,i,c,j];
+        without a priced shortage (robust mode only) the row is received + Drawdown >= scenario_beta_frac[i] * tau_frac[s,i] * demand_u[i,j].
+
+        Over the disruption the importer's demand is met from crisis supply, its
+        stockpile, or counted short; in the robust mode alone, at least beta of it
+        is met (one row instead of a shortage variable and a bound row).
+        """
+        if (s, i) in m.POOLED_BLOCKS:
+            got = m.Receive[s, i, j]
+        else:
+            got = quicksum(m.RecourseFlow[s, i, c, j] for c in into.get((s, i, j), ()))
+        if (s, i, j) in m.SCENARIO_DRAWS:
+            got = got + m.Drawdown[s, i, j]
+        if (s, i, j) in m.SHORT_DEMANDS:
+            return got + m.ScenarioShort[s, i, j] >= m.tau_frac[s, i] * m.demand_u[i, j]
+        return got >= m.scenario_beta_frac[i] * m.tau_frac[s, i] * m.demand_u[i, j]
+
+    m.Scenario_Served = Constraint(m.SCENARIO_DEMANDS, rule=scenario_served)
+
+    def stock_drawdown(m, s, i, j):
+        """Drawdown[s,i,j] <= StrategicStock[i,j]  for (s,i,j) in SCENARIO_DRAWS.
+
+        A scenario draws at most the stockpile held (each scenario is an
+        alternative future, so each may use the whole stockpile).
+        """
+        return m.Drawdown[s, i, j] <= m.StrategicStock[i, j]
+
+    m.Stock_Drawdown = Constraint(m.SCENARIO_DRAWS, rule=stock_drawdown)
+
+    def scenario_beta(m, s, i, j):
+        """ScenarioShort[s,i,j] <= (1 - scenario_beta_frac[i]) * tau_frac[s,i] * demand_u[i,j]
+        for (s,i,j) in PRICED_ROBUST.
+
+        Both modes: the priced shortage in every scenario leaves each importer
+        served at least beta of its demand over the disruption.
+        """
+        return m.ScenarioShort[s, i, j] <= (1 - m.scenario_beta_frac[i]) * m.tau_frac[s, i] * m.demand_u[i, j]
+
+    m.Scenario_Beta = Constraint(m.PRICED_ROBUST, rule=scenario_beta)

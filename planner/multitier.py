@@ -1,0 +1,333 @@
+"""Multi-tier supply chains: stages, bill of materials, lanes for intermediate goods, and their checks.
+
+A *single-tier* instance has no ``bom.csv``: every item is bought from a
+supplier country and shipped to the importers, as before.  A *multi-tier*
+instance adds a bill of materials (``bom.csv``: output, input, quantity of
+input per unit of output) and, optionally, stages (``stages.csv``) that
+items belong to (``items.stage``).  A supply row of an item with BOM inputs
+is a *plant* in that country; it needs its inputs shipped in ("fed") from
+supply rows of the input items, over a lane (origin -> the plant's country,
+``lanes.importer`` read as the destination) or domestically.
+
+:class:`Chain` (``inst.chain``, computed once per instance) holds the derived
+structure every other part uses: the BOM both ways, items in topological order
+(inputs first), stage of each item, and the feed routes with their lanes.
+:func:`check_references` (frames) and :func:`check_chain` (a built instance)
+are called by ``planner.checks`` / ``planner.io``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import networkx as nx
+import pandas as pd
+
+from planner.errors import Problem
+from planner.schema import ALL, Instance, Lane, Meta
+
+DEMAND = "demand"
+"""Stage label of the importers' column in network outputs."""
+
+
+class Chain:
+    """The multi-tier structure of one instance (empty BOM: single tier)."""
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        self.inputs_of: dict[str, dict[str, float]] = defaultdict(dict)  # output -> {input: quantity}
+        self.outputs_of: dict[str, dict[str, float]] = defaultdict(dict)  # input -> {output: quantity}
+        for b in inst.bom:
+            self.inputs_of[b.output][b.input] = b.quantity
+            self.outputs_of[b.input][b.output] = b.quantity
+        self.inputs_of, self.outputs_of = dict(self.inputs_of), dict(self.outputs_of)
+        g = nx.DiGraph()
+        g.add_nodes_from(sorted(i.id for i in inst.items))
+        g.add_edges_from((b.input, b.output) for b in inst.bom)
+        try:
+            self.item_order: list[str] = list(nx.lexicographical_topological_sort(g))
+        except nx.NetworkXUnfeasible:
+            cycle = " -> ".join(u for u, _ in nx.find_cycle(g))
+            raise ValueError(f"the bill of materials has a cycle ({cycle}); expected inputs upstream of outputs") from None
+        self.stage_order = {s.id: s.order for s in inst.stages}
+        self.stage_name = {s.id: (s.name or s.id) for s in inst.stages}
+        self.stage_of = {i.id: i.stage for i in inst.items}
+        # Lanes by (item, origin, destination): a named-item lane overrides the '*' lane.
+        self._star = {(ln.origin, ln.importer): ln for ln in inst.lanes if ln.item == ALL}
+        self._named = {(ln.item, ln.origin, ln.importer): ln for ln in inst.lanes if ln.item != ALL}
+
+    @property
+    def multi_tier(self) -> bool:
+        return bool(self.inputs_of)
+
+    # ------------------------------------------------------------------ items and stages
+    def closure(self, items: Iterable[str]) -> set[str]:
+        """``items`` and every item upstream of them in the bill of materials."""
+        todo = list(items)
+        out = set(todo)
+        while todo:
+            for i in self.inputs_of.get(todo.pop(), {}):
+                if i not in out:
+                    out.add(i)
+                    todo.append(i)
+        return out
+
+    def stage(self, item: str) -> str:
+        """The item's stage id; in an instance without stages, the item id itself."""
+        return self.stage_of.get(item) or item
+
+    def column(self, item: str) -> int:
+        """Column of the item in drawings: its stage's order, else its depth in the BOM (raw materials 1)."""
+        s = self.stage_of.get(item)
+        if s and s in self.stage_order:
+            return self.stage_order[s]
+        return self.depth(item)
+
+    def depth(self, item: str) -> int:
+        ins = self.inputs_of.get(item)
+        return 1 if not ins else 1 + max(self.depth(i) for i in ins)
+
+    def makers(self, item: str) -> list[str]:
+        """Countries with a supply row (a plant) of ``item``."""
+        return [c for (i, c) in self.inst.supply_by_key if i == item]
+
+    # ------------------------------------------------------------------ lanes
+    def lane(self, item: str, origin: str, dest: str) -> Lane | None:
+        """The lane row used to ship ``item`` from ``origin`` to ``dest`` (None: none; domestic needs none)."""
+        return self._named.get((item, origin, dest)) or self._star.get((origin, dest))
+
+    def route_terms(self, item: str, origin: str, dest: str) -> tuple[float, float] | None:
+        """(transport_cost, tariff_rate) of a shipment, or None when no lane exists (domestic: free)."""
+        ln = self.lane(item, origin, dest)
+        if ln is not None:
+            return ln.transport_cost, ln.tariff_rate
+        return (0.0, 0.0) if origin == dest else None
+
+    def chokepoints(self, item: str, origin: str, dest: str) -> frozenset[str]:
+        ln = self.lane(item, origin, dest)
+        return frozenset(ln.chokepoints) if ln is not None else frozenset()
+
+    def transit_days(self, item: str, origin: str, dest: str) -> float:
+        ln = self.lane(item, origin, dest)
+        return ln.transit_days if ln is not None else 0.0
+
+    @property
+    def plants(self) -> dict[tuple[str, str], dict[str, float]]:
+        """(output, country) -> {input: quantity} for every supply row of an item with BOM inputs."""
+        if "_plants" not in self.__dict__:
+            self._plants = {k: self.inputs_of[k[0]] for k in self.inst.supply_by_key if k[0] in self.inputs_of}
+        return self._plants
+
+    @property
+    def feed_routes(self) -> dict[tuple[str, str, str], tuple[float, float]]:
+        """(input, origin, plant country) -> (transport_cost, tariff_rate) for every usable feed route.
+
+        An origin needs a supply row of the input, the destination a plant of an
+        output using it, and a lane between them (or the same country).
+        """
+        if "_feed_routes" not in self.__dict__:
+            dests: dict[str, set[str]] = defaultdict(set)
+            for (o, k), ins in self.plants.items():
+                for i in ins:
+                    dests[i].add(k)
+            out = {}
+            for (i, c) in self.inst.supply_by_key:
+                for k in sorted(dests.get(i, ())):
+                    terms = self.route_terms(i, c, k)
+                    if terms is not None:
+                        out[(i, c, k)] = terms
+            self._feed_routes = out
+        return self._feed_routes
+
+    def members(self, name: str) -> frozenset[str]:
+        """Countries of a tier, a group, or the country with that code (names used in stage and upstream caps)."""
+        found = self.inst.members(name)
+        return found if found else frozenset(c.code for c in self.inst.countries if c.code == name)
+
+
+# --------------------------------------------------------------------------- checks on frames
+def check_references(t: dict, files: dict[str, str], meta: Meta | None, meta_file: str) -> list[Problem]:
+    """Stages, BOM and the multi-tier policy refer to declared ids; the BOM has no cycle; quantities are > 0.
+
+    Works on the parsed frames of ``planner.tables`` (rows whose cells failed to
+    parse are skipped: they are reported already).
+    """
+    from planner.tables import LINE, OK
+
+    out: list[Problem] = []
+    items_f, stages_f, bom_f = t.get("items"), t.get("stages"), t.get("bom")
+    item_ids = set(items_f["id"].dropna()) if items_f is not None else None
+    stage_ids = set(stages_f["id"].dropna()) if stages_f is not None else None
+    if items_f is not None and stages_f is not None and "stage" in items_f:
+        for ln, v in zip(items_f[LINE], items_f["stage"]):
+            if v and v not in stage_ids:
+                listing = ", ".join(sorted(stage_ids)) or "(none: add a stages.csv)"
+                out.append(Problem(files["items"], int(ln), "stage", v,
+                                   f"unknown stage; expected a stage id from stages.csv: {listing}"))
+    if bom_f is None or bom_f.empty:
+        return out + _policy_names(meta, meta_file, stage_ids, t)
+    file = files["bom"]
+    ok = bom_f[bom_f[OK]]
+    for _, r in ok.iterrows():
+        for col in ("output", "input"):
+            if item_ids is not None and r[col] not in item_ids:
+                out.append(Problem(file, int(r[LINE]), col, r[col], "unknown item id (ids come from items.csv)"))
+        if r["output"] == r["input"]:
+            out.append(Problem(file, int(r[LINE]), "input", r["input"],
+                               "an item made from itself; expected a different input item"))
+        if r["quantity"] <= 0:
+            out.append(Problem(file, int(r[LINE]), "quantity", f"{r['quantity']:g}",
+                               "out of range; expected input units per output unit > 0"))
+    g = nx.DiGraph()
+    line_of = {}
+    for _, r in ok.iterrows():
+        if r["output"] != r["input"]:
+            g.add_edge(r["input"], r["output"])
+            line_of[(r["input"], r["output"])] = int(r[LINE])
+    for cycle in sorted(sorted(c) for c in nx.simple_cycles(g)):
+        sub = g.subgraph(cycle)
+        edges = sorted(nx.find_cycle(sub))
+        path = " -> ".join([edges[0][0]] + [v for _, v in nx.find_cycle(sub, edges[0][0])])
+        u, v = edges[0]
+        out.append(Problem(file, line_of[(u, v)], "input", u,
+                           f"cycle in the bill of materials ({path}); expected every input upstream of its output"))
+    if items_f is not None and stages_f is not None and "stage" in items_f:
+        order = {s: o for s, o in zip(stages_f["id"], stages_f["order"]) if s is not None and o is not None}
+        stage_of = dict(zip(items_f["id"], items_f["stage"]))
+        for _, r in ok.iterrows():
+            si, so = stage_of.get(r["input"]), stage_of.get(r["output"])
+            if si in order and so in order and order[si] > order[so]:
+                out.append(Problem(file, int(r[LINE]), "input", r["input"],
+                                   f"input at stage {si} (order {order[si]}) is downstream of its output "
+                                   f"{r['output']} at stage {so} (order {order[so]}); expected inputs at the same "
+                                   "or an earlier stage"))
+    return out + _policy_names(meta, meta_file, stage_ids, t)
+
+
+def _policy_names(meta: Meta | None, meta_file: str, stage_ids: set | None, t: dict) -> list[Problem]:
+    """Names in policy.stage_caps / upstream_caps: declared stages; tiers, groups or country codes."""
+    if meta is None:
+        return []
+    pol = meta.policy
+    parts = [("policy", pol)] + [(f"policy.items.{k}", v) for k, v in pol.items.items()]
+    if not any(p.stage_caps or p.upstream_caps for _, p in parts):
+        return []
+    cty = t.get("countries")
+    names = set(meta.tiers)
+    if cty is not None:
+        names |= set(cty["code"].dropna()) | {g for gs in cty["groups"].dropna() for g in gs}
+    listing = ", ".join(sorted(names))
+    out = []
+    bom_f = t.get("bom")
+    if bom_f is None or bom_f.empty:
+        first = next(p for p, part in parts if part.stage_caps or part.upstream_caps)
+        out.append(Problem(meta_file, None, f"{first}.stage_caps", None,
+                           "stage and upstream caps need a multi-tier instance; expected a bom.csv"))
+    for prefix, part in parts:
+        for stage, caps in (part.stage_caps or {}).items():
+            if stage_ids is not None and stage not in stage_ids:
+                out.append(Problem(meta_file, None, f"{prefix}.stage_caps.{stage}", stage,
+                                   f"unknown stage; expected a stage id from stages.csv: "
+                                   f"{', '.join(sorted(stage_ids)) or '(none)'}"))
+            for name in caps:
+                if cty is not None and name not in names:
+                    out.append(Problem(meta_file, None, f"{prefix}.stage_caps.{stage}.{name}", name,
+                                       f"unknown tier, group or country; expected one of: {listing}"))
+        for name in part.upstream_caps or {}:
+            if cty is not None and name not in names:
+                out.append(Problem(meta_file, None, f"{prefix}.upstream_caps.{name}", name,
+                                   f"unknown tier, group or country; expected one of: {listing}"))
+    return out
+
+
+def processing_pairs(t: dict) -> set[str] | None:
+    """'country\\x1finput' pairs of plants' inputs (a baseline may give the split of a plant's input)."""
+    sup, bom_f = t.get("supply"), t.get("bom")
+    if sup is None or bom_f is None or bom_f.empty:
+        return set()
+    ins: dict[str, set[str]] = defaultdict(set)
+    for o, i in zip(bom_f["output"], bom_f["input"]):
+        if o is not None and i is not None:
+            ins[o].add(i)
+    return {f"{c}\x1f{i}" for o, c in zip(sup["item"], sup["country"]) if o in ins for i in ins[o]}
+
+
+# --------------------------------------------------------------------------- checks on an instance
+def check_chain(inst: Instance, files: dict[str, str], frames: dict[str, pd.DataFrame | None]) -> list[Problem]:
+    """Multi-tier network checks, found without solving (none for a single-tier instance).
+
+    * a plant whose input no supplier can reach (no supply row of the input in
+      the plant's country and no lane to it from one);
+    * a supplier with no lane: its item reaches neither an importer with demand
+      for it nor a plant using it;
+    * demand that no path can reach: every supplier of the item that reaches the
+      importer lacks an input somewhere upstream (capacity and investments
+      counted, tiers excluded by the policy left out unless shortage is allowed).
+    """
+    chain = inst.chain
+    if not chain.multi_tier:
+        return []
+    from planner.tables import LINE
+
+    def lines(table: str, *cols: str) -> dict[tuple, int]:
+        f = frames.get(table)
+        if f is None:
+            return {}
+        return {k: int(ln) for k, ln in zip(zip(*(f[c] for c in cols)), f[LINE])}
+
+    sup_line = lines("supply", "item", "country")
+    dem_line = lines("demand", "importer", "item")
+    out: list[Problem] = []
+    feed = chain.feed_routes
+    fed_from: dict[tuple[str, str], list[str]] = defaultdict(list)  # (input, plant country) -> origins
+    for i, c, k in feed:
+        fed_from[(i, k)].append(c)
+    for (o, k), ins in sorted(chain.plants.items()):
+        for i in sorted(ins):
+            if not fed_from.get((i, k)):
+                out.append(Problem(files["supply"], sup_line.get((o, k)), "country", k,
+                                   f"plant of {o} in {k} cannot receive its input {i}; expected a supply row of {i} "
+                                   f"in {k} or a lane (origin, importer={k}, item {i} or '*') from a country with a "
+                                   f"supply row of {i}"))
+    demanded = {i for (i, _), q in inst.demand_qty.items() if q > 0}
+    ships = {(i, c) for (i, c, _) in inst.lane_for} | {(i, c) for (i, c, _) in feed}
+    for (i, c) in sorted(inst.supply_by_key):
+        if (i, c) not in ships:
+            uses = sorted(chain.outputs_of.get(i, ()))
+            where = (f"an importer with demand for {i}" if i in demanded else "") + \
+                (" or " if i in demanded and uses else "") + \
+                (f"a plant of {', '.join(uses)}" if uses else "")
+            why = f"expected a lane from {c} to {where}" if where else \
+                f"{i} has no demand and is no input of any item (bom.csv); expected demand or a bom row"
+            out.append(Problem(files["supply"], sup_line.get((i, c)), "country", c,
+                               f"supplier of {i} in {c} with no lane; {why}"))
+    # Producible nodes, bottom-up: capacity (with options), an allowed tier, every input reachable from one.
+    pol = inst.policy
+    excluded = set() if pol.allow_shortage else set(pol.exclude_tiers)
+    potential = {k: s.capacity for k, s in inst.supply_by_key.items()}
+    for inv in inst.investments:
+        potential[(inv.item, inv.country)] = potential.get((inv.item, inv.country), 0.0) + inv.capacity
+    ok = {k for k, v in potential.items() if v > 0 and inst.tier_of[k[1]] not in excluded}
+    producible: set[tuple[str, str]] = set()
+    for item in chain.item_order:
+        for (i, c) in sorted(k for k in ok if k[0] == item):
+            if all(any((j, o) in producible for o in fed_from.get((j, c), ())) for j in chain.inputs_of.get(i, {})):
+                producible.add((i, c))
+    reach: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for i, c, j in inst.lane_for:
+        if (i, c) in ok:
+            reach[(i, j)].add(c)
+    for d in inst.demand:
+        if d.quantity <= 0 or not reach[(d.item, d.importer)]:
+            continue  # no supplier at all: planner.checks says so
+        if not any((d.item, c) in producible for c in reach[(d.item, d.importer)]):
+            lacking = sorted({j for c in reach[(d.item, d.importer)]
+                              for j in chain.closure([d.item]) - {d.item}
+                              if not any((j, o) in producible for o in chain.makers(j))})
+            note = f" (tiers excluded: {', '.join(sorted(excluded))})" if excluded else ""
+            out.append(Problem(files["demand"], dem_line.get((d.importer, d.item)), "item", d.item,
+                               f"no path can reach demand of {d.importer} for {d.item}: every supplier reaching "
+                               f"{d.importer} lacks an input upstream ({', '.join(lacking) or 'a lane'}){note}; "
+                               "expected a chain of plants with capacity and lanes from raw material to the importer"))
+    return out

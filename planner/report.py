@@ -1,0 +1,1256 @@
+"""Analyst report: one self-contained HTML file from an output folder.
+
+``friendshore report DIR --to report.html`` reads only the tables a run exported
+(CSV, Parquet, JSON or ``results.xlsx``, whichever exists) and ``run.json``, so a
+report can be made at any time from any output folder.  The page has no
+external resources: charts are inline SVG (:mod:`planner.report_svg`), the
+style and a small script are inlined (:mod:`planner.report_assets`), and every
+table can be downloaded as CSV from data embedded in the page.
+
+The page is a list of sections.  Each :class:`Section` names the folder kinds
+and the tables it needs and renders only when they exist, so a new result table
+(say, time-to-survive per scenario) gets its section by adding one decorated
+function below, without touching the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import numbers
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import report_svg as sv
+from .errors import InstanceError, Problem
+from .report_assets import CSS, JS
+from .report_svg import esc
+
+CASE_ORDER = ("baseline", "cost_only", "friendshored")
+CASE_LABELS = {"baseline": "Baseline (today)", "cost_only": "Cost-only", "friendshored": "Friendshored"}
+KNOWN_TIERS = ("domestic", "ally", "partner", "neutral", "concern")
+READ_FORMATS = ("csv", "parquet", "json")  # preference when a table exists in several formats
+ALL = "all"
+
+# Columns each known table must have, and their kinds: a table lacking one is a bad folder (exit 2),
+# never a half-drawn chart.  Other columns are kept as they are (and offered for download).
+COLUMNS: dict[str, dict[str, str]] = {
+    "kpis": {"kpi": "text", "item": "text", "importer": "text", "group": "text", "unit": "text"},
+    "allocations": {"case": "text", "item": "text", "importer": "text", "country": "text", "tier": "text",
+                    "volume": "num", "share": "num", "purchase": "num"},
+    "suppliers": {"case": "text", "item": "text", "country": "text", "tier": "text", "qualified": "bool",
+                  "capacity": "num", "built_capacity": "num", "shipped": "num"},
+    "investments": {"case": "text", "option": "text", "item": "text", "country": "text", "tier": "text",
+                    "built": "bool", "capacity": "num", "capex": "num", "subsidy": "num", "net_cost": "num",
+                    "programmes": "text"},
+    "programmes": {"case": "text", "programme": "text", "budget": "num", "used": "num", "left": "num"},
+    "shortages": {"case": "text", "item": "text", "importer": "text", "volume": "num", "share": "num"},
+    "costs": {"case": "text", "component": "text", "value": "num"},
+    # A study's runs table (one row per run, wide) and its frontiers (planner/study.py writes both).
+    "results": {"run_id": "text", "kind": "text", "group": "text", "status": "text"},
+    "frontiers": {"frontier": "text", "run_id": "text", "level": "num", "measure_value": "num", "total_cost": "num",
+                  "status": "text", "pareto": "bool", "knee": "bool"},
+    # Why a solve found no feasible plan (planner/diagnose.py).
+    "diagnosis": {"constraint": "text", "item": "text", "importer": "text", "group": "text", "limit": "num",
+                  "needed": "num", "shortfall": "num", "unit": "text", "message": "text"},
+}
+AUTO_TABLES = ("results", "frontiers")
+"""Tables whose other columns are typed by content (numbers if every cell is one), e.g. study parameters."""
+OPTIONAL_KINDS = {"status": "text", "gap": "num", "unit_cost": "num", "transport": "num", "tariff": "num",
+                  "qualification_cost": "num", "utilisation": "num", "rate": "num", "funding_country": "text",
+                  "penalty": "num"}
+SOLVE_NEEDS = ("kpis", "allocations")
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass
+class Folder:
+    """An output folder's tables, typed, and its run record."""
+
+    path: Path
+    kind: str
+    """'solve' (a `friendshore solve --out` folder) or 'study'."""
+    tables: dict[str, pd.DataFrame]
+    files: dict[str, str]
+    """table -> the file (or workbook sheet) it was read from."""
+    record: dict[str, Any]
+    """run.json of a solve, study.json of a study (empty if the folder has none)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Facts found beside the tables, e.g. a study's currency (from one of its run folders)."""
+
+
+def _bad(path: Path | str, expected: str, **kw) -> InstanceError:
+    return InstanceError([Problem(str(path), expected=expected, **kw)])
+
+
+def _read_one(path: Path) -> pd.DataFrame | None:
+    """A table file as a DataFrame (all CSV cells as text; typed later). None for JSON that is not a table."""
+    ext = path.suffix.lower().lstrip(".")
+    try:
+        if ext == "csv":
+            # Text first: country codes like NA (Namibia) must not become NaN, nor "01" become 1.
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if ext == "parquet":
+            return pd.read_parquet(path)
+        if ext == "json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                return None
+            return pd.DataFrame.from_records(data)
+    except (ValueError, OSError, UnicodeDecodeError, ImportError) as e:
+        raise _bad(path, f"a readable {ext.upper()} table ({type(e).__name__}: {e})") from None
+    return None
+
+
+def read_folder(folder: Path) -> Folder:
+    """Read and type every table of an output folder; raise :class:`InstanceError` (exit 2) for a bad folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise _bad(folder, "an existing output folder (from `friendshore solve --out DIR`)")
+    if not folder.is_dir():
+        raise _bad(folder, "a folder (from `friendshore solve --out DIR`), not a file")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    tables: dict[str, pd.DataFrame] = {}
+    source: dict[str, str] = {}
+    for fmt in READ_FORMATS:
+        for p in files:
+            if p.suffix.lower() != f".{fmt}" or p.stem in tables or p.name == "run.json":
+                continue
+            df = _read_one(p)
+            if df is not None:
+                tables[p.stem], source[p.stem] = df, p.name
+    xlsx = folder / "results.xlsx"
+    if xlsx.exists():
+        try:
+            sheets = pd.read_excel(xlsx, sheet_name=None, dtype=str, keep_default_na=False)
+        except Exception as e:  # noqa: BLE001 - openpyxl raises many types for a damaged workbook
+            raise _bad(xlsx, f"a readable workbook ({type(e).__name__}: {e})") from None
+        for name, df in sheets.items():
+            if name not in tables:
+                tables[name], source[name] = df, f"results.xlsx, sheet {name}"
+    run_json = folder / "run.json"
+    record: dict[str, Any] = _read_json(run_json) if run_json.exists() else {}
+
+    study_json = folder / "study.json"
+    if "kpis" in tables:
+        kind = "solve"
+        missing = [t for t in SOLVE_NEEDS if t not in tables]
+        if missing:
+            raise _bad(folder, f"the tables of a solve: {', '.join(missing)} missing "
+                               f"(as .csv, .parquet, .json or a sheet of results.xlsx)")
+    elif "diagnosis" in tables:
+        kind = "infeasible"  # `solve` found no feasible plan and wrote why
+    elif "results" in tables and {"run_id", "status"} <= set(tables["results"].columns):
+        kind = "study"
+        record = _read_json(study_json) if study_json.exists() else {}
+    elif study_json.exists():
+        status = _read_json(study_json).get("status", "unknown")
+        raise _bad(folder, f"a finished study: its runs table (results.csv or results.parquet) is written when the "
+                           f"study ends; study.json says status '{status}' (resume the study to finish it)")
+    elif (folder / "instance.yaml").exists():
+        raise _bad(folder, "an output folder, but this is an instance: solve it first, e.g. "
+                           f"`friendshore solve {folder} --out out/ --report`")
+    else:
+        found = ", ".join(p.name for p in files[:12]) or "no files"
+        raise _bad(folder, "a Friendshore output folder: kpis.csv (or .parquet/.json, or results.xlsx) and "
+                           f"allocations from `friendshore solve --out DIR`, or a study's results.csv and study.json; "
+                           f"found {found}")
+    problems: list[Problem] = []
+    for name in list(tables):
+        tables[name] = _typed(name, tables[name], source[name], problems)
+    if problems:
+        raise InstanceError(problems[:20])
+    meta = {"currency": _study_currency(folder)} if kind == "study" else {}
+    return Folder(folder, kind, tables, source, record, meta)
+
+
+def _study_currency(folder: Path) -> str:
+    """The currency of a study's money columns: the total_cost unit in the kpis of its first run folder."""
+    runs = folder / "runs"
+    for run in sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else ():
+        for fmt in READ_FORMATS:
+            f = run / f"kpis.{fmt}"
+            if f.exists():
+                with contextlib.suppress(Exception):  # best effort: money is shown without a unit otherwise
+                    df = _read_one(f)
+                    if df is not None:
+                        unit = df.loc[df["kpi"] == "total_cost", "unit"]
+                        return str(unit.iloc[0]) if len(unit) else ""
+                return ""
+    return ""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        raise _bad(path, f"valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise _bad(path, "a JSON object")
+    return data
+
+
+def _typed(name: str, df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame:
+    """Check required columns, then convert text/number/bool columns, naming any bad cell."""
+    spec = dict(COLUMNS.get(name, {}))
+    if len(df) == 0 and len(df.columns) == 0:  # an empty JSON table ([]) has no header to check
+        df = pd.DataFrame(columns=list(spec))
+    for col in spec:
+        if col not in df.columns:
+            problems.append(Problem(file, column=col, expected=f"a '{col}' column, as `friendshore solve` writes it"))
+    if name == "kpis":
+        for col in df.columns:
+            if col not in spec:
+                spec[col] = "num"  # one column per case
+    for col in df.columns:
+        spec.setdefault(col, OPTIONAL_KINDS.get(col, "auto" if name in AUTO_TABLES else "keep"))
+    df = df.copy()
+    for col, kind in spec.items():
+        if col not in df.columns or kind == "keep":
+            continue
+        s = df[col]
+        if kind == "auto":  # numbers if every non-empty cell is one, else text
+            raw = pd.Series([None if (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+                             else v for v in s], index=s.index, dtype=object)
+            vals = pd.to_numeric(raw, errors="coerce")
+            has = raw.notna()
+            kind = "num" if has.any() and bool(vals[has].notna().all()) and not raw[has].map(
+                lambda v: isinstance(v, bool)).any() else "text"
+        if kind == "text":
+            df[col] = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)) for v in s]
+        elif kind == "num":
+            raw = pd.Series([None if (isinstance(v, str) and not v.strip()) else v for v in s], index=s.index,
+                            dtype=object)
+            vals = pd.to_numeric(raw, errors="coerce")
+            bad = vals.isna() & raw.notna() & ~raw.map(lambda v: isinstance(v, float) and math.isnan(v))
+            for k in list(bad[bad].index[:3]):
+                problems.append(Problem(file, row=int(k) + 2, column=col, value=str(s[k]), expected="a number"))
+            df[col] = vals.astype(float)
+        elif kind == "bool":
+            out = []
+            for k, v in s.items():
+                t = str(v).strip().lower()
+                if isinstance(v, bool) or t in ("true", "false", "1", "0", "1.0", "0.0"):
+                    out.append(v if isinstance(v, bool) else t in ("true", "1", "1.0"))
+                else:
+                    out.append(False)
+                    problems.append(Problem(file, row=int(k) + 2, column=col, value=str(v), expected="True or False"))
+            df[col] = out
+    return df
+
+
+# --------------------------------------------------------------------------- formatting
+SCALES = {"thousand": 1e3, "k": 1e3, "thousands": 1e3, "million": 1e6, "millions": 1e6, "m": 1e6, "mn": 1e6,
+          "billion": 1e9, "bn": 1e9}
+
+
+def finite(v: Any) -> bool:
+    """A real, finite number (numpy scalars included; booleans are not numbers here)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+
+def fmt_num(v: Any) -> str:
+    if not finite(v):
+        return "–"
+    a = abs(v)
+    if a >= 100 or a == 0:
+        return f"{v:,.0f}"
+    if a >= 1:
+        return f"{v:,.2f}"
+    return f"{v:.3g}"
+
+
+def fmt_frac(v: Any, digits: int = 0) -> str:
+    return f"{100 * v:.{digits}f} %" if finite(v) else "–"
+
+
+def fmt_share(v: Any) -> str:
+    """A share for a label: whole percent, one decimal below 1 % so small suppliers do not read as 0 %."""
+    return fmt_frac(v, 1 if finite(v) and 0 < abs(v) < 0.0095 else 0)
+
+
+class Money:
+    """Money in the instance's currency, e.g. 'USD thousand' -> 'USD 11.0 bn'."""
+
+    def __init__(self, currency: str):
+        self.currency = currency
+        words = currency.split()
+        self.scale = 1.0
+        self.name = currency
+        if len(words) >= 2 and words[-1].lower() in SCALES:
+            self.scale, self.name = SCALES[words[-1].lower()], " ".join(words[:-1])
+
+    def __call__(self, v: Any, signed: bool = False) -> str:
+        if not finite(v):
+            return "–"
+        x = v * self.scale
+        a = abs(x)
+        body = f"{a:,.0f}"
+        for div, suf in ((1e12, " tn"), (1e9, " bn"), (1e6, " m"), (1e3, " k")):
+            if a >= div:
+                q = a / div
+                body = f"{q:.{2 if q < 10 else 1 if q < 100 else 0}f}{suf}"
+                break
+        sign = ("+" if x > 0 else "−" if x < 0 else "±") if signed else ("−" if x < 0 else "")
+        return f"{sign}{self.name} {body}".strip() if self.name else f"{sign}{body}"
+
+
+# --------------------------------------------------------------------------- tables on the page
+@dataclass(frozen=True)
+class Col:
+    name: str
+    """Machine name: the CSV header."""
+    label: str
+    kind: str = "text"
+    """text | num | money | frac (shown as %) | pct (already in %) | gap | int | dec2 | g (as given, e.g. a cap)"""
+
+
+def _json_value(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return v
+    if hasattr(v, "item"):  # numpy scalar
+        v = v.item()
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, (bool, int, str)):
+        return v
+    return None if pd.isna(v) else str(v)
+
+
+class Ctx:
+    """Everything a section needs: the folder's tables, look-ups, formatters and the page's data store."""
+
+    def __init__(self, folder: Folder):
+        self.folder = folder
+        self.t = folder.tables
+        self.record = folder.record
+        self.data: dict[str, dict[str, Any]] = {}
+        kpis = self.t.get("kpis", pd.DataFrame(columns=["kpi", "item", "importer", "group", "unit"]))
+        self.kpi_cases = [c for c in kpis.columns if c not in ("kpi", "item", "importer", "group", "unit")]
+        self._kpi: dict[tuple[str, str, str, str], dict[str, float]] = {}
+        self._unit: dict[str, str] = {}
+        for row in kpis.to_dict("records"):
+            self._kpi[row["kpi"], row["item"], row["importer"], row["group"]] = {c: row[c] for c in self.kpi_cases}
+            self._unit.setdefault(row["kpi"], row["unit"])
+        self.money = Money(self._unit.get("total_cost", "") or folder.meta.get("currency", ""))
+        present = set(self.kpi_cases)
+        for name in ("allocations", "costs"):
+            if name in self.t and "case" in self.t[name]:
+                present |= set(self.t[name]["case"])
+        # A case is shown if it has any KPI value (a --no-compare run has an empty cost_only column).
+        self.cases = [c for c in CASE_ORDER if c in present and self._has_values(c)]
+        self.cases += sorted(c for c in present - set(CASE_ORDER) if self._has_values(c))
+        self.tiers = self._tier_order()
+        self.worst_tier = self.tiers[-1] if len(self.tiers) > 1 else None
+        self.policy = self.record.get("policy") or {}
+
+    def _has_values(self, case: str) -> bool:
+        if case in self.kpi_cases:
+            return any(finite(v.get(case)) for v in self._kpi.values())
+        return True
+
+    def _tier_order(self) -> list[str]:
+        declared = ((self.record.get("instance") or {}).get("tiers")) or []
+        seen: set[str] = set()
+        for name in ("allocations", "suppliers", "investments"):
+            if name in self.t and "tier" in self.t[name]:
+                seen |= set(self.t[name]["tier"])
+        seen |= {g for (k, _, _, g) in self._kpi if k == "tier_share"}
+        seen.discard("")
+        order = [t for t in declared if t in seen]
+        order += [t for t in KNOWN_TIERS if t in seen and t not in order]
+        order += sorted(t for t in seen if t not in order)
+        return order
+
+    # look-ups
+    def kpi(self, name: str, case: str, item: str = ALL, importer: str = ALL, group: str = ALL) -> float:
+        v = self._kpi.get((name, item, importer, group), {}).get(case)
+        return float(v) if finite(v) else math.nan
+
+    def kpi_rows(self, name: str) -> list[tuple[str, str, str]]:
+        return [(i, j, g) for (k, i, j, g) in self._kpi if k == name]
+
+    def items(self) -> list[str]:
+        out = {i for (k, i, _, _) in self._kpi if k in ("hhi", "n1_coverage", "max_country_share") and i != ALL}
+        if "allocations" in self.t:
+            out |= set(self.t["allocations"]["item"])
+        return sorted(out)
+
+    def per_item(self, name: str, case: str, how: str = "max", group: str = ALL) -> dict[str, float]:
+        """item -> the KPI over its importers (worst case: max, or min)."""
+        acc: dict[str, list[float]] = {}
+        for (k, i, j, g), vals in self._kpi.items():
+            if k == name and i != ALL and g == group and finite(vals.get(case)):
+                acc.setdefault(i, []).append(float(vals[case]))
+        f = max if how == "max" else min
+        return {i: f(v) for i, v in acc.items()}
+
+    def overall(self, name: str, case: str, how: str = "max", group: str = ALL) -> float:
+        vals = list(self.per_item(name, case, how, group).values())
+        if not vals:
+            return math.nan
+        return max(vals) if how == "max" else min(vals)
+
+    def status(self, case: str) -> tuple[str, float]:
+        """(status, gap) of a case: run.json first, else the tables' status and gap columns."""
+        c = (self.record.get("cases") or {}).get(case)
+        if isinstance(c, dict) and c.get("status"):
+            gap = c.get("gap")
+            return str(c["status"]), (float(gap) if finite(gap) else (0.0 if c["status"] == "evaluated" else math.nan))
+        for name in ("costs", "allocations", "suppliers", "programmes"):
+            df = self.t.get(name)
+            if df is not None and "status" in df and "case" in df:
+                rows = df[df["case"] == case]
+                if len(rows):
+                    gap = rows["gap"].iloc[0] if "gap" in rows else math.nan
+                    return str(rows["status"].iloc[0]), float(gap) if finite(gap) else math.nan
+        return "unknown", math.nan
+
+    def proven(self, case: str) -> bool:
+        st, _ = self.status(case)
+        return st in ("optimal", "evaluated")
+
+    def label(self, case: str) -> str:
+        return CASE_LABELS.get(case, case)
+
+    def tier_colour(self, tier: str) -> str:
+        return sv.tier_colour(tier, self.tiers)
+
+    def case_tables(self, name: str) -> dict[str, pd.DataFrame]:
+        df = self.t.get(name)
+        if df is None:
+            return {}
+        return {c: df[df["case"] == c] for c in self.cases}
+
+    def cap(self, key: str, item: str | None = None) -> float:
+        """A policy number from run.json (an item override first); NaN when off or unknown."""
+        if item is not None:
+            v = ((self.policy.get("items") or {}).get(item) or {}).get(key)
+            if finite(v):
+                return float(v)
+        v = self.policy.get(key)
+        return float(v) if finite(v) else math.nan
+
+    # page data
+    def register(self, tid: str, columns: list[str], rows: list[list[Any]], file: str) -> None:
+        if tid in self.data:
+            raise ValueError(f"duplicate table id {tid}")  # a bug in a section, not bad input
+        self.data[tid] = {"file": file, "columns": columns,
+                          "rows": [[_json_value(v) for v in r] for r in rows]}
+
+    def register_df(self, tid: str, df: pd.DataFrame, file: str) -> None:
+        self.register(tid, [str(c) for c in df.columns], df.astype(object).values.tolist(), file)
+
+    def download(self, tid: str, columns: list[str], rows: list[list[Any]], what: str = "the data of this chart") -> str:
+        """A CSV button for a chart's own numbers (registered like a table)."""
+        self.register(tid, columns, rows, f"{tid}.csv")
+        return (f' <button class="dl" type="button" data-download="{esc(tid)}" title="Download {esc(what)} as CSV">'
+                f'CSV</button>')
+
+    def table(self, tid: str, caption: str, cols: list[Col], rows: list[list[Any]], *, note: str = "",
+              classes: Callable[[int, Col, Any], str] | None = None, fold: int = 15,
+              groups: list[tuple[str, int]] | None = None) -> str:
+        """A sortable HTML table with a CSV download of its raw values; folded away if longer than ``fold`` rows.
+
+        ``groups`` adds a first header row of (label, number of columns spanned) over the column labels.
+        """
+        self.register(tid, [c.name for c in cols], rows, f"{tid}.csv")
+        head = "".join(f'<th class="{"n" if c.kind != "text" else ""}" scope="col">{esc(c.label)}</th>' for c in cols)
+        if groups:
+            top = "".join(f'<th class="grp" colspan="{n}" scope="colgroup">{esc(g)}</th>' for g, n in groups)
+            head = f"{top}</tr><tr>{head}"
+        body = []
+        for r_k, r in enumerate(rows):
+            cells = []
+            for c, v in zip(cols, r):
+                extra = classes(r_k, c, v) if classes else ""
+                if c.kind == "text" or not finite(v):
+                    text = "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else str(v)
+                    cls = ("n " if c.kind != "text" else "") + extra
+                    dv = ' data-v=""' if c.kind != "text" else ""
+                    cells.append(f'<td class="{cls.strip()}"{dv}>{esc(text)}</td>')
+                else:
+                    cls = f"n {extra}".strip()
+                    cells.append(f'<td class="{cls}" data-v="{esc(repr(float(v)))}">{esc(self.fmt(v, c.kind))}</td>')
+            body.append(f"<tr>{''.join(cells)}</tr>")
+        note_html = f'<div class="muted" style="font-size:12px">{esc(note)}</div>' if note else ""
+        tbl = (f'<div class="tblwrap"><table class="t" data-table="{esc(tid)}"><thead><tr>{head}</tr></thead>'
+               f'<tbody>{"".join(body)}</tbody></table></div>')
+        if len(rows) > fold:
+            tbl = f"<details><summary>Show all {len(rows):,} rows</summary>{tbl}</details>"
+        return (f'<div class="tblhead"><span class="cap">{esc(caption)}</span>'
+                f'<button class="dl" type="button" data-download="{esc(tid)}" title="Download as CSV">CSV</button></div>'
+                f'{tbl}{note_html}')
+
+    def fmt(self, v: Any, kind: str) -> str:
+        if kind == "money":
+            return fmt_num(v)
+        if kind == "frac":
+            return fmt_frac(v, 1)
+        if kind == "pct":
+            return f"{v:,.2f} %" if finite(v) else "–"
+        if kind == "gap":
+            return f"{v:.2e}" if finite(v) else "–"
+        if kind == "g":
+            return f"{v:g}" if finite(v) else "–"
+        if kind == "dec2":
+            return f"{v:.2f}" if finite(v) else "–"
+        if kind == "int":
+            return f"{v:,.0f}" if finite(v) else "–"
+        return fmt_num(v)
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    kinds: tuple[str, ...]
+    needs: tuple[str, ...]
+    """Tables that must exist and have rows; otherwise the section is left out."""
+    render: Callable[[Ctx], str | None]
+    order: float
+    """Position on the page (solve: headline 10 ... resilience 50; study: 10 ... 40; data 90)."""
+
+
+SECTIONS: list[Section] = []
+
+
+def section(id: str, title: str, *, order: float, kinds: tuple[str, ...] = ("solve",), needs: tuple[str, ...] = ()):
+    """Register a section renderer.  It may return None to leave itself out."""
+
+    def deco(fn: Callable[[Ctx], str | None]) -> Callable[[Ctx], str | None]:
+        SECTIONS.append(Section(id, title, kinds, needs, fn, order))
+        return fn
+
+    return deco
+
+
+def figure(svg: str, caption: str = "", legend: str = "") -> str:
+    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    return f"<figure>{cap}{legend}{svg}</figure>"
+
+
+def banner(kind: str, html_text: str) -> str:
+    return f'<div class="banner {kind}" role="{"alert" if kind != "info" else "note"}">{html_text}</div>'
+
+
+def banners(ctx: Ctx) -> str:
+    """Warnings that belong at the top of the page: unproven optimality, unmet demand, data notes."""
+    out = []
+    for case in ctx.cases:
+        st, gap = ctx.status(case)
+        if case == "baseline" or st in ("optimal", "evaluated"):
+            continue
+        gap_txt = f"relative gap {gap:.2%}" if finite(gap) else "gap unknown"
+        what = {"friendshored": "Its cost, premium and KPIs are those of the best plan found; a cheaper plan may exist "
+                                "(by at most the gap).",
+                "cost_only": "The premium over the cost-only plan is measured against a plan that may not be the cheapest, "
+                             "so the true premium may be larger."}.get(case, "")
+        out.append(banner("bad" if case == "friendshored" else "warn",
+                          f"<b>{esc(ctx.label(case))}: NOT PROVEN OPTIMAL</b> — the solver stopped with status "
+                          f"<b>{esc(st)}</b> ({esc(gap_txt)}). {esc(what)}"))
+    sh = ctx.t.get("shortages")
+    if sh is not None and len(sh):
+        for case in ctx.cases:
+            rows = sh[sh["case"] == case]
+            if len(rows) and case != "baseline":
+                worst = rows.sort_values("share", ascending=False).iloc[0]
+                out.append(banner("bad", f"<b>{esc(ctx.label(case))} leaves demand unmet</b> in {len(rows)} "
+                                         f"item–importer pair{'s' if len(rows) != 1 else ''} (worst: {esc(worst['item'])} in "
+                                         f"{esc(worst['importer'])}, {fmt_frac(worst['share'])} of demand)."))
+    for case, c in (ctx.record.get("cases") or {}).items():
+        for note in (c.get("notes") or []) if isinstance(c, dict) else []:
+            out.append(banner("info", f"<b>Note ({esc(ctx.label(case))}):</b> {esc(note)}"))
+    if "cost_only" not in ctx.cases and ctx.kpi_cases:
+        out.append(banner("info", "The cost-only plan was not solved (<code>--no-compare</code>): "
+                                  "no premium over the cheapest plan is shown."))
+    return "".join(out)
+
+
+def _pair(ctx: Ctx, values: dict[str, float], fmt: Callable[[float], str]) -> str:
+    """'98 % → 70 %' from the reference case (baseline, else cost-only) to the friendshored case."""
+    ref = next((c for c in ("baseline", "cost_only") if c in ctx.cases and finite(values.get(c))), None)
+    now = values.get("friendshored")
+    if ref is None:
+        return esc(fmt(now))
+    return f'<span class="from">{esc(fmt(values[ref]))} →</span> {esc(fmt(now))}'
+
+
+def _ref_name(ctx: Ctx) -> str:
+    return "today" if "baseline" in ctx.cases else "cost-only"
+
+
+@section("headline", "Headline", order=10, needs=("kpis",))
+def headline(ctx: Ctx) -> str:
+    m = ctx.money
+    fs = "friendshored"
+    cases = ctx.cases
+    tc = {c: ctx.kpi("total_cost", c) for c in cases}
+    p_co, p_co_pct = ctx.kpi("premium_vs_cost_only", fs), ctx.kpi("premium_vs_cost_only_pct", fs)
+    p_b, p_b_pct = ctx.kpi("premium_vs_baseline", fs), ctx.kpi("premium_vs_baseline_pct", fs)
+    share = {c: ctx.kpi("max_country_share", c) for c in cases}
+    worst = ctx.worst_tier
+    tier = {c: ctx.overall("tier_share", c, "max", worst) for c in cases} if worst else {}
+    n1 = {c: ctx.overall("n1_coverage", c, "min") for c in cases}
+    n1_item = ctx.per_item("n1_coverage", fs, "min")
+    weakest = min(n1_item, key=n1_item.get) if n1_item else ""
+    subsidy = ctx.kpi("public_subsidy", fs)
+    built = ctx.kpi("capacity_built_options", fs)
+    capex = ctx.kpi("cost_investment", fs)
+
+    # One paragraph an analyst can paste.
+    s = [f"The friendshored plan costs <b>{esc(m(tc.get(fs)))}</b> a year"]
+    if finite(p_co):
+        s.append(f"; that is <b>{esc(m(p_co, True))}</b> ({p_co_pct:+.2f} %) against the cheapest plan without "
+                 f"security constraints")
+    if finite(p_b):
+        word = "more" if p_b > 0 else "less"
+        s.append(f", and {esc(m(abs(p_b)))} ({abs(p_b_pct):.2f} %) {word} than today's sourcing")
+    s.append(". ")
+    ref = "baseline" if "baseline" in cases else ("cost_only" if "cost_only" in cases else None)
+    refname = "today" if ref == "baseline" else "in the cost-only plan"
+    if ref and finite(share.get(ref)) and finite(share.get(fs)):
+        cap = ctx.cap("country_share_cap")
+        s.append(f"The largest dependence on any one country, over items and importers, goes from "
+                 f"{fmt_frac(share[ref])} {refname} to <b>{fmt_frac(share[fs])}</b>"
+                 + (f" (cap {fmt_frac(cap)})" if finite(cap) else ""))
+        if worst and finite(tier.get(ref)) and finite(tier.get(fs)):
+            s.append(f"; the largest {esc(worst)}-tier share from {fmt_frac(tier[ref])} to <b>{fmt_frac(tier[fs])}</b>")
+        s.append(". ")
+    if finite(built) and built > 0:
+        s.append(f"{int(built)} capacity investment{'s are' if built != 1 else ' is'} built "
+                 f"({esc(m(capex))} a year annualised), {esc(m(subsidy))} of it paid by public programmes.")
+    elif finite(built):
+        s.append("No new capacity is built.")
+    summary = f'<p class="summary">{"".join(s)}</p>'
+
+    cards = []
+
+    def card(k: str, v: str, d: str = "") -> None:
+        cards.append(f'<div class="kpi"><div class="k">{esc(k)}</div><div class="v">{v}</div>'
+                     f'<div class="d">{d}</div></div>')
+
+    others = " · ".join(f"{esc(ctx.label(c).split(' (')[0].lower())} {esc(m(tc[c]))}" for c in cases if c != fs)
+    card("Annual cost", esc(m(tc.get(fs))), others)
+    if finite(p_co):
+        card("Price of security", esc(m(p_co, True)), f"{p_co_pct:+.2f} % over the cost-only optimum")
+    if finite(p_b):
+        card("Versus today", esc(m(p_b, True)), f"{p_b_pct:+.2f} % against today's sourcing")
+    card("Largest one-country share", _pair(ctx, share, fmt_frac),
+         "any item and importer" + (f"; cap {fmt_frac(ctx.cap('country_share_cap'))}"
+                                    if finite(ctx.cap("country_share_cap")) else ""))
+    if worst:
+        tcap = (ctx.policy.get("tier_caps") or {}).get(worst)
+        card(f"Largest {worst}-tier share", _pair(ctx, tier, fmt_frac),
+             "any item and importer" + (f"; cap {fmt_frac(tcap)}" if finite(tcap) else ""))
+    if any(finite(v) for v in n1.values()):
+        card("Weakest N-1 coverage", _pair(ctx, n1, fmt_frac),
+             "capacity left after losing the largest supplier, share of demand"
+             + (f" ({esc(weakest)})" if weakest else ""))
+    if finite(subsidy) and (subsidy > 0 or (finite(built) and built > 0)):
+        card("Public subsidy", esc(m(subsidy)), f"{int(built) if finite(built) else 0} investment(s) built"
+             + (f", capex {esc(m(capex))}" if finite(capex) and capex > 0 else ""))
+
+    # The comparison table, raw values in the CSV.
+    cur = ctx.money.currency
+    rows: list[list[Any]] = []
+
+    def add(measure: str, unit: str, vals: dict[str, Any]) -> None:
+        rows.append([measure, unit] + [vals.get(c, math.nan) for c in cases])
+
+    add("total cost", cur, tc)
+    for kname, label, unit in (("premium_vs_baseline", "premium vs baseline", cur),
+                               ("premium_vs_baseline_pct", "premium vs baseline, %", "%"),
+                               ("premium_vs_cost_only", "premium vs cost-only", cur),
+                               ("premium_vs_cost_only_pct", "premium vs cost-only, %", "%")):
+        vals = {c: ctx.kpi(kname, c) for c in cases}
+        if any(finite(v) for v in vals.values()):
+            add(label, unit, vals)
+    costs = ctx.t.get("costs")
+    if costs is not None:
+        for comp in dict.fromkeys(costs["component"]):
+            vals = {c: float(costs[(costs["case"] == c) & (costs["component"] == comp)]["value"].sum()) for c in cases}
+            if not any(finite(v) and v != 0 for v in vals.values()):
+                continue  # a component no plan pays (e.g. shortage) is noise here; the CSV of costs has it
+            add(f"cost: {comp}", cur, vals)
+    add("public subsidy", cur, {c: ctx.kpi("public_subsidy", c) for c in cases})
+    for (_, _, g) in ctx.kpi_rows("budget_used"):
+        add(f"budget used: {g}", cur, {c: ctx.kpi("budget_used", c, group=g) for c in cases})
+    add("largest one-country share", "fraction", share)
+    if worst:
+        add(f"largest {worst}-tier share", "fraction", tier)
+    add("largest HHI (item, importer)", "0-1", {c: ctx.overall("hhi", c) for c in cases})
+    add("weakest N-1 coverage", "fraction of demand", n1)
+    add("qualified suppliers", "count", {c: sum(ctx.per_item("qualified_suppliers", c).values()) for c in cases})
+    add("capacity options built", "count", {c: ctx.kpi("capacity_built_options", c) for c in cases})
+    add("status", "", {c: ctx.status(c)[0] for c in cases})
+    add("MIP gap", "fraction", {c: ctx.status(c)[1] for c in cases})
+
+    def kind_of(unit: str) -> str:
+        return {"fraction": "frac", "fraction of demand": "frac", "%": "pct", "": "text", "count": "int"}.get(unit, "num")
+
+    cols = [Col("measure", "measure"), Col("unit", "unit")] + [Col(c, ctx.label(c), "num") for c in cases]
+    # Format per row (units differ by row): pre-format via a per-row kind.
+    html_rows = []
+    for r in rows:
+        k = kind_of(r[1]) if r[0] != "MIP gap" else "gap"
+        html_rows.append((r, k))
+    title = " vs ".join(ctx.label(c).split(" (")[0] for c in cases) + (f" ({cur} per year)" if cur else "")
+    table = _mixed_table(ctx, "comparison", title, cols, html_rows)
+
+    # What the premium is made of: cost change by component.
+    bridges = []
+    bridge_rows: list[list[Any]] = []
+    if costs is not None and fs in cases:
+        for ref_case in ("cost_only", "baseline"):
+            if ref_case not in cases:
+                continue
+            deltas = []
+            for comp in dict.fromkeys(costs["component"]):
+                a = float(costs[(costs["case"] == fs) & (costs["component"] == comp)]["value"].sum())
+                b = float(costs[(costs["case"] == ref_case) & (costs["component"] == comp)]["value"].sum())
+                if abs(a) > 0 or abs(b) > 0:
+                    deltas.append((comp, a - b, {"data-component": comp, "data-ref": ref_case, "data-delta": a - b}))
+            bridge_rows += [[ref_case, comp, d] for comp, d, _ in deltas]
+            if deltas and any(abs(d) > 1e-9 * max(1.0, abs(tc.get(fs, 0.0))) for _, d, _ in deltas):
+                chart = sv.diverging_bars(deltas, fmt=lambda v: m(v, True), chart=f"bridge-{ref_case}",
+                                          label=f"cost change by component, friendshored minus {ref_case}")
+                bridges.append(figure(chart, f"<b>Friendshored minus {esc(ctx.label(ref_case).lower())}</b>, "
+                                             f"by cost component (per year; subsidy is negative when received)"))
+    side = ""
+    if bridges:
+        dl = ctx.download("premium_by_component", ["reference", "component", "friendshored_minus_reference"],
+                          bridge_rows)
+        side = f'<div><h3>What the premium is made of{dl}</h3>{"".join(bridges)}</div>'
+    return (banners(ctx) + summary + f'<div class="cards">{"".join(cards)}</div>'
+            + f'<div class="split"><div>{table}</div>{side}</div>')
+
+
+def _mixed_table(ctx: Ctx, tid: str, caption: str, cols: list[Col], rows: list[tuple[list[Any], str]]) -> str:
+    """A table whose rows have different units: each row formats its case cells with its own kind."""
+    ctx.register(tid, [c.name for c in cols], [r for r, _ in rows], f"{tid}.csv")
+    # The unit column is in the CSV; on the page the caption names the currency and shares show as %.
+    head = "".join(f'<th class="{"n" if k >= 2 else ""}" scope="col">{esc(c.label)}</th>'
+                   for k, c in enumerate(cols) if k != 1)
+    body = []
+    for r, kind in rows:
+        cells = [f"<td>{esc(r[0])}</td>"]
+        for v in r[2:]:
+            if kind == "text" or not finite(v):
+                bad = ' class="n bad"' if kind == "text" and v not in ("optimal", "evaluated") else ' class="n"'
+                cells.append(f'<td{bad} data-v="">{esc("–" if not isinstance(v, str) else v)}</td>')
+            else:
+                cells.append(f'<td class="n" data-v="{esc(repr(float(v)))}">{esc(ctx.fmt(v, kind))}</td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (f'<div class="tblhead"><span class="cap">{esc(caption)}</span>'
+            f'<button class="dl" type="button" data-download="{esc(tid)}" title="Download as CSV">CSV</button></div>'
+            f'<div class="tblwrap"><table class="t" data-table="{esc(tid)}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _tier_legend(ctx: Ctx, tiers: list[str] | None = None) -> str:
+    return sv.legend([(t, ctx.tier_colour(t)) for t in (tiers or ctx.tiers)])
+
+
+def _case_legend(ctx: Ctx, cases: list[str]) -> str:
+    return sv.legend([(ctx.label(c), sv.case_colour(c)) for c in cases], hollow=[ctx.label("cost_only")])
+
+
+def _map_grid(cols: list[str]) -> str:
+    """Heat maps side by side while they stay legible; one above the other when there are many countries."""
+    return "grid2" if len(cols) <= 24 else "stack"
+
+
+def _country_order(ctx: Ctx, df: pd.DataFrame) -> list[str]:
+    """Countries by trust tier (most trusted first), then code."""
+    rank = {t: k for k, t in enumerate(ctx.tiers)}
+    tier_of = dict(zip(df["country"], df["tier"]))
+    return sorted(tier_of, key=lambda c: (rank.get(tier_of[c], len(rank)), c))
+
+
+@section("flows", "Flows", order=20, needs=("allocations",))
+def flows(ctx: Ctx) -> str:
+    a = ctx.t["allocations"]
+    a = a[a["case"].isin(ctx.cases)]
+    items = sorted(set(a["item"]))
+    importers = sorted(set(a["importer"]))
+    tabs, panels = [], []
+    for n, item in enumerate(items):
+        ai = a[a["item"] == item]
+        by_case = {c: ai[ai["case"] == c] for c in ctx.cases}
+        totals = {c: float(df["volume"].sum()) for c, df in by_case.items()}
+        n_src = max([df["country"].nunique() for df in by_case.values()] + [len(importers), 1])
+        height = max(170.0, n_src * (sv.FONT + 3) + 40)
+        usable = height - 16 - 6 * (n_src - 1)
+        scale = usable / max(max(totals.values(), default=0.0), 1e-12)
+        figs = []
+        for case, df in by_case.items():
+            if not len(df):
+                figs.append(f'<figure><figcaption><b>{esc(ctx.label(case))}</b>: no flows</figcaption></figure>')
+                continue
+            order = _country_order(ctx, df)
+            vol_c = df.groupby("country")["volume"].sum()
+            tot = float(df["volume"].sum())
+            rank = {t: k for k, t in enumerate(ctx.tiers)}
+            tier_of = dict(zip(df["country"], df["tier"]))
+            order = sorted(order, key=lambda c: (rank.get(tier_of[c], 99), -vol_c[c], c))
+            flows_ = [sv.Flow(
+                r["country"], r["importer"], float(r["volume"]), ctx.tier_colour(r["tier"]),
+                f"{r['country']} ({r['tier']}) → {r['importer']}: {fmt_num(r['volume'])} "
+                f"({fmt_frac(r['share'], 1)} of {r['importer']}'s {item} demand)",
+                {"data-case": case, "data-item": item, "data-country": r["country"], "data-importer": r["importer"],
+                 "data-tier": r["tier"], "data-volume": float(r["volume"])},
+            ) for r in df.to_dict("records")]
+            chart = sv.sankey(
+                flows_, sources=order, targets=importers,
+                source_labels={c: f"{c} {fmt_share(vol_c[c] / tot)}" for c in order},
+                target_labels={j: j for j in importers},
+                source_colours={c: ctx.tier_colour(tier_of[c]) for c in order},
+                scale=scale, height=height, label=f"{item} flows, {ctx.label(case)}",
+            )
+            worst = ctx.worst_tier
+            wshare = float(df[df["tier"] == worst]["volume"].sum()) / tot if worst and tot > 0 else math.nan
+            n_sup = df["country"].nunique()
+            cap = (f"<b>{esc(ctx.label(case))}</b> · {n_sup} supplier {'country' if n_sup == 1 else 'countries'}"
+                   + (f" · {esc(worst)} {fmt_frac(wshare)}" if worst else ""))
+            figs.append(figure(chart, cap))
+        sel = "true" if n == 0 else "false"
+        tabs.append(f'<button type="button" role="tab" data-tab="{esc(item)}" aria-selected="{sel}">{esc(item)}</button>')
+        panels.append(f'<div class="tab-panel" data-group="flows" data-panel="{esc(item)}"{"" if n == 0 else " hidden"}>'
+                      f'<div class="grid3">{"".join(figs)}</div></div>')
+    return ('<p class="lead">Where each importer buys each item: supplier countries (left, share of the item\'s '
+            'supply) to importers (right); band width is volume, colour the supplier\'s trust tier. The plans '
+            'share one scale per item. Hover a band for its volume.</p>'
+            + _tier_legend(ctx) + f'<div class="tabs" data-tabs="flows" role="tablist">{"".join(tabs)}</div>'
+            + "".join(panels))
+
+
+@section("dependence", "Dependence", order=30, needs=("allocations",))
+def dependence(ctx: Ctx) -> str:
+    a = ctx.t["allocations"]
+    a = a[a["case"].isin(ctx.cases)]
+    parts = ['<p class="lead">How concentrated supply is: by trust tier, by country and per item. Shares are of '
+             'volume; the tier split weights items by purchase spend.</p>']
+
+    # Spend by trust tier.
+    rows = []
+    spend_rows: list[list[Any]] = []
+    tiers_present = [t for t in ctx.tiers if t in set(a["tier"])]
+    for case in ctx.cases:
+        df = a[a["case"] == case]
+        tot = float(df["purchase"].sum())
+        if tot <= 0:
+            continue
+        by = df.groupby("tier")["purchase"].sum()
+        segs = [sv.Segment(t, float(by.get(t, 0.0)) / tot, ctx.tier_colour(t),
+                           f"{ctx.label(case)}: {t} {fmt_frac(by.get(t, 0.0) / tot, 1)} of purchase spend",
+                           {"data-case": case, "data-tier": t, "data-share": float(by.get(t, 0.0)) / tot},
+                           fmt_frac(by.get(t, 0.0) / tot)) for t in tiers_present]
+        rows.append((ctx.label(case), segs))
+        spend_rows += [[case, t, float(by.get(t, 0.0)), float(by.get(t, 0.0)) / tot] for t in tiers_present]
+    if rows:
+        dl = ctx.download("spend_by_tier", ["case", "tier", "purchase", "share"], spend_rows)
+        parts.append(figure(sv.stacked_bars(rows, x_max=1.0, fmt=fmt_frac, chart="tier-spend", width=760,
+                                            label="purchase spend by trust tier"),
+                            f"<b>Purchase spend by trust tier of the supplier country</b>{dl}",
+                            _tier_legend(ctx, tiers_present)))
+
+    # Heat maps of country shares per item.
+    items = sorted(set(a["item"]))
+    cols = _country_order(ctx, a)
+    tier_of = dict(zip(a["country"], a["tier"]))
+    maps = {}
+    share_rows: list[list[Any]] = []
+    for case in ctx.cases:
+        df = a[a["case"] == case]
+        tot = df.groupby("item")["volume"].sum()
+        vol = df.groupby(["item", "country"])["volume"].sum()
+        values = {(i, c): float(v) / float(tot[i]) for (i, c), v in vol.items() if tot[i] > 0}
+        share_rows += [[case, i, c, tier_of[c], v] for (i, c), v in sorted(values.items())]
+        maps[case] = figure(sv.heatmap(
+            items, cols, values, col_colours={c: ctx.tier_colour(tier_of[c]) for c in cols},
+            title_of=lambda r, c, v, case=case: f"{ctx.label(case)}: {c} supplies {fmt_frac(v, 1)} of {r}",
+            data_of=lambda r, c, v, case=case: {"data-case": case, "data-item": r, "data-country": c, "data-share": v},
+            chart="share-map", label=f"country shares per item, {ctx.label(case)}"),
+            f"<b>{esc(ctx.label(case))}</b>: each country's share of the item's supply (%, all importers)")
+    side = [maps[c] for c in ("baseline", "friendshored") if c in maps]
+    rest = [maps[c] for c in maps if c not in ("baseline", "friendshored")]
+    dl = ctx.download("country_shares", ["case", "item", "country", "tier", "share"], share_rows)
+    parts.append(f"<h3>Country shares per item{dl}</h3>" + _tier_legend(ctx, [t for t in ctx.tiers if t in set(tier_of.values())])
+                 + f'<div class="{_map_grid(cols)}">{"".join(side)}</div>')
+    if rest:
+        parts.append(f'<details><summary>Show the same map for: {esc(", ".join(ctx.label(c) for c in maps if c not in ("baseline", "friendshored")))}</summary>'
+                     f'<div class="{_map_grid(cols)}">{"".join(rest)}</div></details>')
+
+    # Per item: largest one-country share and HHI (worst importer).
+    dots = []
+    item_rows = sorted(ctx.per_item("hhi", ctx.cases[0]).keys() | set(items))
+    for kname, title, ref in (("max_country_share", "Largest one-country share per item (worst importer)",
+                               "country_share_cap"),
+                              ("hhi", "HHI per item (worst importer; 1 = a single supplier country)", None)):
+        series = [sv.Series(c, ctx.label(c), sv.case_colour(c), ctx.per_item(kname, c), hollow=c == "cost_only")
+                  for c in ctx.cases]
+        refs = {i: ctx.cap(ref, i) for i in item_rows} if ref else None
+        chart = sv.dumbbell(item_rows, series, x_max=1.0, fmt=fmt_frac if kname != "hhi" else (lambda v: f"{v:.2f}"),
+                            refs=refs, ref_label="cap", chart=f"dots-{kname}",
+                            data_of=lambda r, k, v, kname=kname: {"data-case": k, "data-item": r, "data-kpi": kname,
+                                                                  "data-value": v},
+                            label=title)
+        dots.append(figure(chart, f"<b>{esc(title)}</b>" + (" · black tick: policy cap" if ref and refs and
+                                                             any(finite(v) for v in refs.values()) else "")))
+    parts.append("<h3>Concentration per item</h3>" + _case_legend(ctx, ctx.cases) + f'<div class="grid2">{"".join(dots)}</div>')
+
+    # Table, raw values downloadable.
+    worst = ctx.worst_tier
+    short = {"baseline": "today", "cost_only": "cost-only", "friendshored": "friendshored"}
+    cols_t = [Col("item", "item")]
+    for c in ctx.cases:
+        cols_t.append(Col(f"max_country_share_{c}", short.get(c, c), "frac"))
+    if worst:
+        for c in ctx.cases:
+            cols_t.append(Col(f"{worst}_share_{c}", short.get(c, c), "frac"))
+    for c in ctx.cases:
+        cols_t.append(Col(f"hhi_{c}", short.get(c, c), "dec2"))
+    n = len(ctx.cases)
+    groups = [("", 1), ("largest one-country share", n)] + ([(f"{worst}-tier share", n)] if worst else []) + [("HHI", n)]
+    trows = []
+    per = {(k, c): ctx.per_item(k, c) for k in ("max_country_share", "hhi") for c in ctx.cases}
+    tiers_ = {c: ctx.per_item("tier_share", c, "max", worst) for c in ctx.cases} if worst else {}
+    for i in item_rows:
+        r: list[Any] = [i] + [per["max_country_share", c].get(i, math.nan) for c in ctx.cases]
+        if worst:
+            r += [tiers_[c].get(i, math.nan) for c in ctx.cases]
+        r += [per["hhi", c].get(i, math.nan) for c in ctx.cases]
+        trows.append(r)
+    parts.append(ctx.table("dependence", "Dependence per item (worst importer)", cols_t, trows, groups=groups))
+    return "".join(parts)
+
+
+@section("investments", "Investments and subsidies", order=40, needs=("investments",))
+def investments(ctx: Ctx) -> str | None:
+    inv = ctx.t["investments"]
+    inv = inv[inv["case"].isin(ctx.cases)]
+    built = inv[inv["built"]]
+    progs = ctx.t.get("programmes")
+    progs = progs[progs["case"].isin(ctx.cases)] if progs is not None else None
+    if not len(built) and (progs is None or not len(progs)):
+        return None
+    m = ctx.money
+    parts = ['<p class="lead">Capacity built where, who pays (public subsidy vs the private remainder, per year, '
+             'annualised) and how much of each programme\'s budget is used.</p>']
+    if len(built):
+        rows = []
+        for r in built.sort_values(["case", "capex"], ascending=[True, False]).to_dict("records"):
+            name = f"{r['option']} · {r['country']}" + ("" if r["case"] == "friendshored" else f" ({ctx.label(r['case'])})")
+            common = {"data-case": r["case"], "data-option": r["option"]}
+            rows.append((name, [
+                sv.Segment("public", r["subsidy"], "#1f5fa8", f"{r['option']}: public subsidy {m(r['subsidy'])}",
+                           {**common, "data-part": "public", "data-value": r["subsidy"]}, m(r["subsidy"])),
+                sv.Segment("private", r["net_cost"], "#a9b4c2", f"{r['option']}: private cost {m(r['net_cost'])}",
+                           {**common, "data-part": "private", "data-value": r["net_cost"]}, m(r["net_cost"])),
+            ]))
+        parts.append(figure(sv.stacked_bars(rows, fmt=lambda v: m(v), total_fmt=lambda v: m(v), chart="invest",
+                                            width=760, label="investments: public vs private cost"),
+                            "<b>Built capacity: annualised capex split into public subsidy and private cost</b>",
+                            sv.legend([("public subsidy", "#1f5fa8"), ("private (net) cost", "#a9b4c2")])))
+        cols = [Col("case", "case"), Col("option", "option"), Col("item", "item"), Col("country", "country"),
+                Col("tier", "tier"), Col("capacity", "capacity", "num"), Col("capex", "capex", "money"),
+                Col("subsidy", "public", "money"), Col("net_cost", "private", "money"),
+                Col("programmes", "programmes")]
+        parts.append(ctx.table("investments_built", f"Investments built ({m.currency} per year)", cols,
+                               [[r[c.name] for c in cols] for r in built.to_dict("records")]))
+    else:
+        parts.append('<p>No capacity investment is built in any plan.</p>')
+    if progs is not None and len(progs):
+        solved = progs[progs["case"] != "baseline"]
+        rows = []
+        for r in solved.to_dict("records"):
+            common = {"data-case": r["case"], "data-programme": r["programme"]}
+            frac = r["used"] / r["budget"] if r["budget"] > 0 else math.nan
+            rows.append((f"{r['programme']} · {ctx.label(r['case'])}", [
+                sv.Segment("used", r["used"], "#1f5fa8", f"{r['programme']}: used {m(r['used'])} ({fmt_frac(frac)})",
+                           {**common, "data-part": "used", "data-value": r["used"]}, fmt_frac(frac)),
+                sv.Segment("left", max(r["left"], 0.0), "#dfe6ee", f"{r['programme']}: left {m(r['left'])}",
+                           {**common, "data-part": "left", "data-value": r["left"]}),
+            ]))
+        if rows:
+            parts.append(figure(sv.stacked_bars(rows, fmt=lambda v: m(v), total_fmt=lambda v: m(v), chart="budget",
+                                                width=760, label="programme budgets used"),
+                                "<b>Programme budget per year: used vs left</b>",
+                                sv.legend([("used", "#1f5fa8"), ("left", "#dfe6ee")])))
+        cols = [Col("case", "case"), Col("programme", "programme")]
+        if "funding_country" in progs:
+            cols.append(Col("funding_country", "funder"))
+        if "rate" in progs:
+            cols.append(Col("rate", "max rate", "frac"))
+        cols += [Col("budget", "budget", "money"), Col("used", "used", "money"), Col("left", "left", "money")]
+        parts.append(ctx.table("programmes_use", f"Programmes ({m.currency} per year)", cols,
+                               [[r[c.name] for c in cols] for r in progs.to_dict("records")]))
+    return "".join(parts)
+
+
+def n1_scenarios(ctx: Ctx) -> pd.DataFrame:
+    """One row per (case, item, lost supplier): qualified capacity left after losing it, against demand.
+
+    Demand is taken from a solved plan (volume shipped plus shortage, which equals demand there), so the
+    baseline is measured against the same demand even if today's sourcing does not meet it.  The smallest
+    coverage per (case, item) is the n1_coverage KPI.
+    """
+    sup, a = ctx.t["suppliers"], ctx.t["allocations"]
+    sh = ctx.t.get("shortages")
+    demand: dict[str, float] = {}
+    for case in ("friendshored", "cost_only", "baseline"):
+        if case not in ctx.cases:
+            continue
+        df = a[a["case"] == case]
+        d = df.groupby("item")["volume"].sum().to_dict()
+        if sh is not None and len(sh):
+            for i, v in sh[sh["case"] == case].groupby("item")["volume"].sum().items():
+                d[i] = d.get(i, 0.0) + v
+        for i, v in d.items():
+            demand.setdefault(i, float(v))
+    rows = []
+    for case in ctx.cases:
+        q = sup[(sup["case"] == case) & sup["qualified"]]
+        for item, g in q.groupby("item"):
+            caps = dict(zip(g["country"], g["capacity"] + g["built_capacity"]))
+            total = sum(caps.values())
+            d = demand.get(item, math.nan)
+            for c in sorted(caps):
+                left = total - caps[c]
+                cov = left / d if d and d > 0 else math.nan
+                rows.append({"case": case, "item": item, "lost_country": c, "tier": g[g["country"] == c]["tier"].iloc[0],
+                             "lost_capacity": caps[c], "capacity_left": left, "demand": d, "coverage": cov,
+                             "shortfall": max(0.0, 1.0 - cov) if finite(cov) else math.nan})
+    return pd.DataFrame(rows, columns=["case", "item", "lost_country", "tier", "lost_capacity", "capacity_left",
+                                       "demand", "coverage", "shortfall"])
+
+
+@section("resilience", "Resilience", order=50, needs=("suppliers", "allocations"))
+def resilience(ctx: Ctx) -> str | None:
+    items = ctx.items()
+    n1 = {c: ctx.per_item("n1_coverage", c, "min") for c in ctx.cases}
+    parts = ['<p class="lead">N-1: if the largest qualified supplier country of an item fails, how much of demand '
+             'can the remaining qualified capacity (including new builds) still cover?</p>']
+    if any(n1.values()):
+        rows = sorted(set().union(*[set(v) for v in n1.values()]))
+        vmax = max([v for d in n1.values() for v in d.values()] + [1.0])
+        series = [sv.Series(c, ctx.label(c), sv.case_colour(c), n1[c], hollow=c == "cost_only") for c in ctx.cases]
+        refs = {i: ctx.cap("n1_beta", i) for i in rows}
+        chart = sv.dumbbell(rows, series, x_max=min(vmax * 1.05, 3.0), fmt=fmt_frac, refs=refs,
+                            ref_label="required", vline=(1.0, "full demand"), chart="n1",
+                            data_of=lambda r, k, v: {"data-case": k, "data-item": r, "data-value": v},
+                            label="N-1 coverage per item")
+        has_refs = any(finite(v) and v > 0 for v in refs.values())
+        parts.append(figure(chart, "<b>N-1 coverage per item</b>: qualified capacity left after losing the largest "
+                                   "supplier, as a share of demand" + (" · black tick: required β" if has_refs else ""),
+                            _case_legend(ctx, ctx.cases)))
+    sc = n1_scenarios(ctx)
+    if len(sc):
+        maps = []
+        countries = sorted(set(sc["lost_country"]), key=lambda c: (
+            {t: k for k, t in enumerate(ctx.tiers)}.get(dict(zip(sc["lost_country"], sc["tier"]))[c], 99), c))
+        tier_of = dict(zip(sc["lost_country"], sc["tier"]))
+        for case in [c for c in ("baseline", "friendshored") if c in ctx.cases] or ctx.cases[:1]:
+            df = sc[sc["case"] == case]
+            values = {(r["item"], r["lost_country"]): r["shortfall"] for r in df.to_dict("records")
+                      if finite(r["shortfall"])}
+            chart = sv.heatmap(
+                sorted(set(items) | set(df["item"])), countries, values,
+                col_colours={c: ctx.tier_colour(tier_of[c]) for c in countries}, stops=sv.REDS, show_min=0.005,
+                title_of=lambda r, c, v, case=case: f"{ctx.label(case)}: losing {c} leaves {fmt_frac(v, 1)} of {r} "
+                                                    f"demand without qualified capacity",
+                data_of=lambda r, c, v, case=case: {"data-case": case, "data-item": r, "data-country": c,
+                                                    "data-shortfall": v},
+                chart="n1-shortfall", label=f"N-1 shortfall per scenario, {ctx.label(case)}")
+            maps.append(figure(chart, f"<b>{esc(ctx.label(case))}</b>: demand not covered by the remaining qualified "
+                                      f"capacity if one supplier country is lost (% of demand; 0 = covered)"))
+        parts.append("<h3>Shortfall per loss scenario</h3>" + f'<div class="{_map_grid(countries)}">{"".join(maps)}</div>')
+        cols = [Col("case", "case"), Col("item", "item"), Col("lost_country", "lost country"), Col("tier", "tier"),
+                Col("lost_capacity", "lost capacity", "num"), Col("capacity_left", "capacity left", "num"),
+                Col("demand", "demand", "num"), Col("coverage", "coverage", "frac"),
+                Col("shortfall", "shortfall", "frac")]
+        parts.append(ctx.table("n1_scenarios", "N-1 loss scenarios (qualified suppliers)", cols,
+                               sc[[c.name for c in cols]].values.tolist()))
+    return "".join(parts)
+
+
+@section("diagnosis", "No feasible plan", order=10, kinds=("infeasible",), needs=("diagnosis",))
+def diagnosis(ctx: Ctx) -> str:
+    d = ctx.t["diagnosis"]
+    msgs = "".join(f"<li>{esc(m)}</li>" for m in d["message"] if m)
+    cols = [Col("constraint", "constraint"), Col("item", "item"), Col("importer", "importer"), Col("group", "group"),
+            Col("limit", "limit", "g"), Col("needed", "needed", "g"), Col("shortfall", "shortfall", "g"),
+            Col("unit", "unit")]
+    return (banner("bad", f"<b>No feasible plan.</b> The policy cannot all hold: {len(d)} policy level"
+                          f"{'s' if len(d) != 1 else ''} must give way. Changing each as below, together, makes the "
+                          f"plan feasible.")
+            + (f"<ul>{msgs}</ul>" if msgs else "")
+            + ctx.table("diagnosis", "Conflicting policy levels", cols, [[r[c.name] for c in cols]
+                                                                        for r in d.to_dict("records")]))
+
+
+@section("data", "Data and run", order=90, kinds=("solve", "study", "infeasible"))
+def data_section(ctx: Ctx) -> str:
+    items = []
+    for name, df in ctx.t.items():
+        tid = f"src-{name}"
+        ctx.register_df(tid, df, f"{name}.csv")
+        src = ctx.folder.files.get(name, "")
+        origin = "" if src == f"{name}.csv" else f" · from {src}"
+        items.append(f'<li><code>{esc(name)}</code><span class="meta">{len(df):,} rows · {len(df.columns)} columns'
+                     f'{esc(origin)}</span>'
+                     f'<button class="dl" type="button" data-download="{esc(tid)}">CSV</button></li>')
+    rec = ctx.record
+    if ctx.folder.kind == "study":
+        pairs = [("study", rec.get("name")), ("study file", rec.get("file")), ("base instance", rec.get("base")),
+                 ("status", rec.get("status")), ("runs planned", len(rec.get("runs") or []) or None),
+                 ("ran in the last call", rec.get("ran")), ("resumed (done before)", rec.get("resumed")),
+                 ("wall time", f"{rec['wall_s']:.1f} s" if finite(rec.get("wall_s")) else None),
+                 ("study file SHA-256", rec.get("study_sha256")), ("base files SHA-256", rec.get("base_files_sha256"))]
+        what, missing = "study.json", "This folder has no study.json."
+    else:
+        inst = rec.get("instance") or {}
+        solver = rec.get("solver") or {}
+        timing = rec.get("timing") or {}
+        pairs = [("instance", inst.get("name")), ("instance path", inst.get("path")), ("variant", rec.get("variant")),
+                 ("overrides", ", ".join(f"{a}={b}" for a, b in (rec.get("overrides") or {}).items())),
+                 ("solver", f"{solver.get('name', '')} {solver.get('version', '')}".strip()),
+                 ("options", ", ".join(f"{a}={b}" for a, b in (rec.get("options") or {}).items() if b not in (None, {}))),
+                 ("started (UTC)", timing.get("started_utc")),
+                 ("wall time", f"{timing['wall_s']:.1f} s" if finite(timing.get("wall_s")) else None),
+                 ("input files SHA-256", inst.get("files_sha256")), ("instance SHA-256", inst.get("instance_sha256"))]
+        what, missing = "run.json", "This folder has no run.json."
+    kv = [f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>" for k, v in pairs if v not in (None, "")]
+    run = (f'<h3>Run</h3><div class="tblwrap"><table class="t kv"><tbody>{"".join(kv)}</tbody></table></div>'
+           f'<details><summary>{what} in full</summary><pre class="json">{esc(json.dumps(rec, indent=2, default=str))}'
+           f'</pre></details>') if rec else f'<p class="muted">{missing}</p>'
+    return ('<p class="lead">Every table of the output folder, as CSV. The report is built from these files only.</p>'
+            f'<ul class="files">{"".join(items)}</ul>' + run)
+
+
+# --------------------------------------------------------------------------- page
+def _json_script(data: dict) -> str:
+    """JSON that is safe inside <script>: no '<', '>' or '&' can end the element or start a comment."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    for a, b in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(a, b)
+    return text
+
+
+def _version() -> str:
+    try:
+        return metadata.version("friendshore")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+def solve_header(ctx: Ctx) -> tuple[str, str, list[str]]:
+    """Title, status pill (HTML) and subtitle parts of a solve's report."""
+    rec = ctx.record
+    inst = rec.get("instance") or {}
+    name = inst.get("name") or ctx.folder.path.resolve().name
+    main_status, gap = ctx.status("friendshored") if "friendshored" in ctx.cases else ("", math.nan)
+    pill = ""
+    if main_status:
+        ok = main_status == "optimal"
+        label = "OPTIMAL" if ok else f"NOT PROVEN OPTIMAL ({main_status})"
+        pill = f'<span class="pill{"" if ok else " warn"}">{esc(label)}</span>'
+    sub = []
+    if inst.get("path"):
+        sub.append(f"instance {inst['path']}")
+    if rec.get("variant"):
+        sub.append(f"variant {rec['variant']}")
+    if rec.get("overrides"):
+        sub.append("overrides " + ", ".join(f"{k}={v}" for k, v in rec["overrides"].items()))
+    started = (rec.get("timing") or {}).get("started_utc")
+    if started:
+        sub.append(f"solved {started.replace('T', ' ').replace('+00:00', ' UTC')}")
+    if finite(gap):
+        sub.append(f"gap {gap:.1e}")
+    if ctx.money.currency:
+        sub.append(f"money in {ctx.money.currency} per year")
+    return name, pill, sub
+
+
+def infeasible_header(ctx: Ctx) -> tuple[str, str, list[str]]:
+    name, _, sub = solve_header(ctx)
+    return name, '<span class="pill bad">NO FEASIBLE PLAN</span>', sub
+
+
+HEADERS: dict[str, Callable[[Ctx], tuple[str, str, list[str]]]] = {"solve": solve_header,
+                                                                    "infeasible": infeasible_header}
+"""Folder kind -> its page header; planner.report_study adds 'study'."""
+
+
+def build_html(folder: Folder) -> str:
+    """The whole page as one string."""
+    ctx = Ctx(folder)
+    rendered = []
+    for s in sorted(SECTIONS, key=lambda s: s.order):
+        if folder.kind not in s.kinds or any(n not in ctx.t or not len(ctx.t[n]) for n in s.needs):
+            continue
+        body = s.render(ctx)
+        if body:
+            rendered.append((s, body))
+    name, pill, sub = HEADERS[folder.kind](ctx)
+    nav = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s, _ in rendered)
+    secs = "".join(f'<section class="card" id="{esc(s.id)}"><h2>{esc(s.title)}</h2>{body}</section>'
+                   for s, body in rendered)
+    csp = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
+           "base-uri 'none'; form-action 'none'")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Friendshore report: {esc(name)}</title><style>{CSS}</style></head>\n"
+        f'<body><header class="top"><div class="wrap"><h1>{esc(name)}{pill}</h1>'
+        f'<div class="sub">Friendshore report · {esc(" · ".join(x for x in sub if x))}</div></div></header>'
+        f'<nav class="toc"><div class="wrap">{nav}</div></nav>'
+        f'<main class="wrap">{secs}</main>'
+        f'<footer>Made by friendshore {esc(_version())} from the tables in {esc(folder.path.resolve().name)}/ · '
+        f'self-contained: no network needed</footer>\n'
+        f'<script type="application/json" id="fs-data">{_json_script({"tables": ctx.data})}</script>\n'
+        f"<script>{JS}</script></body></html>\n"
+    )
+
+
+from . import report_study  # noqa: E402,F401  (registers the study sections and header)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file whole or not at all (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(folder: Path, to: Path | None = None) -> Path:
+    """Read an output folder and write its report (default ``FOLDER/report.html``); return the path written."""
+    folder = Path(folder)
+    to = Path(to) if to is not None else folder / "report.html"
+    if to.exists() and to.is_dir():
+        raise _bad(to, "a file path for the report (e.g. report.html), not a folder")
+    page = build_html(read_folder(folder))
+    write_text_atomic(to, page)
+    return to

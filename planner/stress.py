@@ -1,0 +1,507 @@
+"""Stress test: evaluate any sourcing against every disruption scenario.
+
+A *sourcing* is what the first stage fixes: contracted flows, qualified
+suppliers, built options and stockpile levels (:class:`Sourcing`; from a
+solution, today's baseline, or a solve's output folder).  :func:`stress`
+solves one recourse LP over every scenario block (``planner/scenarios.py``,
+the same blocks the two-stage model uses) and reports, per scenario x item x
+importer, the shortfall over the disruption, time-to-survive (TTS) and
+time-to-recover (TTR).
+
+The LP is lexicographic, three solves of one highspy model that only changes
+costs and bounds, so the numbers do not depend on the solver's choice among ties:
+
+1. minimise, per block, the largest shortfall share of any importer (fairness:
+   an importer is never starved to spare another), then
+2. the block's total shortfall with those shares kept (this equals the least
+   total shortfall at all: in a network with a single super-source,
+   max-min fair flows are maximum flows), then
+3. the stockpile drawn, with each importer's shortfall kept, so crisis supply
+   is used first and the stockpiles last; the rates left are the supply rates
+   TTS is computed from.
+
+Volumes are the same as the model's (``planner/scenarios.py``): the crisis
+supply of a supplier is its contracted volume plus ``surge`` x its spare
+qualified capacity, times (1 - loss), times duration / 52.
+
+TTS of an importer (Simchi-Levi et al., 2015): with weekly demand
+w = demand / 52, crisis supply received at the weekly rate r = received /
+duration and a stockpile S, demand is fully met for TTS = S / (w - r) weeks
+when r < w; when r >= w it never runs short and TTS is reported as
+:data:`~planner.scenarios.TTS_CAP_WEEKS` (520).  A row is flagged when
+TTS < TTR: the importer runs out before supply recovers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highspy
+import numpy as np
+import pandas as pd
+
+from .errors import InstanceError, NoSolutionError, Problem
+from .scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, scenarios_of
+from .schema import Instance, Scenario
+from .solution import EPS, Solution, baseline_flows
+from .solve import SolveOptions
+
+COLUMNS = [
+    "scenario", "name", "item", "importer", "duration_weeks", "ttr_weeks", "probability", "demand", "received",
+    "drawdown", "stock", "shortfall", "shortfall_pct", "demand_per_week", "supply_per_week", "tts_weeks",
+    "tts_below_ttr",
+]
+"""Columns of the stress table; volumes are over the disruption (annual x duration / 52), in the item's unit."""
+TOL = 1e-7
+"""Slack kept when the fairest largest shortfall share is fixed for the next solve."""
+NOISE = 1e-7
+"""Shortfalls below this share of the crisis demand are solver noise and reported as 0."""
+RATE_TOL = 1e-6
+"""A supply rate within this share of the demand rate counts as keeping up (TTS = cap)."""
+
+
+@dataclass(frozen=True)
+class Sourcing:
+    """The first-stage decisions a scenario cannot change."""
+
+    name: str
+    flows: dict[tuple[str, str, str], float]
+    """(item, country, importer) -> contracted volume per year."""
+    qualified: frozenset[tuple[str, str]]
+    built: frozenset[str] = frozenset()
+    stock: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(item, importer) -> stockpile level; missing stock rows hold their existing level."""
+
+
+@dataclass(frozen=True)
+class StressResult:
+    sourcing: str
+    scenarios: tuple[Scenario, ...]
+    table: pd.DataFrame
+    """One row per scenario x item x importer the scenario touches (columns :data:`COLUMNS`)."""
+    status: str
+    build_s: float = 0.0
+    solve_s: float = 0.0
+
+
+# --------------------------------------------------------------------------- sourcings
+def from_solution(s: Solution) -> Sourcing:
+    """The sourcing of a costed solution (its allocations, qualified suppliers, built options, stockpiles)."""
+    a = s.allocations
+    flows = {(i, c, j): float(v) for i, c, j, v in zip(a["item"], a["country"], a["importer"], a["volume"])}
+    sup = s.suppliers
+    qualified = frozenset((i, c) for i, c, q in zip(sup["item"], sup["country"], sup["qualified"]) if q)
+    inv = s.investments
+    built = frozenset(o for o, b in zip(inv["option"], inv["built"]) if b)
+    st = s.stockpiles
+    stock = {} if st is None else {(i, j): float(v) for i, j, v in zip(st["item"], st["importer"], st["level"])}
+    return Sourcing(s.case, flows, qualified, built, stock)
+
+
+def baseline(inst: Instance) -> Sourcing | None:
+    """Today's sourcing: baseline flows, today's suppliers qualified, nothing built, existing stockpiles."""
+    if not inst.baseline:
+        return None
+    flows = baseline_flows(inst)
+    return Sourcing("baseline", flows, frozenset((i, c) for (i, c, _), v in flows.items() if v > EPS))
+
+
+def from_run_dir(inst: Instance, folder: str | Path, case: str = "friendshored") -> Sourcing:
+    """The sourcing of ``case`` in a ``friendshore solve --out`` folder (CSV, Parquet or JSON tables)."""
+    folder = Path(folder)
+    need = {"allocations": ("item", "importer", "country", "volume"), "suppliers": ("item", "country", "qualified"),
+            "investments": ("option", "built")}
+    frames: dict[str, pd.DataFrame] = {}
+    problems = []
+    for name in (*need, "stockpiles"):
+        df = _read_table(folder, name)
+        if df is None:
+            if name in need:
+                problems.append(Problem(str(folder / f"{name}.csv"), expected="missing; expected the output folder "
+                                        "of `friendshore solve --out` (tables as csv, parquet or json)"))
+            continue
+        cols = need.get(name, ("item", "importer", "level"))
+        missing = [c for c in ("case", *cols) if c not in df.columns]
+        if missing:
+            problems.append(Problem(str(folder / name), column=missing[0],
+                                    expected=f"missing column; expected the columns {', '.join(('case', *cols))}"))
+            continue
+        frames[name] = df[df["case"] == case]
+    if not problems and frames["allocations"].empty:
+        problems.append(Problem(str(folder / "allocations"), column="case", value=case,
+                                expected="no rows of this case; expected a solve output holding it"))
+    if problems:
+        raise InstanceError(problems)
+    a, sup, inv = frames["allocations"], frames["suppliers"], frames["investments"]
+    flows = {(str(i), str(c), str(j)): float(v) for i, c, j, v in zip(a["item"], a["country"], a["importer"],
+                                                                      a["volume"])}
+    bad = [k for k in flows if (k[0], k[1]) not in inst.supply_by_key]
+    qualified = frozenset((str(i), str(c)) for i, c, q in zip(sup["item"], sup["country"], sup["qualified"])
+                          if _true(q))
+    bad += [k for k in qualified if k not in inst.supply_by_key]
+    options = {o.option for o in inst.investments}
+    built = frozenset(str(o) for o, b in zip(inv["option"], inv["built"]) if _true(b))
+    if bad or built - options:
+        what = ", ".join(sorted({f"{k[0]}:{k[1]}" for k in bad} | (built - options)))
+        raise InstanceError([Problem(str(folder), value=what[:120], expected="suppliers or options unknown to the "
+                                     "instance; expected the output of a solve of this instance")])
+    st = frames.get("stockpiles")
+    stock = {} if st is None else {(str(i), str(j)): float(v) for i, j, v in zip(st["item"], st["importer"],
+                                                                                 st["level"])}
+    return Sourcing(f"{folder.name}:{case}", flows, qualified, built, stock)
+
+
+def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
+    for ext, read in (("csv", pd.read_csv), ("parquet", pd.read_parquet), ("json", pd.read_json)):
+        p = folder / f"{name}.{ext}"
+        if p.is_file():
+            return read(p, dtype=str) if ext == "csv" else read(p)
+    return None
+
+
+def _true(v) -> bool:
+    return str(v).strip().lower() in ("true", "1", "1.0", "yes")
+
+
+# --------------------------------------------------------------------------- the recourse LP
+def crisis_supply(inst: Instance, src: Sourcing) -> dict[tuple[str, str], float]:
+    """(item, supplier) -> what it can ship in a crisis per year: contracted + surge x spare qualified capacity.
+
+    The same quantity as the model's CrisisSupply; spare capacity is never
+    negative (a baseline may buy above a supplier's capacity).
+    """
+    shipped: dict[tuple[str, str], float] = {}
+    for (i, c, _), v in src.flows.items():
+        if v > EPS:
+            shipped[i, c] = shipped.get((i, c), 0.0) + v
+    added: dict[tuple[str, str], float] = {}
+    for o in inst.investments:
+        if o.option in src.built:
+            added[o.item, o.country] = added.get((o.item, o.country), 0.0) + o.capacity
+    out = {}
+    for k in set(shipped) | set(src.qualified):
+        row = inst.supply_by_key[k]
+        qualified_cap = (row.capacity if k in src.qualified else 0.0) + added.get(k, 0.0)
+        f = shipped.get(k, 0.0)
+        out[k] = f + row.surge * max(qualified_cap - f, 0.0)
+    return out
+
+
+def stock_levels(inst: Instance, src: Sourcing) -> dict[tuple[str, str], float]:
+    return {k: max(r.existing, src.stock.get(k, r.existing)) for k, r in inst.stock_by_key.items()}
+
+
+def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None = None,
+           options: SolveOptions | None = None) -> StressResult:
+    """Evaluate ``src`` against ``scenarios`` (default: the instance's, table and generated)."""
+    scen = tuple(scenarios_of(inst) if scenarios is None else scenarios)
+    rate = crisis_supply(inst, src)
+    dem = {k: q for k, q in inst.demand_qty.items() if q > 0}
+    routes = [(i, c, j) for (i, c, j) in inst.lane_for if (i, c) in rate and (i, j) in dem]
+    found = blocks(inst, scen, routes)
+    if not found:
+        return StressResult(src.name, scen, pd.DataFrame(columns=COLUMNS), "optimal")
+    t0 = time.perf_counter()
+    lp = _RecourseLP(found, rate, dem, stock_levels(inst, src))
+    build_s = time.perf_counter() - t0
+    solve_s = lp.solve(options or SolveOptions(), src.name)
+
+    rows = []
+    for (b, j), k in lp.cell.items():
+        blk = found[b]
+        s, i = blk.scenario, blk.item
+        need = lp.need[k]
+        got = float(sum(lp.x[a] for a in lp.arcs_into.get((b, j), ())))
+        draw = float(lp.x[lp.draw0 + k])
+        short = max(need - got - draw, 0.0)
+        short = 0.0 if short <= NOISE * need else short
+        w = dem[i, j] / WEEKS_PER_YEAR
+        r = got / s.duration_weeks
+        tts = time_to_survive(lp.held[k], w, r)
+        rows.append({
+            "scenario": s.id, "name": s.name, "item": i, "importer": j, "duration_weeks": s.duration_weeks,
+            "ttr_weeks": s.ttr_weeks, "probability": s.probability, "demand": need, "received": got,
+            "drawdown": draw, "stock": lp.held[k], "shortfall": short, "shortfall_pct": 100.0 * short / need,
+            "demand_per_week": w, "supply_per_week": r, "tts_weeks": tts, "tts_below_ttr": tts < s.ttr_weeks - 1e-9,
+        })
+    return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s)
+
+
+class _RecourseLP:
+    """The stress LP of all blocks, built as arrays and solved with highspy directly.
+
+    The model is a plain transportation LP and changes only its costs and
+    bounds between the three lexicographic solves, so it is passed to HiGHS
+    once, in bulk (Pyomo's per-constraint hand-off took seconds at 200 scenarios).
+
+    Columns: X (crisis supply on an arc: pool or supplier -> importer), Draw
+    and Short per cell (block, importer), Z (largest shortfall share) and T
+    (total shortfall / block demand) per block.  Rows:
+    Cap: sum_j X <= tau * surviving * crisis supply;  Served: sum X + Draw + Short = tau * demand;
+    Share: Short <= Z * tau * demand;  Total: T * block demand = sum_j Short.
+    """
+
+    def __init__(self, found: list[Block], rate: dict, dem: dict, stock: dict):
+        arcs, caps = [], []
+        for b, blk in enumerate(found):
+            if blk.pooled:  # one pool node; exact because every survivor reaches every importer
+                if blk.surviving:
+                    caps.append(blk.tau * sum(v * rate[blk.item, c] for c, v in blk.surviving.items()))
+                    arcs += [(b, len(caps) - 1, j) for j in blk.importers]
+            else:
+                node = {}
+                for c, v in blk.surviving.items():
+                    caps.append(blk.tau * v * rate[blk.item, c])
+                    node[c] = len(caps) - 1
+                arcs += [(b, node[c], j) for c, j in blk.routes]
+        self.cell = {(b, j): k for k, (b, j) in enumerate((b, j) for b, blk in enumerate(found) for j in blk.importers)}
+        cells = list(self.cell)
+        self.need = [found[b].tau * dem[found[b].item, j] for b, j in cells]
+        self.held = [stock.get((found[b].item, j), 0.0) for b, j in cells]
+        total = [0.0] * len(found)
+        for (b, _), q in zip(cells, self.need):
+            total[b] += q
+        self.total = total
+        n_arc, n_cell, n_blk = len(arcs), len(cells), len(found)
+        self.draw0, self.short0 = n_arc, n_arc + n_cell
+        self.z0, self.t0 = n_arc + 2 * n_cell, n_arc + 2 * n_cell + n_blk
+        self.n = self.t0 + n_blk
+        self.n_blk, self.n_cell = n_blk, n_cell
+        self.arcs_into: dict = {}
+        by_node: dict = {}
+        for a, (b, node, j) in enumerate(arcs):
+            self.arcs_into.setdefault((b, j), []).append(a)
+            by_node.setdefault(node, []).append(a)
+        inf = highspy.kHighsInf
+        rows: list[tuple[float, float, list[int], list[float]]] = []
+        for node, cols in by_node.items():
+            rows.append((-inf, caps[node], cols, [1.0] * len(cols)))
+        for k, (b, j) in enumerate(cells):
+            cols = self.arcs_into.get((b, j), []) + [self.draw0 + k, self.short0 + k]
+            rows.append((self.need[k], self.need[k], cols, [1.0] * len(cols)))
+            rows.append((-inf, 0.0, [self.short0 + k, self.z0 + b], [1.0, -self.need[k]]))
+        members: dict = {}
+        for k, (b, _) in enumerate(cells):
+            members.setdefault(b, []).append(self.short0 + k)
+        for b in range(n_blk):
+            rows.append((0.0, 0.0, [self.t0 + b] + members[b], [total[b]] + [-1.0] * len(members[b])))
+        self.h = h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        upper = np.full(self.n, inf)
+        upper[self.draw0:self.short0] = self.held
+        h.addCols(self.n, np.zeros(self.n), np.zeros(self.n), upper, 0, np.zeros(self.n, dtype=np.int32),
+                  np.array([], dtype=np.int32), np.array([], dtype=float))
+        starts = np.cumsum([0] + [len(r[2]) for r in rows[:-1]]).astype(np.int32)
+        index = np.array([c for r in rows for c in r[2]], dtype=np.int32)
+        value = np.array([v for r in rows for v in r[3]], dtype=float)
+        h.addRows(len(rows), np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), len(index), starts,
+                  index, value)
+        self.x = np.zeros(self.n)
+
+    def _costs(self, cost: np.ndarray) -> None:
+        self.h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), cost)
+
+    def _run(self, phase: int, name: str) -> float:
+        t0 = time.perf_counter()
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise NoSolutionError(f"the stress LP of {name} ended {self.h.modelStatusToString(status)} in phase "
+                                  f"{phase}")
+        self.x = np.array(self.h.getSolution().col_value)
+        return time.perf_counter() - t0
+
+    def solve(self, options: SolveOptions, name: str) -> float:
+        """The three lexicographic solves; returns the seconds spent in HiGHS."""
+        h = self.h
+        h.setOptionValue("random_seed", options.seed)
+        h.setOptionValue("threads", options.threads)
+        cost = np.zeros(self.n)
+        cost[self.z0:self.t0] = 1.0  # 1. the fairest largest shortfall share per block
+        self._costs(cost)
+        spent = self._run(1, name)
+        idx = np.arange(self.z0, self.t0, dtype=np.int32)
+        h.changeColsBounds(len(idx), idx, np.zeros(len(idx)), self.x[self.z0:self.t0] + TOL)
+        cost[:] = 0.0
+        cost[self.t0:] = 1.0  # 2. the least total shortfall within those shares
+        self._costs(cost)
+        spent += self._run(2, name)
+        # 3. the least stockpile drawn, each importer's shortfall kept exactly (drawdown may not buy its way out).
+        idx = np.arange(self.short0, self.z0, dtype=np.int32)
+        h.changeColsBounds(len(idx), idx, np.zeros(len(idx)), np.maximum(self.x[self.short0:self.z0], 0.0))
+        cost[:] = 0.0
+        for k, (b, _) in enumerate(self.cell):
+            cost[self.draw0 + k] = 1.0 / self.total[b]
+        self._costs(cost)
+        spent += self._run(3, name)
+        return spent
+
+
+def time_to_survive(stock: float, demand_per_week: float, supply_per_week: float) -> float:
+    """Weeks the demand is fully met: stock / (demand rate - supply rate), or the cap when supply keeps up.
+
+    Supply within :data:`RATE_TOL` of the demand rate keeps up (LP tolerances must not read as a gap).
+    """
+    gap = demand_per_week - supply_per_week
+    if gap <= RATE_TOL * demand_per_week:
+        return TTS_CAP_WEEKS
+    return min(TTS_CAP_WEEKS, stock / gap)
+
+
+# --------------------------------------------------------------------------- summaries
+def summary(table: pd.DataFrame) -> dict[str, float]:
+    """Headline numbers of a stress table (all items together)."""
+    if table.empty:
+        return {"worst_case_shortfall_pct": 0.0, "min_tts_weeks": TTS_CAP_WEEKS, "min_ttr_weeks": math.nan,
+                "min_tts_ttr_ratio": math.nan, "scenarios_tts_below_ttr": 0.0}
+    return {
+        "worst_case_shortfall_pct": float(table["shortfall_pct"].max()),
+        "min_tts_weeks": float(table["tts_weeks"].min()),
+        "min_ttr_weeks": float(table["ttr_weeks"].min()),
+        "min_tts_ttr_ratio": float((table["tts_weeks"] / table["ttr_weeks"]).min()),
+        "scenarios_tts_below_ttr": float(table.loc[table["tts_below_ttr"].astype(bool), "scenario"].nunique()),
+    }
+
+
+def expected_shortfall(table: pd.DataFrame) -> dict[str, float]:
+    """item -> sum over scenarios of probability x shortfall (item unit per year)."""
+    if table.empty:
+        return {}
+    return (table["probability"] * table["shortfall"]).groupby(table["item"]).sum().astype(float).to_dict()
+
+
+def shortfalls(table: pd.DataFrame) -> dict[tuple[str, str, str], float]:
+    """(scenario, item, importer) -> shortfall, the form :func:`planner.solution.account` prices."""
+    return {(s, i, j): float(v) for s, i, j, v in zip(table["scenario"], table["item"], table["importer"],
+                                                       table["shortfall"]) if v > 0}
+
+
+# --------------------------------------------------------------------------- the `stress` command
+def scenario_table(scenarios: Iterable[Scenario]) -> pd.DataFrame:
+    """The scenarios evaluated (table and generated), one row each."""
+    rows = [{"scenario": s.id, "name": s.name, "countries": ";".join(s.countries),
+             "chokepoints": ";".join(s.chokepoints), "items": ";".join(s.items), "loss": s.loss,
+             "duration_weeks": s.duration_weeks, "ttr_weeks": s.ttr_weeks, "probability": s.probability}
+            for s in scenarios]
+    return pd.DataFrame(rows, columns=["scenario", "name", "countries", "chokepoints", "items", "loss",
+                                       "duration_weeks", "ttr_weeks", "probability"])
+
+
+def sourcing_for(inst: Instance, which: str, options: SolveOptions | None = None) -> Sourcing:
+    """``baseline``, ``optimized`` (solve the friendshored plan now) or the path of a solve's output folder."""
+    if which == "baseline":
+        src = baseline(inst)
+        if src is None:
+            raise InstanceError([Problem("--sourcing", value=which, expected="a baseline table in the instance (it has "
+                                         "none); or optimized, or the output folder of a solve")])
+        return src
+    if which in ("optimized", "optimised"):
+        from .compare import solve_case
+
+        res, s = solve_case(inst, "friendshored", options)
+        if s is None:
+            raise NoSolutionError(f"no optimized sourcing to stress: {res.explanation} (HiGHS: {res.termination})")
+        if not res.proven_optimal:
+            s = dataclasses.replace(s, case="friendshored (NOT PROVEN OPTIMAL)")
+        return from_solution(s)
+    path = Path(which)
+    if not path.is_dir():
+        raise InstanceError([Problem("--sourcing", value=which, expected="baseline, optimized, or the output folder "
+                                     "of `friendshore solve --out` (no such folder)")])
+    return from_run_dir(inst, path)
+
+
+def run(inst: Instance, which: str, options: SolveOptions | None = None) -> StressResult:
+    """Stress the chosen sourcing against every scenario of ``inst`` (table and generated)."""
+    scen = scenarios_of(inst)
+    if not scen:
+        raise InstanceError([Problem("scenarios.csv", expected="no scenarios to evaluate; expected a scenarios table "
+                                     "in the instance or generators (--scenarios n1,n2,chokepoints)")])
+    return stress(inst, sourcing_for(inst, which, options), scen, options)
+
+
+def record(inst: Instance, result: StressResult, *, instance_path: str, files_hash: str, instance_hash: str,
+           overrides: dict, variant: str | None, options: SolveOptions) -> dict:
+    """run.json of a stress run: inputs, sourcing, scenario count, status and headline numbers."""
+    from .run import versions
+
+    return {
+        "command": "stress",
+        "instance": {"name": inst.meta.name, "path": instance_path, "files_sha256": files_hash,
+                     "instance_sha256": instance_hash},
+        "variant": variant, "overrides": overrides, "options": options.model_dump(mode="json"),
+        "sourcing": result.sourcing, "scenarios": len(result.scenarios), "rows": len(result.table),
+        "status": result.status, "summary": summary(result.table),
+        "expected_shortfall": expected_shortfall(result.table),
+        "timing": {"build_s": result.build_s, "solve_s": result.solve_s}, "versions": versions(),
+    }
+
+
+def write(out: Path, result: StressResult, rec: dict, formats: Iterable[str]) -> None:
+    """stress and scenarios tables (every format) and run.json, atomically."""
+    from .export import atomic_dir, export_tables, write_json
+
+    with atomic_dir(Path(out)) as stage:
+        export_tables({"stress": result.table, "scenarios": scenario_table(result.scenarios)}, stage, formats)
+        write_json(stage / "run.json", rec)
+
+
+def print_result(console, inst: Instance, result: StressResult, most: int = 25) -> None:
+    """Headline numbers, then the worst rows (by shortfall share, then TTS) as a rich table."""
+    from rich.table import Table
+
+    t = result.table
+    head = summary(t)
+    console.print(f"stress test of {result.sourcing} against {len(result.scenarios)} scenarios "
+                  f"({len(t)} scenario x item x importer rows touched); LP {result.solve_s:.2f} s")
+    console.print(f"worst-case shortfall {head['worst_case_shortfall_pct']:.1f} %, min TTS "
+                  f"{_weeks(head['min_tts_weeks'])}, scenarios with TTS < TTR: {head['scenarios_tts_below_ttr']:.0f}",
+                  highlight=False)
+    if t.empty:
+        return
+    units = {i.id: i.unit for i in inst.items}
+    worst = t.sort_values(["shortfall_pct", "tts_weeks", "scenario", "item", "importer"],
+                          ascending=[False, True, True, True, True]).head(most)
+    tab = Table(title=f"worst {len(worst)} of {len(t)} rows", header_style="bold", title_justify="left")
+    for col in ("scenario", "item", "importer", "weeks", "shortfall", "short %", "TTS weeks", "TTR weeks", "TTS<TTR"):
+        tab.add_column(col, no_wrap=True, justify="left" if col in ("scenario", "item", "importer") else "right")
+    for r in worst.itertuples(index=False):
+        tab.add_row(r.scenario, r.item, r.importer, f"{r.duration_weeks:g}",
+                    f"{r.shortfall:,.4g} {units.get(r.item, '')}".strip(), f"{r.shortfall_pct:.1f}",
+                    _weeks(r.tts_weeks), f"{r.ttr_weeks:g}", "[bold red]yes[/]" if r.tts_below_ttr else "no")
+    console.print(tab)
+
+
+def _weeks(v: float) -> str:
+    if v != v:
+        return "-"
+    return f">= {TTS_CAP_WEEKS:g}" if v >= TTS_CAP_WEEKS else f"{v:.1f}"
+
+
+def resilience_table(cmp, kpis: pd.DataFrame, cases: list[str]):
+    """The comparison's stress KPIs as a small rich table (None without scenarios)."""
+    from rich.table import Table
+
+    if not cmp.stress:
+        return None
+    k = kpis[(kpis["item"] == "all") & (kpis["importer"] == "all")].set_index("kpi")
+    n = len(next(iter(cmp.stress.values())).scenarios)
+    tab = Table(title=f"disruption scenarios ({n}): stress test of each sourcing", header_style="bold",
+                title_justify="left")
+    tab.add_column("", no_wrap=True)
+    for c in cases:
+        tab.add_column(c.replace("_", "-"), justify="right", no_wrap=True)
+    for label, kpi, fmt in (("worst-case shortfall %", "worst_case_shortfall_pct", "{:.1f}"),
+                            ("min time-to-survive (weeks)", "min_tts_weeks", None),
+                            ("min TTS / TTR", "min_tts_ttr_ratio", "{:.2f}"),
+                            ("scenarios with TTS < TTR", "scenarios_tts_below_ttr", "{:.0f}")):
+        if kpi not in k.index:
+            continue
+        vals = [k.at[kpi, c] if c in k.columns else math.nan for c in cases]
+        tab.add_row(label, *("-" if v != v else (_weeks(v) if fmt is None else fmt.format(v)) for v in vals))
+    return tab

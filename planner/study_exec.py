@@ -1,0 +1,566 @@
+"""One study run, as a worker executes it: derive the instance, solve, tabulate.
+
+A worker (the study's own process, or a Dask worker process) keeps, per thread,
+a few *persistent slots*: a built Pyomo model with its HiGHS interface, keyed
+by the instance's :func:`structure_key`.  When a run's instance differs from a
+slot's only in values held by mutable Params (programme rates and budgets,
+share caps, minimum suppliers, N-1 levels), the Params are updated in place,
+HiGHS is offered the slot's previous solution as a MIP start, and the model is
+re-solved; any other difference (a cap switched on or off, a cost changed, a
+tier excluded) changes the key, and the model is built anew.
+
+Public API: :class:`RunTask`, :class:`RunOutcome`, :class:`Scale`,
+:func:`execute_run`, :func:`derive_instance`, :func:`apply_scales`,
+:func:`structure_key`, :func:`solve_case`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from .checks import check_feasibility
+from .errors import InstanceError, Problem
+from .schema import ALL, TABLES, Instance, Meta
+from .solve import SolveOptions, SolveResult, make_solver, solve_model
+
+MAX_SLOTS = 4
+"""Persistent models kept per worker thread (least recently used dropped)."""
+MAX_REFERENCES = 32
+"""Cost-only solutions cached per worker thread, by instance hash."""
+WARM_START_USED = "MIP start solution is feasible"
+"""HiGHS log line that says it accepted the offered start (HiGHS 1.15)."""
+
+MUTABLE_SETTERS: dict[str, Any] = {
+    # Param name -> value for one index, from (item policies, programmes by id, index).
+    "rate_frac": lambda ip, prog, k: prog[k].rate,
+    "budget_cur": lambda ip, prog, k: prog[k].budget,
+    "country_share_cap_frac": lambda ip, prog, k: ip[k].country_share_cap,
+    "tier_share_cap_frac": lambda ip, prog, k: ip[k[0]].tier_caps[k[2]],
+    "group_share_cap_frac": lambda ip, prog, k: ip[k[0]].group_caps[k[2]],
+    "min_suppliers_n": lambda ip, prog, k: ip[k].min_suppliers,
+    "n1_beta_frac": lambda ip, prog, k: ip[k].n1_beta,
+    "scenario_beta_frac": lambda ip, prog, k: ip[k].scenario_beta,
+}
+"""Mutable Params this module knows how to set from an instance.  A model with any
+other mutable Param is never re-solved in place (its value could go stale)."""
+MUTABLE_PARAMS = frozenset(MUTABLE_SETTERS)
+_POLICY_MARKS = {
+    # Policy field -> what the model's structure depends on (the rest of the value lives in a Param).
+    "country_share_cap": lambda v: "set",
+    "scenario_beta": lambda v: "set",
+    "tier_caps": sorted,
+    "group_caps": sorted,
+    "min_suppliers": lambda v: "on" if v else "off",  # 0 switches the family off: no rows at all
+    "n1_beta": lambda v: "on" if v else "off",
+}
+
+
+# --------------------------------------------------------------------------- tasks and outcomes
+@dataclass(frozen=True)
+class Scale:
+    """Multiply a numeric column of the rows that match every filter by ``factor``."""
+
+    name: str
+    table: str
+    column: str
+    filters: tuple[tuple[str, tuple[str, ...]], ...]
+    """(filter, accepted values): item, country, importer, tier, option, programme."""
+    factor: float = 1.0
+
+
+FILTER_COLUMNS: dict[str, dict[str, str]] = {
+    "item": {"supply": "item", "demand": "item", "lanes": "item", "investments": "item", "programmes": "items"},
+    "country": {"supply": "country", "lanes": "origin", "investments": "country", "programmes": "funding_country"},
+    "importer": {"demand": "importer", "lanes": "importer"},
+    "tier": {"supply": "country", "lanes": "origin", "investments": "country"},
+    "option": {"investments": "option"},
+    "programme": {"programmes": "id"},
+}
+"""Multiplier filter -> table -> the column it tests (tier: the tier of that column's country)."""
+SCALABLE_TABLES = ("supply", "demand", "lanes", "investments", "programmes")
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything a worker needs for one run, apart from the (scattered) base instance."""
+
+    run_id: str
+    delta: dict[str, Any]
+    """Overrides relative to the study's common base (scenario, grid or frontier values)."""
+    overrides: dict[str, Any]
+    """All overrides relative to the base instance files (recorded in run.json)."""
+    scales: tuple[Scale, ...]
+    options: SolveOptions
+    persistent: bool = True
+    compare: bool = True
+    tables: bool = True
+    """Return the full result tables (a run folder); False returns the summary row only."""
+    measure: Any = None
+    """A frontier measure (planner.study.Measure) whose value goes into the row, or None."""
+    base_path: str = ""
+    files_hash: str = ""
+    variant: str | None = None
+    study: dict[str, Any] = field(default_factory=dict)
+    """Study context recorded in run.json (name, kind, group, params)."""
+    command: tuple[str, ...] = ()
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its row of the study table, and its tables for the run folder."""
+
+    run_id: str
+    row: dict[str, Any]
+    tables: dict[str, pd.DataFrame] | None = None
+    record: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.row.get("status") in ("optimal", "feasible")
+
+
+class Rejected(Exception):
+    """The run's instance was rejected before solving (status 'invalid' or 'infeasible')."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+# --------------------------------------------------------------------------- instances
+_FAST_TABLES = frozenset(t for t, cls in TABLES.items() if all(cls.model_fields[k].is_required() for k in cls.key))
+"""Tables whose row keys have no default (not lanes, whose item defaults to '*'): cells there can be set directly."""
+
+
+def _set_path(data: dict, parts: list[str], value: Any) -> None:
+    node = data
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if not isinstance(nxt, dict):
+            nxt = node[p] = {}
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _fast(base: Instance, delta: dict[str, Any]) -> Instance | None:
+    """``delta`` applied without the text round trip of :func:`planner.io.apply_overrides`, or None.
+
+    Only numbers, booleans, lists, mappings and nulls in instance.yaml keys, and
+    numbers in table cells of tables with plain keys, take this path; the study
+    checked every such key and value once with the full reader, so the result is
+    the instance the reader would give (tests compare their hashes).
+    """
+    meta: dict[str, Any] = {}
+    cells: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {}
+    for key, value in delta.items():
+        head = key.split(".", 1)[0]
+        if isinstance(value, str) or head == "variants":
+            return None
+        if head not in TABLES:
+            meta[key] = value
+            continue
+        table, _, rest = key.partition(".")
+        rowkey, _, column = rest.rpartition(".")
+        cls = TABLES[table]
+        if (table not in _FAST_TABLES or isinstance(value, bool) or not isinstance(value, (int, float))
+                or column not in cls.model_fields or column in cls.key or len(rowkey.split(":")) != len(cls.key)):
+            return None
+        cells.setdefault(table, {}).setdefault(tuple(rowkey.split(":")), {})[column] = float(value)
+    update: dict[str, Any] = {}
+    if meta:
+        data = base.meta.model_dump(mode="json", exclude_none=True)
+        for key, value in meta.items():
+            _set_path(data, key.split("."), value)
+        try:
+            update["meta"] = Meta.model_validate(data)
+        except ValidationError:
+            return None  # the full reader words the problem
+    for table, edits in cells.items():
+        cls = TABLES[table]
+        rows = list(getattr(base, table))
+        hit = set()
+        for n, r in enumerate(rows):
+            k = tuple(str(getattr(r, c)) for c in cls.key)
+            if k in edits:
+                hit.add(k)
+                try:
+                    rows[n] = cls.model_validate({**r.model_dump(), **edits[k]})
+                except ValidationError:
+                    return None
+        if hit != set(edits):
+            return None  # an unknown row: the full reader reports it
+        update[table] = tuple(rows)
+    return base.replace(**update) if update else base
+
+
+def _with_shortage(inst: Instance, allow: bool) -> Instance:
+    if inst.policy.allow_shortage == allow:
+        return inst
+    return inst.with_policy(inst.policy.model_copy(update={"allow_shortage": allow}))
+
+
+def _row_matches(inst: Instance, s: Scale, row) -> bool:
+    for name, wanted in s.filters:
+        column = FILTER_COLUMNS[name][s.table]
+        value = getattr(row, column)
+        if name == "tier":
+            value = inst.tier_of.get(value)
+        if isinstance(value, tuple):  # programmes.items: eligible for the item, or for every item
+            if not (set(value) & set(wanted) or ALL in value):
+                return False
+        elif value not in wanted:
+            return False
+    return True
+
+
+def apply_scales(inst: Instance, scales: tuple[Scale, ...] | list[Scale]) -> Instance:
+    """``inst`` with each multiplier applied (rows re-validated); raises InstanceError naming the multiplier."""
+    update: dict[str, tuple] = {}
+    for s in scales:
+        if s.factor == 1.0:
+            continue
+        cls = TABLES[s.table]
+        rows = list(update.get(s.table, getattr(inst, s.table)))
+        for n, r in enumerate(rows):
+            old = getattr(r, s.column)
+            if old is None or not _row_matches(inst, s, r):
+                continue
+            new = old * s.factor
+            try:
+                rows[n] = cls.model_validate({**r.model_dump(), s.column: new})
+            except ValidationError as e:
+                msg = e.errors(include_url=False)[0]["msg"]
+                key = ":".join(str(getattr(r, c)) for c in cls.key)
+                raise InstanceError([Problem(f"multiplier.{s.name}", None, f"{s.table}.{s.column}", f"{new:g}",
+                                             f"row {key}: {old:g} x {s.factor:g} is invalid ({msg}); "
+                                             "expected a factor that keeps the value valid")]) from None
+        update[s.table] = tuple(rows)
+    return inst.replace(**update) if update else inst
+
+
+def derive_instance(base: Instance, delta: dict[str, Any], scales=()) -> Instance:
+    """The run's instance: ``delta`` overrides on ``base``, then the multipliers, then the plain-infeasibility checks.
+
+    Raises :class:`Rejected` ('invalid' for a bad value, 'infeasible' for a policy
+    that the checks of :func:`planner.checks.check_feasibility` show cannot hold).
+    """
+    from .io import apply_overrides
+
+    inst = _fast(base, delta)
+    if inst is None:
+        # The reader also runs the feasibility checks; run them once, below, on the
+        # final instance (after the multipliers): read with shortage allowed, then restore.
+        want = delta.get("policy.allow_shortage", base.policy.allow_shortage)
+        probe = _with_shortage(base, True)
+        try:
+            inst = _with_shortage(apply_overrides(probe, delta), bool(want))
+        except InstanceError as e:
+            raise Rejected("invalid", _reason(e.problems)) from None
+    try:
+        inst = apply_scales(inst, scales)
+    except InstanceError as e:
+        raise Rejected("invalid", _reason(e.problems)) from None
+    problems = check_feasibility(inst, "instance.yaml", "demand.csv", {})
+    if problems:
+        raise Rejected("infeasible", "rejected before solving: " + _reason(problems))
+    return inst
+
+
+def _reason(problems: list[Problem]) -> str:
+    return "; ".join(str(p) for p in problems)
+
+
+# --------------------------------------------------------------------------- structure
+def _mark(pol: dict) -> None:
+    """Replace the values of mutable policy fields by what the model's structure depends on."""
+    for name, mark in _POLICY_MARKS.items():
+        if pol.get(name) is not None:
+            pol[name] = mark(pol[name])
+
+
+def structure_key(inst: Instance) -> str:
+    """sha256 of everything in ``inst`` that the model's sets and constant coefficients depend on.
+
+    Two instances with the same key differ only in values of :data:`MUTABLE_PARAMS`.
+    Everything is kept except those values (unknown or new fields stay in, so they
+    force a rebuild); a programme rate stays in when an option can stack programmes
+    (the no-stacking row takes the highest rate as a constant).
+    """
+    d = inst.model_dump(mode="json")
+    pol = d["meta"]["policy"]
+    _mark(pol)
+    for ip in pol.get("items", {}).values():
+        _mark(ip)
+    stacked = {p for o in inst.investments if len(o.programmes) > 1 for p in o.programmes}
+    for p in d["programmes"]:
+        p["budget"] = "mutable"
+        if p["id"] not in stacked:
+            p["rate"] = "mutable"
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _set_params(m, inst: Instance) -> None:
+    """Copy the mutable values of ``inst`` into the model's mutable Params."""
+    prog = {p.id: p for p in inst.programmes}
+    ip = {i: inst.policy.for_item(i) for i in m.ITEMS}
+    for name, value in MUTABLE_SETTERS.items():
+        par = getattr(m, name, None)
+        if par is None:
+            continue
+        for k in par:
+            par[k] = value(ip, prog, k)
+    m.inst = inst
+
+
+def _unknown_mutables(m) -> list[str]:
+    from pyomo.environ import Param
+
+    return sorted(p.local_name for p in m.component_objects(Param) if p.mutable and p.local_name not in MUTABLE_PARAMS)
+
+
+# --------------------------------------------------------------------------- persistent solves
+@dataclass
+class _Slot:
+    model: Any
+    solver: Any
+    highs: Any
+    start: Any = None
+    log: list[str] = field(default_factory=list)
+    highs_total: float = 0.0
+    """HiGHS run time reported so far: HiGHS accumulates it over the runs of one object."""
+
+
+_LOCAL = threading.local()
+_PROCESS_LOCK = threading.Lock()
+"""One run at a time per process: Pyomo's HiGHS interface captures output by redirecting the
+process's file descriptors, so two solves in threads of one process break each other.  Parallelism
+comes from processes (local workers, or Dask workers started with one thread each)."""
+
+
+def _state() -> threading.local:
+    if not hasattr(_LOCAL, "slots"):
+        _LOCAL.slots = OrderedDict()
+        _LOCAL.references = OrderedDict()
+    return _LOCAL
+
+
+def reset_worker_state() -> None:
+    """Forget this thread's persistent models and cached cost-only solutions."""
+    for name in ("slots", "references"):
+        if hasattr(_LOCAL, name):
+            delattr(_LOCAL, name)
+
+
+def _quiet_updates(opt) -> None:
+    """Re-solves push Param changes explicitly (update_parameters); nothing else is re-scanned.
+
+    Any automatic update between setSolution and run would touch the HiGHS model
+    and discard the offered start.
+    """
+    au = opt.config.auto_updates
+    for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
+                 "check_for_new_or_removed_params", "check_for_new_objective", "update_constraints", "update_vars",
+                 "update_parameters", "update_named_expressions", "update_objective"):
+        setattr(au, name, False)
+
+
+def _logged(options: SolveOptions) -> SolveOptions:
+    # The log is what tells whether HiGHS took the offered start; it is captured, never printed.
+    return options.model_copy(update={"solver_options": {**options.solver_options, "output_flag": True}})
+
+
+def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: bool) -> tuple[SolveResult, Any, dict]:
+    """Solve ``inst``; returns (result, model holding the solution, info).
+
+    info: ``reused`` (a persistent model was re-solved), ``warm_start``
+    (none | used | rejected), ``update_s`` (seconds to push the Param changes).
+    """
+    import models
+
+    info = {"reused": False, "warm_start": "none", "update_s": 0.0}
+    if not persistent:
+        t0 = time.perf_counter()
+        m = models.build(inst)
+        return solve_model(m, options, build_s=time.perf_counter() - t0), m, info
+    slots: OrderedDict = _state().slots
+    key = (case, structure_key(inst))
+    slot = slots.get(key)
+    if slot is None:
+        t0 = time.perf_counter()
+        m = models.build(inst)
+        build_s = time.perf_counter() - t0
+        opt = make_solver()
+        _quiet_updates(opt)
+        res = solve_model(m, _logged(options), solver=opt, build_s=build_s)
+        highs = getattr(opt, "_solver_model", None)  # pyomo keeps the highspy object here; no public accessor
+        slot = _Slot(m, opt, highs, highs_total=res.solve_s)
+        if highs is not None and hasattr(highs, "cbLogging"):
+            highs.cbLogging.subscribe(lambda e, log=slot.log: log.append(e.message))
+        if res.status != "error" and not _unknown_mutables(m):
+            slots[key] = slot
+            while len(slots) > MAX_SLOTS:
+                slots.popitem(last=False)
+    else:
+        slots.move_to_end(key)
+        t0 = time.perf_counter()
+        _set_params(slot.model, inst)
+        slot.solver.update_parameters()
+        info["update_s"] = time.perf_counter() - t0
+        info["reused"] = True
+        if slot.start is not None:
+            slot.highs.setSolution(slot.start)
+            info["warm_start"] = "offered"
+        slot.log.clear()
+        t1 = time.perf_counter()
+        res = solve_model(slot.model, _logged(options), solver=slot.solver)
+        wall = time.perf_counter() - t1
+        # This run's HiGHS time is the increase of the running total; the rest of the wall time is hand-off.
+        own = max(res.solve_s - slot.highs_total, 0.0)
+        slot.highs_total = res.solve_s
+        res = res.model_copy(update={"solve_s": own, "handoff_s": max(wall - own, 0.0)})
+        if info["warm_start"] == "offered":
+            info["warm_start"] = "used" if any(WARM_START_USED in line for line in slot.log) else "rejected"
+        if res.status == "error":
+            slots.pop(key, None)
+    if res.has_solution and slot.highs is not None:
+        slot.start = slot.highs.getSolution()
+    return res, slot.model, info
+
+
+# --------------------------------------------------------------------------- one run
+def _failed(task: RunTask, status: str, reason: str, started: float, extra: dict | None = None) -> RunOutcome:
+    row = {"run_id": task.run_id, "status": status, "reason": reason, **(extra or {})}
+    row.update(_stamp(started))
+    return RunOutcome(task.run_id, row)
+
+
+def _stamp(started: float) -> dict[str, Any]:
+    return {"run_s": time.time() - started, "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "finished_utc": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
+
+
+def execute_run(task: RunTask, base: Instance) -> RunOutcome:
+    """Run one study run; never raises for a run that fails (its row says why)."""
+    started = time.time()
+    try:
+        with _PROCESS_LOCK:
+            return _execute(task, base, started)
+    except Exception as exc:  # noqa: BLE001 - a failing run is recorded, the study goes on
+        return _failed(task, "error", f"{type(exc).__name__}: {exc}", started)
+
+
+def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
+    from . import solution as sol
+    from .compare import Comparison, cost_only
+    from .io import instance_hash
+    from .run import result_tables, run_record
+
+    t0 = time.perf_counter()
+    try:
+        inst = derive_instance(base, task.delta, task.scales)
+    except Rejected as r:
+        return _failed(task, r.status, r.reason, started, {"derive_s": time.perf_counter() - t0})
+    derive_s = time.perf_counter() - t0
+
+    results: dict[str, SolveResult | None] = {"baseline": None}
+    solutions: dict[str, Any] = {"baseline": sol.from_baseline(inst)}
+    co_s = 0.0
+    if task.compare:
+        t1 = time.perf_counter()
+        ref = cost_only(inst)
+        h = instance_hash(ref)
+        refs: OrderedDict = _state().references
+        if h not in refs:
+            res, m, _ = solve_case(ref, "cost_only", task.options, task.persistent)
+            refs[h] = (res, sol.from_model(m, ref, res, "cost_only") if res.has_solution else None)
+            while len(refs) > MAX_REFERENCES:
+                refs.popitem(last=False)
+        refs.move_to_end(h)
+        results["cost_only"], solutions["cost_only"] = refs[h]
+        co_s = time.perf_counter() - t1
+
+    res, m, info = solve_case(inst, "friendshored", task.options, task.persistent)
+    timing = {"derive_s": derive_s, "cost_only_s": co_s, "build_s": res.build_s, "update_s": info["update_s"],
+              "handoff_s": res.handoff_s, "highs_s": res.solve_s, "reused": info["reused"],
+              "warm_start": info["warm_start"], "mode": "persistent" if task.persistent else "rebuild"}
+    base_row = {"objective": res.objective, "bound": res.bound, "gap": res.gap, "termination": res.termination}
+    if not res.has_solution:
+        return _failed(task, res.status, f"{res.explanation} (HiGHS: {res.termination})", started,
+                       {**base_row, **timing})
+    results["friendshored"] = res
+    solutions["friendshored"] = sol.from_model(m, inst, res, "friendshored")
+    cmp = Comparison(inst, solutions, results)
+
+    t2 = time.perf_counter()
+    tables = result_tables(cmp)
+    row = {"run_id": task.run_id, "status": res.status, "reason": "" if res.proven_optimal else res.explanation,
+           "proven_optimal": res.proven_optimal, **base_row,
+           **summary_kpis(inst, tables["kpis"], solutions["friendshored"])}
+    if task.measure is not None:
+        row["measure"] = task.measure.label
+        row["measure_value"] = task.measure.value(tables["kpis"], solutions["friendshored"], inst)
+    record = None
+    if task.tables:
+        record = run_record(cmp, instance_path=task.base_path, files_hash=task.files_hash,
+                            instance_hash=instance_hash(inst), overrides=task.overrides, variant=task.variant,
+                            options=task.options, started=started)
+        record["command"] = list(task.command)
+        record["study"] = {**task.study, "run_id": task.run_id,
+                           "multipliers": {s.name: s.factor for s in task.scales}, **timing}
+    timing["tables_s"] = time.perf_counter() - t2
+    row.update(timing)
+    row.update(_stamp(started))
+    return RunOutcome(task.run_id, row, tables if task.tables else None, record)
+
+
+def summary_kpis(inst: Instance, kpis: pd.DataFrame, solution) -> dict[str, Any]:
+    """The friendshored plan's headline KPIs as flat columns of the study table."""
+    k = {(r.kpi, r.item, r.importer, r.group): r.friendshored for r in kpis.itertuples() if r.friendshored == r.friendshored}
+    cmpcol = {(r.kpi, r.item, r.importer, r.group): r for r in kpis.itertuples()}
+
+    def get(kpi, item="all", importer="all", group="all"):
+        return k.get((kpi, item, importer, group), float("nan"))
+
+    out: dict[str, Any] = {
+        "total_cost": get("total_cost"),
+        "baseline_cost": getattr(cmpcol.get(("total_cost", "all", "all", "all")), "baseline", float("nan")),
+        "cost_only_cost": getattr(cmpcol.get(("total_cost", "all", "all", "all")), "cost_only", float("nan")),
+        "premium_vs_baseline": get("premium_vs_baseline"),
+        "premium_vs_baseline_pct": get("premium_vs_baseline_pct"),
+        "premium_vs_cost_only": get("premium_vs_cost_only"),
+        "premium_vs_cost_only_pct": get("premium_vs_cost_only_pct"),
+        "public_subsidy": get("public_subsidy"),
+        "capacity_built_options": get("capacity_built_options"),
+        "max_country_share": get("max_country_share"),
+    }
+    for p in inst.programmes:
+        out[f"budget_used_{p.id}"] = get("budget_used", group=p.id)
+    shares = kpis[kpis["kpi"] == "tier_share"]
+    for t in inst.meta.tiers:
+        v = shares.loc[shares["group"] == t, "friendshored"]
+        out[f"max_tier_share_{t}"] = float(v.max()) if len(v) else float("nan")
+    a = solution.allocations
+    spend = a["purchase"] + a["transport"] + a["tariff"]
+    total = float(spend.sum())
+    by_tier = spend.groupby(a["tier"]).sum()
+    for t in inst.meta.tiers:
+        out[f"spend_share_{t}"] = float(by_tier.get(t, 0.0)) / total if total > 0 else float("nan")
+    hhi = kpis.loc[kpis["kpi"] == "hhi", "friendshored"]
+    out["max_hhi"] = float(hhi.max()) if len(hhi) else float("nan")
+    n1 = kpis.loc[kpis["kpi"] == "n1_coverage", "friendshored"]
+    out["min_n1_coverage"] = float(n1.min()) if len(n1) else float("nan")
+    q = kpis.loc[kpis["kpi"] == "qualified_suppliers", "friendshored"]
+    out["qualified_suppliers"] = float(q.sum()) if len(q) else float("nan")
+    return out
