@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,13 +60,19 @@ def measure(path: Path, out: Path, *, persistent: bool, workers: int, tables: bo
     rep = run_study(study, out, workers=workers, persistent=persistent, tables=tables, plots=False, progress=False)
     wall = time.perf_counter() - t0
     t = rep.table
+    for c in ("build_s", "update_s", "handoff_s", "highs_s", "reused", "warm_start"):
+        if c not in t:
+            t[c] = float("nan") if c.endswith("_s") else None
+    if rep.failed:
+        reasons = pd.Series([f["reason"][:120] for f in rep.failed]).value_counts()
+        print(f"  {len(rep.failed)} failed runs:\n{reasons.to_string()}", file=sys.stderr)
     step = t["build_s"].fillna(0) + t["update_s"].fillna(0) + t["handoff_s"].fillna(0) + t["highs_s"].fillna(0)
     return {
         "runs": len(t), "failed": len(rep.failed), "wall": wall,
         "step_sum": float(step.sum()), "step_median": float(step.median()),
         "build_or_update": float((t["build_s"].fillna(0) + t["update_s"].fillna(0)).sum()),
         "handoff": float(t["handoff_s"].fillna(0).sum()), "highs": float(t["highs_s"].fillna(0).sum()),
-        "reused": int(t["reused"].astype(bool).sum()),
+        "reused": int(t["reused"].fillna(False).astype(bool).sum()),
         "warm_used": int((t["warm_start"] == "used").sum()), "warm_offered": int(t["warm_start"].isin(["used", "rejected"]).sum()),
         "objective": dict(zip(t["run_id"], t["objective"])),
     }

@@ -16,6 +16,7 @@ from pyomo.environ import ConcreteModel
 from .registry import register_cost
 
 from . import (
+    bom,
     capacity,
     demand,
     dependence,
@@ -28,16 +29,19 @@ from . import (
     sets,
     stockpile,
     subsidies,
+    upstream,
 )
 
 MODULES = (
     sets,  # sparse index sets and data parameters
     flows,  # Flow, purchase / transport / tariff costs
+    bom,  # multi-tier: Feed of inputs to plants, their costs, bill-of-materials balance (empty for single tier)
     demand,  # demand balance, optional penalised shortage
     qualification,  # Qualify, tight flow linking, minimum orders
     capacity,  # Build, capacity limits
     subsidies,  # programme subsidies and budgets
     dependence,  # country / tier / group share caps
+    upstream,  # multi-tier: Feed_Link, stage and upstream caps on tagged flows
     diversification,  # minimum number of qualified suppliers
     resilience,  # N-1 capacity cover
     stockpile,  # StrategicStock and its holding cost

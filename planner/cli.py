@@ -212,7 +212,9 @@ def print_summary(cmp, kpis) -> None:
     rows = [("total cost", "total_cost"), ("premium vs baseline %", "premium_vs_baseline_pct"),
             ("premium vs cost-only %", "premium_vs_cost_only_pct"), ("purchase", "cost_purchase"),
             ("transport", "cost_transport"), ("tariff", "cost_tariff"), ("qualification", "cost_qualification"),
-            ("investment", "cost_investment"), ("subsidy received", "public_subsidy"), ("shortage", "cost_shortage")]
+            ("investment", "cost_investment"), ("subsidy received", "public_subsidy"), ("shortage", "cost_shortage"),
+            ("inputs: purchase", "cost_feed_purchase"), ("inputs: transport", "cost_feed_transport"),
+            ("inputs: tariff", "cost_feed_tariff")]  # multi-tier only (else NaN: skipped)
     for label, kpi in rows:
         vals = [val(kpi, c) for c in cases]
         if all(v != v for v in vals) or (kpi == "cost_shortage" and not any(v for v in vals if v == v)):
@@ -317,6 +319,49 @@ def stress(
                         variant=variant, options=options)
         st.write(out_dir, result, rec, formats)
         out.print(f"wrote stress, scenarios ({', '.join(formats)}) and run.json to {out_dir}")
+
+
+@app.command()
+def network(
+    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    sourcing: Annotated[str, typer.Option("--sourcing", help="baseline | optimized | RUN_DIR (a solve's --out) | all "
+                                                             "(the whole data network).")] = "optimized",
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")] = None,
+    beta: Annotated[float, typer.Option(help="Deliverable share below which a loss is a single point of failure.")]
+    = 0.8,
+    set_: SetOpt = None,
+    variant: VariantOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json.")] = "csv",
+    time_limit: Annotated[Optional[float], typer.Option(help="HiGHS time limit of the optimized solve, seconds.")]
+    = None,
+    seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
+) -> None:
+    """Supply network: stages, upstream exposure, single points of failure; GraphML and a drawing (PNG, SVG)."""
+    from . import network as nw
+    from .export import parse_formats
+    from .io import files_hash, instance_hash
+    from .solve import SolveOptions
+
+    try:
+        try:
+            formats = parse_formats(fmt)
+        except ValueError as e:
+            raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
+        if time_limit is not None and time_limit <= 0:
+            raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+        inst = _load(instance, set_, variant)
+        with err.status(f"analysing the network of {sourcing} ..."):
+            result = nw.run(inst, sourcing, beta, SolveOptions(time_limit=time_limit, seed=max(seed, 0)))
+    except FriendshoreError as exc:
+        fail(exc)
+    nw.print_result(out, inst, result)
+    if out_dir is not None:
+        rec = nw.record(inst, result, instance_path=str(instance), files_hash=files_hash(instance),
+                        instance_hash=instance_hash(inst), overrides=dict(_split(s) for s in (set_ or [])),
+                        variant=variant)
+        nw.write(out_dir, inst, result, rec, formats)
+        out.print(f"wrote {', '.join(result.tables)} ({', '.join(formats)}), network.graphml, network.png, "
+                  f"network.svg and run.json to {out_dir}")
 
 
 @app.command()

@@ -119,6 +119,9 @@ def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
         for t in tiers:
             out[_row("tier_share", "fraction", i, j, t)] = float(by_tier.get(t, 0.0))
     out[_row("max_country_share", "fraction")] = max_share
+    if s.exposure is not None:  # multi-tier: share of supply passing through each tier at any stage (pro rata)
+        for r in s.exposure["exposure_tiers"].itertuples(index=False):
+            out[_row("upstream_tier_share", "fraction", r.item, r.importer, r.tier)] = float(r.upstream_share)
 
     sup = s.suppliers
     for i, d in sorted(_item_demand(inst).items()):
@@ -215,7 +218,7 @@ _KPI_ORDER = (
     "total_cost", "premium_vs_baseline", "premium_vs_baseline_pct", "premium_vs_cost_only",
     "premium_vs_cost_only_pct", "cost_purchase", "cost_transport", "cost_tariff", "cost_qualification",
     "cost_investment", "cost_subsidy", "cost_shortage", "cost_stockpile", "cost_scenario_shortage", "public_subsidy", "capacity_built_options", "budget_used",
-    "budget_left", "max_country_share", "tier_share", "hhi", "qualified_suppliers", "n1_coverage", "shortage_share",
+    "budget_left", "max_country_share", "tier_share", "upstream_tier_share", "hhi", "qualified_suppliers", "n1_coverage", "shortage_share",
     "strategic_stock", "worst_case_shortfall_pct", "expected_shortfall", "min_tts_weeks", "min_ttr_weeks",
     "min_tts_ttr_ratio", "scenarios_tts_below_ttr",
     "proven_optimal", "mip_gap", "objective_bound",

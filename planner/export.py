@@ -55,7 +55,7 @@ def export_tables(tables: dict[str, pd.DataFrame], folder: Path, formats: Iterab
             with pd.ExcelWriter(path, engine="openpyxl") as xw:
                 for name, df in tables.items():
                     df.to_excel(xw, sheet_name=name[:31], index=False)
-            _strip_zip_times(path)
+            strip_zip_times(path)
             written.append(path)
             continue
         for name, df in tables.items():
@@ -76,7 +76,7 @@ _FIXED_TIME = "1980-01-01T00:00:00Z"
 """Creation/modification time written into XLSX files (and their zip entries), so equal tables give equal bytes."""
 
 
-def _strip_zip_times(path: Path) -> None:
+def strip_zip_times(path: Path) -> None:
     """Rewrite an .xlsx with fixed zip entry times and document-property dates (openpyxl stamps 'now')."""
     with zipfile.ZipFile(path) as zin:
         entries = [(info, zin.read(info)) for info in zin.infolist()]

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 from planner import tables as tb
 from planner.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem
+from planner.export import strip_zip_times
 from planner.multitier import check_chain
 from planner.schema import REQUIRED_TABLES, TABLES, Instance, Meta
 
@@ -565,7 +566,7 @@ def write_instance(inst: Instance, path: str | os.PathLike) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".xlsx":
-        _atomic_file(target, lambda tmp: _write_workbook(inst, tmp))
+        _atomic_file(target, lambda tmp: (_write_workbook(inst, tmp), strip_zip_times(tmp)))  # same data, same bytes
     else:
         _write_folder(inst, target)
 

@@ -27,10 +27,6 @@ import pandas as pd
 from planner.errors import Problem
 from planner.schema import ALL, Instance, Lane, Meta
 
-DEMAND = "demand"
-"""Stage label of the importers' column in network outputs."""
-
-
 class Chain:
     """The multi-tier structure of one instance (empty BOM: single tier)."""
 
@@ -53,9 +49,7 @@ class Chain:
         self.stage_order = {s.id: s.order for s in inst.stages}
         self.stage_name = {s.id: (s.name or s.id) for s in inst.stages}
         self.stage_of = {i.id: i.stage for i in inst.items}
-        # Lanes by (item, origin, destination): a named-item lane overrides the '*' lane.
-        self._star = {(ln.origin, ln.importer): ln for ln in inst.lanes if ln.item == ALL}
-        self._named = {(ln.item, ln.origin, ln.importer): ln for ln in inst.lanes if ln.item != ALL}
+        self._lanes: tuple[dict, dict] | None = None  # built on first use: single-tier models never need it
 
     @property
     def multi_tier(self) -> bool:
@@ -94,8 +88,16 @@ class Chain:
 
     # ------------------------------------------------------------------ lanes
     def lane(self, item: str, origin: str, dest: str) -> Lane | None:
-        """The lane row used to ship ``item`` from ``origin`` to ``dest`` (None: none; domestic needs none)."""
-        return self._named.get((item, origin, dest)) or self._star.get((origin, dest))
+        """The lane row used to ship ``item`` from ``origin`` to ``dest`` (None: none; domestic needs none).
+
+        A named-item lane overrides the '*' lane, as for final routes.
+        """
+        if self._lanes is None:
+            lanes = self.inst.lanes
+            self._lanes = ({(ln.item, ln.origin, ln.importer): ln for ln in lanes if ln.item != ALL},
+                           {(ln.origin, ln.importer): ln for ln in lanes if ln.item == ALL})
+        named, star = self._lanes
+        return named.get((item, origin, dest)) or star.get((origin, dest))
 
     def route_terms(self, item: str, origin: str, dest: str) -> tuple[float, float] | None:
         """(transport_cost, tariff_rate) of a shipment, or None when no lane exists (domestic: free)."""
@@ -227,7 +229,9 @@ def _policy_names(meta: Meta | None, meta_file: str, stage_ids: set | None, t: d
     for prefix, part in parts:
         for stage, caps in (part.stage_caps or {}).items():
             if stage_ids is not None and stage not in stage_ids:
-                out.append(Problem(meta_file, None, f"{prefix}.stage_caps.{stage}", stage,
+                # Named down to a set (when there is one), so a --set override gets the blame, not instance.yaml.
+                column = f"{prefix}.stage_caps.{stage}" + (f".{next(iter(caps))}" if caps else "")
+                out.append(Problem(meta_file, None, column, stage,
                                    f"unknown stage; expected a stage id from stages.csv: "
                                    f"{', '.join(sorted(stage_ids)) or '(none)'}"))
             for name in caps:

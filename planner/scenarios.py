@@ -22,7 +22,7 @@ Time base: the plan is annual; a scenario lasting d weeks involves
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .schema import ALL, Instance, Scenario
@@ -46,7 +46,7 @@ def generated(inst: Instance) -> list[Scenario]:
     common = dict(items=(ALL,), loss=gen.loss, duration_weeks=gen.duration_weeks, recovery_weeks=gen.recovery_weeks,
                   probability=gen.probability)
     names = {c.code: c.name for c in inst.countries}
-    demanded = {i for (i, _), q in inst.demand_qty.items() if q > 0}
+    demanded = inst.chain.closure(i for (i, _), q in inst.demand_qty.items() if q > 0)  # multi-tier: inputs too
     out: list[Scenario] = []
     if "n1" in pol.scenario_generators:
         for c in sorted({s.country for s in inst.supply if s.item in demanded}):
@@ -65,7 +65,7 @@ def generated(inst: Instance) -> list[Scenario]:
 
 def top_suppliers(inst: Instance, k: int) -> list[str]:
     """The k countries with the largest share of any demanded item's existing capacity (ties by code)."""
-    demanded = {i for (i, _), q in inst.demand_qty.items() if q > 0}
+    demanded = inst.chain.closure(i for (i, _), q in inst.demand_qty.items() if q > 0)  # multi-tier: inputs too
     total: dict[str, float] = {}
     for s in inst.supply:
         if s.item in demanded:
@@ -125,12 +125,14 @@ class Block:
 
 
 def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple[str, str, str]],
-           items: set[str] | None = None) -> list[Block]:
+           items: set[str] | None = None, loss: Callable[[Scenario, str, str], float] | None = None) -> list[Block]:
     """Blocks of ``scenarios`` over the given (item, country, importer) routes.
 
     ``routes`` are those a plan may use: the model passes its ROUTES, the
     stress test the routes of the sourcing's suppliers.  Only items in
-    ``items`` (default: all) are considered.
+    ``items`` (default: all) are considered.  ``loss(scenario, item, country)``
+    replaces :func:`loss_of` (the stress test of a multi-tier sourcing passes
+    losses propagated from upstream stages, ``planner/exposure.py``).
     """
     by_item: dict[str, list[tuple[str, str]]] = {}
     for i, c, j in routes:
@@ -144,22 +146,22 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
     out: list[Block] = []
     for s in scenarios:
         for i in sorted(by_item):
-            if not s.hits(i):
+            if not s.hits(i) and loss is None:  # an upstream loss may touch an item the scenario does not name
                 continue
             pairs = by_item[i]
             suppliers = sorted({c for c, _ in pairs})
-            loss = {c: loss_of(s, i, c) for c in suppliers}
+            lost = {c: (loss or loss_of)(s, i, c) for c in suppliers}
             blocked = {(c, j) for c, j in pairs if route_blocked(s, i, chokes.get((i, c, j), frozenset()))}
-            if not blocked and not any(loss.values()):
+            if not blocked and not any(lost.values()):
                 continue  # untouched: served as planned
-            open_routes = tuple(sorted((c, j) for c, j in pairs if (c, j) not in blocked and loss[c] < 1.0))
+            open_routes = tuple(sorted((c, j) for c, j in pairs if (c, j) not in blocked and lost[c] < 1.0))
             live = sorted({c for c, _ in open_routes})
             imps = tuple(importers_of.get(i, ()))
             reach: dict[str, set[str]] = {}
             for c, j in open_routes:
                 reach.setdefault(c, set()).add(j)
             pooled = all(reach[c] >= set(imps) for c in live)
-            out.append(Block(s, i, imps, {c: 1.0 - loss[c] for c in live}, open_routes, pooled))
+            out.append(Block(s, i, imps, {c: 1.0 - lost[c] for c in live}, open_routes, pooled))
     return out
 
 

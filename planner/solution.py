@@ -13,11 +13,18 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .exposure import baseline_feeds, exposure_tables
 from .scenarios import expected_weights
 from .schema import Instance
 from .solve import SolveResult
 
 EPS = 1e-7  # volumes below this are solver noise, not shipments
+
+FEED_COLUMNS = ["item", "country", "tier", "destination", "destination_tier", "volume", "unit_cost", "purchase",
+                "transport", "tariff"]
+"""Columns of the feeds table (multi-tier): an input shipped from a supplier country to a plant's country."""
+FEED_COMPONENTS = ("feed_purchase", "feed_transport", "feed_tariff")
+"""Cost components of multi-tier instances (added to the costs table only there)."""
 
 COST_COMPONENTS = ("purchase", "transport", "tariff", "qualification", "investment", "subsidy", "shortage", "stockpile",
                    "scenario_shortage")
@@ -40,6 +47,10 @@ class Solution:
     notes: tuple[str, ...] = field(default=())
     stockpiles: pd.DataFrame | None = None
     """item, importer, existing, level, added, max_stock, holding_cost, cost (one row per stock row)."""
+    feeds: pd.DataFrame | None = None
+    """Multi-tier only: inputs shipped to plants (item, country, tier, destination, destination_tier, volume, costs)."""
+    exposure: dict[str, pd.DataFrame] | None = None
+    """Multi-tier only: exposure, exposure_tiers, exposure_stages tables (planner/exposure.py)."""
 
     @property
     def total_cost(self) -> float:
@@ -53,7 +64,8 @@ class Solution:
             "programmes": self.programmes,
             "shortages": self.shortages,
             "costs": self.costs,
-        } | ({"stockpiles": self.stockpiles} if self.stockpiles is not None else {})
+        } | ({"stockpiles": self.stockpiles} if self.stockpiles is not None else {}) \
+          | ({"feeds": self.feeds} if self.feeds is not None else {}) | (self.exposure or {})
 
 
 def account(
@@ -68,6 +80,7 @@ def account(
     notes: tuple[str, ...] = (),
     stock: dict[tuple[str, str], float] | None = None,
     scenario_short: dict[tuple[str, str, str], float] | None = None,
+    feeds: dict[tuple[str, str, str], float] | None = None,
 ) -> Solution:
     """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume.
 
@@ -100,7 +113,20 @@ def account(
         "item", "importer", "country", "tier", "volume", "share", "unit_cost", "purchase", "transport", "tariff",
     ])
 
-    shipped = _shipped(flows)
+    chain = inst.chain
+    feeds = feeds or {}
+    feed_rows = []
+    for (i, c, k), v in sorted(feeds.items()):
+        if v <= EPS:
+            continue
+        s = sup[i, c]
+        transport, tariff = chain.route_terms(i, c, k) or (0.0, 0.0)
+        feed_rows.append({"item": i, "country": c, "tier": tier[c], "destination": k, "destination_tier": tier[k],
+                          "volume": v, "unit_cost": s.unit_cost, "purchase": s.unit_cost * v,
+                          "transport": transport * v, "tariff": tariff * s.unit_cost * v})
+    feed_table = pd.DataFrame(feed_rows, columns=FEED_COLUMNS)
+
+    shipped = _shipped({**flows, **{(i, c, ("feed", k)): v for (i, c, k), v in feeds.items()}})
     added: dict[tuple[str, str], float] = {}
     for o in inst.investments:
         if o.option in built:
@@ -180,8 +206,13 @@ def account(
         "stockpile": stockpiles["cost"].sum(),
         "scenario_shortage": expected,
     }
+    if chain.multi_tier:
+        values.update({f"feed_{k}": feed_table[k].sum() for k in ("purchase", "transport", "tariff")})
     costs = pd.DataFrame({"component": list(values), "value": [float(v) for v in values.values()]})
-    return Solution(case, result, alloc, suppliers, investments, programmes, shortages, costs, notes, stockpiles)
+    multi = chain.multi_tier
+    exposure = exposure_tables(inst, flows, feeds) if multi else None
+    return Solution(case, result, alloc, suppliers, investments, programmes, shortages, costs, notes, stockpiles,
+                    feed_table if multi else None, exposure)
 
 
 def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
@@ -199,7 +230,9 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
         if hasattr(m, "StrategicStock") else None
     short = {k: v for k, v in m.ScenarioShort.extract_values().items() if v is not None} \
         if hasattr(m, "ScenarioShort") else None
-    return account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short)
+    feeds = {k: v for k, v in m.Feed.extract_values().items() if v is not None} if hasattr(m, "Feed") else None
+    return account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short,
+                   feeds=feeds)
 
 
 def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
@@ -207,6 +240,8 @@ def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
     dem = inst.demand_qty
     flows: dict[tuple[str, str, str], float] = {}
     for b in inst.baseline:
+        if (b.item, b.importer) not in dem:  # multi-tier: a row splitting a plant's input (baseline_feeds)
+            continue
         v = b.volume if b.volume is not None else (b.share or 0.0) * dem.get((b.item, b.importer), 0.0)
         flows[b.item, b.country, b.importer] = flows.get((b.item, b.country, b.importer), 0.0) + v
     return flows
@@ -228,15 +263,17 @@ def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], flo
     served: dict[tuple[str, str], float] = {}
     for (i, _, j), v in flows.items():
         served[i, j] = served.get((i, j), 0.0) + v
-    notes = []
-    for (i, c), v in sorted(_shipped(flows).items()):
+    feeds, notes = baseline_feeds(inst, flows)  # multi-tier: plants' inputs (else none)
+    qualified |= {(i, c) for (i, c, _), v in feeds.items() if v > EPS}
+    for (i, c), v in sorted(_shipped({**flows, **{(i, c, ("feed", k)): v for (i, c, k), v in feeds.items()}}).items()):
         cap = inst.supply_by_key[i, c].capacity
         if v > cap + 1e-6 * max(1.0, cap):
             notes.append(f"baseline buys {v:g} of {i} from {c}, above its capacity {cap:g}")
     shortage = {k: q - served.get(k, 0.0) for k, q in inst.demand_qty.items() if q - served.get(k, 0.0) > 1e-6 * q}
     for (i, j), v in sorted(shortage.items()):
         notes.append(f"baseline leaves {v:g} of {i} demand in {j} unserved")
-    return account(inst, "baseline", flows, qualified, set(), {}, {}, None, tuple(notes), scenario_short=scenario_short)
+    return account(inst, "baseline", flows, qualified, set(), {}, {}, None, tuple(notes), scenario_short=scenario_short,
+                   feeds=feeds)
 
 
 def _shipped(flows: dict[tuple[str, str, str], float]) -> dict[tuple[str, str], float]:

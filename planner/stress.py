@@ -48,6 +48,7 @@ import pandas as pd
 from .errors import InstanceError, NoSolutionError, Problem
 from .scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, scenarios_of
 from .schema import Instance, Scenario
+from .exposure import baseline_feeds, upstream_loss
 from .solution import EPS, Solution, baseline_flows
 from .solve import SolveOptions
 
@@ -75,6 +76,8 @@ class Sourcing:
     qualified: frozenset[tuple[str, str]]
     built: frozenset[str] = frozenset()
     stock: dict[tuple[str, str], float] = field(default_factory=dict)
+    feeds: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """Multi-tier: (input, origin, plant country) -> contracted input volume per year."""
     """(item, importer) -> stockpile level; missing stock rows hold their existing level."""
 
 
@@ -100,7 +103,10 @@ def from_solution(s: Solution) -> Sourcing:
     built = frozenset(o for o, b in zip(inv["option"], inv["built"]) if b)
     st = s.stockpiles
     stock = {} if st is None else {(i, j): float(v) for i, j, v in zip(st["item"], st["importer"], st["level"])}
-    return Sourcing(s.case, flows, qualified, built, stock)
+    fd = s.feeds
+    feeds = {} if fd is None else {(i, c, k): float(v) for i, c, k, v in zip(fd["item"], fd["country"],
+                                                                            fd["destination"], fd["volume"])}
+    return Sourcing(s.case, flows, qualified, built, stock, feeds)
 
 
 def baseline(inst: Instance) -> Sourcing | None:
@@ -108,7 +114,9 @@ def baseline(inst: Instance) -> Sourcing | None:
     if not inst.baseline:
         return None
     flows = baseline_flows(inst)
-    return Sourcing("baseline", flows, frozenset((i, c) for (i, c, _), v in flows.items() if v > EPS))
+    feeds, _ = baseline_feeds(inst, flows)
+    return Sourcing("baseline", flows, frozenset((i, c) for (i, c, _), v in (flows | feeds).items() if v > EPS),
+                    feeds=feeds)
 
 
 def from_run_dir(inst: Instance, folder: str | Path, case: str = "friendshored") -> Sourcing:
@@ -153,7 +161,13 @@ def from_run_dir(inst: Instance, folder: str | Path, case: str = "friendshored")
     st = frames.get("stockpiles")
     stock = {} if st is None else {(str(i), str(j)): float(v) for i, j, v in zip(st["item"], st["importer"],
                                                                                  st["level"])}
-    return Sourcing(f"{folder.name}:{case}", flows, qualified, built, stock)
+    fd = _read_table(folder, "feeds")  # multi-tier outputs only
+    feeds = {}
+    if fd is not None and {"case", "item", "country", "destination", "volume"} <= set(fd.columns):
+        fd = fd[fd["case"] == case]
+        feeds = {(str(i), str(c), str(k)): float(v) for i, c, k, v in zip(fd["item"], fd["country"],
+                                                                         fd["destination"], fd["volume"])}
+    return Sourcing(f"{folder.name}:{case}", flows, qualified, built, stock, feeds)
 
 
 def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
@@ -203,7 +217,8 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
     rate = crisis_supply(inst, src)
     dem = {k: q for k, q in inst.demand_qty.items() if q > 0}
     routes = [(i, c, j) for (i, c, j) in inst.lane_for if (i, c) in rate and (i, j) in dem]
-    found = blocks(inst, scen, routes)
+    # Multi-tier: a scenario's losses upstream (and blocked feed lanes) cut what the plants downstream can ship.
+    found = blocks(inst, scen, routes, loss=upstream_loss(inst, src.feeds) if inst.chain.multi_tier else None)
     if not found:
         return StressResult(src.name, scen, pd.DataFrame(columns=COLUMNS), "optimal")
     t0 = time.perf_counter()

@@ -768,14 +768,18 @@ def _run_dask(tasks: list[RunTask], base: Instance, on_done: Callable[[RunTask, 
               workers: int, scheduler: str | None, processes: bool) -> None:
     import logging
 
-    # Dask logs every scheduler event at INFO; the progress bar says what matters.
-    dlog = logging.getLogger("distributed")
-    level = dlog.level
-    dlog.setLevel(logging.ERROR)
+    import distributed  # noqa: F401  (importing it configures its loggers; silence them after)
+
+    # Dask logs every scheduler event at INFO (its loggers carry their own levels); the progress bar says what matters.
+    names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.ERROR)
     try:
         _dask_session(tasks, base, on_done, workers=workers, scheduler=scheduler, processes=processes)
     finally:
-        dlog.setLevel(level)
+        for n, lv in levels.items():
+            logging.getLogger(n).setLevel(lv)
 
 
 def _dask_session(tasks, base, on_done, *, workers: int, scheduler: str | None, processes: bool) -> None:
@@ -789,7 +793,8 @@ def _dask_session(tasks, base, on_done, *, workers: int, scheduler: str | None, 
             client = Client(scheduler, timeout="20s")
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   # ':0': a free port; the default 8787 warns when another cluster holds it
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
     except (OSError, TimeoutError) as e:
         if cluster is not None:

@@ -330,6 +330,38 @@ def _unknown_mutables(m) -> list[str]:
     return sorted(p.local_name for p in m.component_objects(Param) if p.mutable and p.local_name not in MUTABLE_PARAMS)
 
 
+def _shape(m) -> tuple[int, int]:
+    """(variables, constraints) of a model: a cheap check that two models have one structure."""
+    from pyomo.environ import Constraint, Var
+
+    return (sum(1 for _ in m.component_data_objects(Var)), sum(1 for _ in m.component_data_objects(Constraint)))
+
+
+def _copy_params(m, inst: Instance, shape: tuple[int, int]) -> bool:
+    """Set every mutable Param of ``m`` from a scratch model of ``inst``; False if the two differ in structure.
+
+    For models with mutable Params this module has no setter for (a family added
+    later): the scratch build costs a model build, but the persistent model keeps
+    its HiGHS hand-off and its warm start, and no value can go stale.
+    """
+    import models
+    from pyomo.environ import Param, value
+
+    fresh = models.build(inst)
+    if _shape(fresh) != shape:
+        return False
+    for p in fresh.component_objects(Param):
+        if not p.mutable:
+            continue
+        target = m.component(p.local_name)
+        if target is None or set(target.keys()) != set(p.keys()):
+            return False
+        for k in p:
+            target[k] = value(p[k])
+    m.inst = inst
+    return True
+
+
 # --------------------------------------------------------------------------- persistent solves
 @dataclass
 class _Slot:
@@ -340,6 +372,9 @@ class _Slot:
     log: list[str] = field(default_factory=list)
     highs_total: float = 0.0
     """HiGHS run time reported so far: HiGHS accumulates it over the runs of one object."""
+    unknown: list[str] = field(default_factory=list)
+    """Mutable Params without a setter: refreshed by copying from a scratch model."""
+    shape: tuple[int, int] = (0, 0)
 
 
 _LOCAL = threading.local()
@@ -405,17 +440,22 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
         _quiet_updates(opt)
         res = solve_model(m, _logged(options), solver=opt, build_s=build_s)
         highs = getattr(opt, "_solver_model", None)  # pyomo keeps the highspy object here; no public accessor
-        slot = _Slot(m, opt, highs, highs_total=res.solve_s)
+        unknown = _unknown_mutables(m)
+        slot = _Slot(m, opt, highs, highs_total=res.solve_s, unknown=unknown, shape=_shape(m) if unknown else (0, 0))
         if highs is not None and hasattr(highs, "cbLogging"):
             highs.cbLogging.subscribe(lambda e, log=slot.log: log.append(e.message))
-        if res.status != "error" and not _unknown_mutables(m):
+        if res.status != "error":
             slots[key] = slot
             while len(slots) > MAX_SLOTS:
                 slots.popitem(last=False)
     else:
-        slots.move_to_end(key)
         t0 = time.perf_counter()
-        _set_params(slot.model, inst)
+        if slot.unknown and not _copy_params(slot.model, inst, slot.shape):
+            slots.pop(key, None)  # the key missed a structural difference: build this one afresh
+            return solve_case(inst, case, options, persistent)
+        if not slot.unknown:
+            _set_params(slot.model, inst)
+        slots.move_to_end(key)
         slot.solver.update_parameters()
         info["update_s"] = time.perf_counter() - t0
         info["reused"] = True

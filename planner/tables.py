@@ -248,6 +248,9 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
     ok = np.ones(n, bool)
     out: dict[str, Any] = {LINE: raw.lines}
     for col in cols:
+        if n == 0:  # an absent optional table: nothing to parse (and parsing nothing is not free)
+            out[col.name] = np.empty(0, dtype=object)
+            continue
         if col.name in raw.frame:
             cells = raw.frame[col.name]
         elif col.required:  # reported once as a missing column, not once per row

@@ -8,7 +8,7 @@ import pytest
 from pyomo.environ import Constraint
 
 import models
-from planner.schema import TABLES, Investment, Policy, Programme
+from planner.schema import TABLES, Bom, Investment, Item, Policy, Programme, Stage, Supply
 from tests.conftest import tiny
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -25,7 +25,19 @@ def _full_model():
         investments=[Investment(option="o", item="x", country="J", capacity=50, capex=10, programmes=("p", "q"))],
         programmes=[Programme(id="p", funding_country="J", budget=5), Programme(id="q", funding_country="J", budget=5)],
     )
-    return models.build(inst)
+    # Multi-tier families: x is made from ore (mined in A and B) under a stage cap and an upstream cap.
+    pol = pol.model_copy(update={"stage_caps": {"s2": {"concern": 0.5}}, "upstream_caps": {"concern": 0.6}})
+    inst = inst.replace(
+        meta=inst.meta.model_copy(update={"policy": pol}),
+        items=(Item(id="ore", name="ore", unit="t", stage="s1"), Item(id="x", name="x", unit="t", stage="s2")),
+        stages=(Stage(id="s1", order=1), Stage(id="s2", order=2)),
+        bom=(Bom(output="x", input="ore", quantity=1.0),),
+        supply=inst.supply + (Supply(item="ore", country="A", capacity=200, unit_cost=0.5),
+                              Supply(item="ore", country="B", capacity=200, unit_cost=0.6)),
+    )
+    m = models.build(inst)
+    assert len(m.Bom_Balance) and len(m.Taint_Balance) and len(m.Stage_Share_Cap) and len(m.Upstream_Share_Cap)
+    return m
 
 
 def test_every_constraint_is_in_formulation_md_with_a_docstring():

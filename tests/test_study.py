@@ -89,7 +89,7 @@ def _subsidy_instance():
     # cap are on, so every mutable Param family is in the model.
     return tiny(
         [("x", "A", 100, 1.0), ("x", "B", 30, 2.0), ("x", "J", 0, 3.0), ("x", "C", 40, 2.5)],
-        DEM, tiers=TIERS,
+        DEM, tiers=TIERS, groups={"B": ("G",), "C": ("G",)},
         policy=Policy(tier_caps={"concern": 0.5}, country_share_cap=0.8, min_suppliers=2, n1_beta=0.3),
         investments=[Investment(option="o", item="x", country="J", capacity=80, capex=60, programmes=("p",))],
         programmes=[Programme(id="p", funding_country="J", rate=0.0, budget=10)],
@@ -101,19 +101,25 @@ def test_persistent_resolve_gives_the_objectives_of_rebuilds(tmp_path):
         "solver": {"rel_gap": 0},
         "multipliers": {"dear_a": {"column": "supply.unit_cost", "country": "A"}},
         # Scenarios change the structure between grid runs: a multiplier (constant coefficients) and a cap switched off.
-        "scenarios": {"dear": {"multiplier.dear_a": 1.5}, "no_n1": {"policy.n1_beta": 0}},
+        "scenarios": {"dear": {"multiplier.dear_a": 1.5}, "no_n1": {"policy.n1_beta": 0},
+                      "tight": {"policy.tier_caps.concern": 0.2}},
         "grids": {"g": {"axes": {"programmes.p.rate": [0, 0.5, 1.0], "programmes.p.budget": [10, 100],
                                  "policy.tier_caps.concern": [0.5, 0.2]}}},
-        "frontiers": {"f": {"measure": {"kind": "country_share"}, "levels": [0.4, 0.6, 0.8, 1.0]}},
+        # With concern <= 0.2 (A <= 20), a country cap of 0.25 leaves at most 20 + 25 + 25 + 25 = 95 < 100:
+        # the reader's checks pass it, the solver proves it infeasible, and the persistent model goes on.
+        "frontiers": {"f": {"scenario": "tight", "measure": {"kind": "country_share"}, "levels": [0.25, 0.3, 0.6, 1.0]},
+                      "gs": {"measure": {"kind": "group_share", "of": "G"}, "levels": [0.3, 0.6, 1.0]}},
     }
     path = write_study(tmp_path, _subsidy_instance(), study)
     pers = run(path, tmp_path / "p", persistent=True, plots=False).table.set_index("run_id")
     rebuilt = run(path, tmp_path / "r", persistent=False, plots=False).table.set_index("run_id")
-    assert len(pers) == 2 + 12 + 4
+    assert len(pers) == 3 + 12 + 4 + 3
     assert list(pers.index) == list(rebuilt.index)
     assert (pers["status"] == rebuilt["status"]).all()
     ok = pers["status"].isin(SOLVED)
-    assert ok.sum() >= 14
+    assert ok.sum() >= 18
+    infeasible = pers[(pers["group"] == "f") & (pers["level"] == 0.25)]
+    assert infeasible["status"].tolist() == ["infeasible"] and "provenInfeasible" in infeasible["reason"].iloc[0]
     for rid in pers.index[ok]:
         assert pers.at[rid, "objective"] == pytest.approx(rebuilt.at[rid, "objective"], rel=1e-7), rid
     # The persistent study did re-solve in place (the rebuild study never did), and the subsidy moved.

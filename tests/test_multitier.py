@@ -1,0 +1,336 @@
+"""Multi-tier supply chains: bill of materials, feeds, exposure, stage and upstream caps, baseline, stress, checks.
+
+Every expected optimum and share is derived by hand in a comment; the
+``solve_tiny`` fixture also checks that the cost table (inputs included)
+sums to the model's objective.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import models
+from planner import stress as st
+from planner.errors import InstanceError
+from planner.io import load_instance, write_instance
+from planner.schema import (Baseline, Bom, Country, Demand, Instance, Item, Lane, Meta, Policy, Scenario, Stage,
+                            Supply)
+
+ROOT = Path(__file__).resolve().parents[1]
+MAGNETS = ROOT / "instances" / "rare-earth-magnets"
+
+
+def chain(cap_a: float = 300, policy: Policy | None = None, tiers: dict | None = None, baseline=(), scenarios=(),
+          chokepoint: str = "") -> Instance:
+    """Two stages: ore (mines A, B) -> metal (plants R, S), 2 t of ore per t of metal; importer J needs 100 t.
+
+    Ore: A cap ``cap_a`` at 1/t, B 300 at 2/t.  Metal (conversion cost): R 100 at 5/t, S 100 at 4/t.
+    Lanes free except A -> S (transport 1/t); A -> R may pass ``chokepoint``.
+    Per t of metal: R with A ore 5 + 2*1 = 7; R with B ore 5 + 2*2 = 9; S with A ore 4 + 2*(1+1) = 8;
+    S with B ore 4 + 2*2 = 8.
+    """
+    tiers = tiers or {}
+    codes = ["A", "B", "J", "R", "S"]
+    return Instance(
+        meta=Meta(name="chain", policy=policy or Policy()),
+        countries=tuple(Country(code=c, name=c, tier=tiers.get(c, "ally")) for c in codes),
+        items=(Item(id="ore", name="ore", unit="t", stage="mine"), Item(id="metal", name="metal", unit="t",
+                                                                         stage="refine")),
+        stages=(Stage(id="mine", order=1), Stage(id="refine", order=2)),
+        bom=(Bom(output="metal", input="ore", quantity=2.0),),
+        supply=(Supply(item="ore", country="A", capacity=cap_a, unit_cost=1.0),
+                Supply(item="ore", country="B", capacity=300, unit_cost=2.0),
+                Supply(item="metal", country="R", capacity=100, unit_cost=5.0),
+                Supply(item="metal", country="S", capacity=100, unit_cost=4.0)),
+        demand=(Demand(importer="J", item="metal", quantity=100),),
+        lanes=(Lane(origin="A", importer="R", chokepoints=(chokepoint,) if chokepoint else ()),
+               Lane(origin="B", importer="R"), Lane(origin="A", importer="S", transport_cost=1.0),
+               Lane(origin="B", importer="S"), Lane(origin="R", importer="J"), Lane(origin="S", importer="J")),
+        baseline=tuple(baseline),
+        scenarios=tuple(scenarios),
+    )
+
+
+def vol(df, **key) -> dict:
+    for k, v in key.items():
+        df = df[df[k] == v]
+    return dict(zip(df["country"], df["volume"]))
+
+
+def row(df, **key):
+    for k, v in key.items():
+        df = df[df[k] == v]
+    assert len(df) == 1, df
+    return df.iloc[0]
+
+
+# --------------------------------------------------------------------------- the model
+def test_two_stage_chain_by_hand(solve_tiny):
+    # Cheapest per t of metal is R with A ore (7): 100 t from R, 200 t of ore from A: 100*5 + 200*1 = 700.
+    res, s = solve_tiny(chain())
+    assert res.status == "optimal" and res.objective == pytest.approx(700.0)
+    assert vol(s.allocations) == {"R": pytest.approx(100.0)}
+    assert vol(s.feeds, destination="R") == {"A": pytest.approx(200.0)}
+    costs = dict(zip(s.costs["component"], s.costs["value"]))
+    assert costs["purchase"] == pytest.approx(500.0) and costs["feed_purchase"] == pytest.approx(200.0)
+
+
+def test_scarce_cheap_ore_is_used_where_it_saves_most(solve_tiny):
+    # A has 150 t of ore (75 t of metal). A ore saves 2/t of ore at R (1 vs 2) but nothing at S (1+1 vs 2), so
+    # 75 t of metal from R with A ore (7) and the other 25 t from S with B ore (8): 525 + 200 = 725.
+    res, s = solve_tiny(chain(150))
+    assert res.objective == pytest.approx(725.0)
+    assert vol(s.allocations) == {"R": pytest.approx(75.0), "S": pytest.approx(25.0)}
+    assert vol(s.feeds, destination="R") == {"A": pytest.approx(150.0)}
+    assert vol(s.feeds, destination="S") == {"B": pytest.approx(50.0)}
+
+
+def test_exposure_through_an_intermediate_country_by_hand(solve_tiny):
+    # Same plan with A (a mine only) in the concern tier. J buys nothing from A (direct 0), but R's 75 t came from
+    # A's ore alone and S's 25 t from B's: 75 of J's 100 t pass through A upstream (0.75).
+    _, s = solve_tiny(chain(150, tiers={"A": "concern"}))
+    exp = s.exposure
+    a = row(exp["exposure"], importer="J", item="metal", country="A")
+    assert (a["direct_share"], a["upstream_share"]) == pytest.approx((0.0, 0.75))
+    r = row(exp["exposure"], country="R")
+    assert (r["direct_share"], r["upstream_share"]) == pytest.approx((0.75, 0.75))
+    t = row(exp["exposure_tiers"], tier="concern")
+    assert (t["direct_share"], t["upstream_share"]) == pytest.approx((0.0, 0.75))
+    assert row(exp["exposure_stages"], stage="mine", country="A")["share"] == pytest.approx(0.75)
+    assert row(exp["exposure_stages"], stage="refine", country="S")["share"] == pytest.approx(0.25)
+
+
+def test_exposure_of_a_plant_with_two_inputs_is_its_scarcest():
+    # Plant R makes 100 t of metal from 1 t ore (all from A) and 1 t flux per t: 40 t of flux from X, 60 t
+    # from Y.  Losing X cuts R's flux by 40 %, so R (and J) lose 40 %; losing A cuts all ore: 100 %.
+    from planner.exposure import exposure_tables
+
+    inst = Instance(
+        meta=Meta(name="two-inputs"),
+        countries=tuple(Country(code=c, name=c, tier="ally") for c in "AJRXY"),
+        items=(Item(id="ore", name="ore", unit="t"), Item(id="flux", name="flux", unit="t"),
+               Item(id="metal", name="metal", unit="t")),
+        bom=(Bom(output="metal", input="ore", quantity=1.0), Bom(output="metal", input="flux", quantity=1.0)),
+        supply=tuple(Supply(item=i, country=c, capacity=100, unit_cost=1.0)
+                     for i, c in [("ore", "A"), ("flux", "X"), ("flux", "Y"), ("metal", "R")]),
+        demand=(Demand(importer="J", item="metal", quantity=100),),
+    )
+    flows = {("metal", "R", "J"): 100.0}
+    feeds = {("ore", "A", "R"): 100.0, ("flux", "X", "R"): 40.0, ("flux", "Y", "R"): 60.0}
+    exp = exposure_tables(inst, flows, feeds)["exposure"].set_index("country")["upstream_share"].to_dict()
+    assert exp == pytest.approx({"A": 1.0, "R": 1.0, "X": 0.4, "Y": 0.6})
+
+
+def test_upstream_cap_by_hand(solve_tiny):
+    # A (concern) has 150 t of ore; at most 50 % of J's metal may pass through the concern tier: 50 t of metal
+    # from R with 100 t of A ore (7 each) and 50 t from S with B ore (8 each): 350 + 400 = 750.
+    inst = chain(150, Policy(upstream_caps={"concern": 0.5}), {"A": "concern"})
+    res, s = solve_tiny(inst)
+    assert res.objective == pytest.approx(750.0)
+    assert row(s.exposure["exposure_tiers"], tier="concern")["upstream_share"] == pytest.approx(0.5)
+
+
+def test_stage_cap_by_hand(solve_tiny):
+    # R (refine stage) is a partner; refining in partners <= 30 %: 30 t from R with A ore (7 each: 210) and
+    # 70 t from S at 8 (ore from A or B costs 2 per t there either way): 560.  Total 770.
+    inst = chain(150, Policy(stage_caps={"refine": {"partner": 0.3}}), {"R": "partner"})
+    res, s = solve_tiny(inst)
+    assert res.objective == pytest.approx(770.0)
+    assert vol(s.allocations) == {"R": pytest.approx(30.0), "S": pytest.approx(70.0)}
+
+
+def test_a_cap_on_a_tier_no_path_touches_adds_no_row():
+    m = models.build(chain(150, Policy(upstream_caps={"concern": 0.1}), {"A": "ally"}))
+    assert len(m.Upstream_Share_Cap) == 0 and "Upstream_Share_Cap" not in getattr(m, "policy_constraints", set())
+
+
+def test_input_suppliers_are_qualified(solve_tiny):
+    # Qualifying A's mine costs 100: R with A ore costs 700 + 100 = 800, S with B ore 100 * 8 = 800 (a tie);
+    # whichever is chosen, every mine that feeds a plant is qualified.
+    inst = chain()
+    sup = tuple(s.model_copy(update={"qualification_cost": 100.0}) if (s.item, s.country) == ("ore", "A") else s
+                for s in inst.supply)
+    res, s = solve_tiny(inst.replace(supply=sup))
+    assert res.objective == pytest.approx(800.0)
+    q = s.suppliers.set_index(["item", "country"])["qualified"]
+    assert all(q[("ore", c)] for c, v in vol(s.feeds).items() if v > 1e-6)
+
+
+def test_single_tier_models_are_unchanged():
+    from tests.conftest import tiny
+
+    m = models.build(tiny([("x", "A", 100, 1.0)], [("J", "x", 100)]))
+    assert len(m.FEED_ROUTES) == 0 and len(m.Bom_Balance) == 0 and len(m.TAGS) == 0
+    assert not any(name.startswith("feed_") for name in m.cost_terms)
+
+
+# --------------------------------------------------------------------------- baseline and stress
+def test_baseline_splits_plant_inputs_by_its_rows():
+    # Today: J buys all metal from R; R's ore 25 % from A, 75 % from B: 200 t of ore = 50 + 150.
+    # Cost 100*5 + 50*1 + 150*2 = 850; A's upstream share of J's metal is 25 %.
+    from planner.solution import from_baseline
+
+    base = [Baseline(importer="J", item="metal", country="R", share=1.0),
+            Baseline(importer="R", item="ore", country="A", share=0.25),
+            Baseline(importer="R", item="ore", country="B", share=0.75)]
+    s = from_baseline(chain(baseline=base))
+    assert s.total_cost == pytest.approx(850.0)
+    assert vol(s.feeds) == {"A": pytest.approx(50.0), "B": pytest.approx(150.0)}
+    assert row(s.exposure["exposure"], country="A")["upstream_share"] == pytest.approx(0.25)
+    assert not s.notes
+
+
+def test_baseline_without_input_rows_splits_by_capacity():
+    # No rows for R's ore: split by capacity among the mines reaching R, A 150 : B 300 -> 1/3, 2/3 of 200 t.
+    from planner.solution import from_baseline
+
+    s = from_baseline(chain(150, baseline=[Baseline(importer="J", item="metal", country="R", share=1.0)]))
+    assert vol(s.feeds) == {"A": pytest.approx(200 / 3), "B": pytest.approx(400 / 3)}
+    assert any("split by capacity" in n for n in s.notes)
+
+
+def _stress_row(inst, scenario):
+    inst = inst.replace(scenarios=(scenario,))
+    src = st.Sourcing("plan", {("metal", "R", "J"): 100.0}, frozenset({("metal", "R"), ("ore", "A")}),
+                      feeds={("ore", "A", "R"): 200.0})
+    t = st.stress(inst, src).table
+    assert len(t) == 1
+    return t.iloc[0]
+
+
+def test_stress_an_upstream_loss_cuts_the_plant_downstream():
+    # R ships 100 t/yr made from A's ore only, at full capacity (no spare).  A loses half its ore for 13 weeks:
+    # R can make half, so J receives 0.5 * 100 * 13/52 = 12.5 t of 25 t: 50 % short, though no supplier of
+    # metal is hit (a last-tier stress test would see nothing).
+    r = _stress_row(chain(), Scenario(id="a", countries=("A",), items=("ore",), loss=0.5, duration_weeks=13))
+    assert r["item"] == "metal" and r["received"] == pytest.approx(12.5)
+    assert r["shortfall_pct"] == pytest.approx(50.0)
+
+
+def test_stress_a_blocked_feed_lane_cuts_the_plant():
+    # The A -> R lane passes 'strait'; closing it stops all of R's ore: J short 100 %.
+    r = _stress_row(chain(chokepoint="strait"), Scenario(id="s", chokepoints=("strait",), duration_weeks=13))
+    assert r["shortfall_pct"] == pytest.approx(100.0)
+
+
+# --------------------------------------------------------------------------- reading and checks
+def write(tmp_path, inst: Instance, edits: dict[str, str] | None = None) -> Path:
+    folder = tmp_path / "inst"
+    write_instance(inst, folder)
+    for name, text in (edits or {}).items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def problems(folder) -> list[str]:
+    with pytest.raises(InstanceError) as e:
+        load_instance(folder)
+    return [str(p) for p in e.value.problems]
+
+
+def test_multi_tier_instance_round_trips(tmp_path):
+    inst = chain(150, Policy(stage_caps={"refine": {"partner": 0.3}}), {"R": "partner"})
+    from planner.io import instance_hash
+
+    back = load_instance(write(tmp_path, inst))
+    assert back.bom == inst.bom and back.stages == inst.stages and back.items == inst.items
+    write_instance(inst, tmp_path / "book.xlsx")
+    assert instance_hash(load_instance(tmp_path / "book.xlsx")) == instance_hash(back)
+
+
+def test_single_tier_files_get_no_stage_or_transit_column(tmp_path):
+    folder = tmp_path / "t"
+    write_instance(load_instance(ROOT / "instances" / "transport"), folder)
+    assert "stage" not in (folder / "items.csv").read_text().splitlines()[0]
+    assert "transit_days" not in (folder / "lanes.csv").read_text().splitlines()[0]
+
+
+def test_bom_cycle_is_reported(tmp_path):
+    folder = write(tmp_path, chain(), {"bom.csv": "output,input,quantity\nmetal,ore,2\nore,metal,1\n"})
+    found = problems(folder)
+    assert any(p.startswith("bom.csv") and "cycle in the bill of materials" in p for p in found), found
+
+
+def test_bad_bom_rows_and_stage_references(tmp_path):
+    folder = write(tmp_path, chain(), {
+        "bom.csv": "output,input,quantity\nmetal,ore,0\nmetal,slag,1\n",
+        "items.csv": "id,name,unit,stage\nore,ore,t,mine\nmetal,metal,t,smelting\n",
+    })
+    found = "\n".join(problems(folder))
+    assert "bom.csv, row 2, column 'quantity'" in found and "> 0" in found
+    assert "bom.csv, row 3, column 'input'" in found and "slag" in found
+    assert "items.csv, row 3, column 'stage'" in found and "smelting" in found
+
+
+def test_input_downstream_of_its_output_is_reported(tmp_path):
+    folder = write(tmp_path, chain(), {"stages.csv": "id,order\nmine,3\nrefine,2\n"})
+    assert any("downstream of its output" in p for p in problems(folder))
+
+
+def test_plant_without_an_inbound_lane_and_supplier_without_a_lane(tmp_path):
+    # No lane into S for ore: S cannot get its input.  B then reaches only R; drop B -> R too: B has no lane.
+    lanes = "origin,importer,item,transport_cost\nA,R,*,0\nR,J,*,0\nS,J,*,0\n"
+    found = "\n".join(problems(write(tmp_path, chain(), {"lanes.csv": lanes})))
+    assert "plant of metal in S cannot receive its input ore" in found
+    assert "supplier of ore in B with no lane" in found
+
+
+def test_demand_no_path_can_reach(tmp_path):
+    # Both mines are concern and excluded: no plant can get ore, so J's demand cannot be reached.
+    inst = chain(policy=Policy(exclude_tiers=("concern",)), tiers={"A": "concern", "B": "concern"})
+    found = "\n".join(problems(write(tmp_path, inst)))
+    assert "demand.csv, row 2, column 'item'" in found and "no path can reach demand of J for metal" in found
+
+
+def test_policy_names_are_checked(tmp_path):
+    inst = chain(policy=Policy(stage_caps={"smelt": {"nobody": 0.2}}, upstream_caps={"nowhere": 0.3}))
+    found = "\n".join(problems(write(tmp_path, inst)))
+    assert "policy.stage_caps.smelt" in found and "unknown stage" in found
+    assert "policy.stage_caps.smelt.nobody" in found and "policy.upstream_caps.nowhere" in found
+
+
+def test_stage_caps_need_a_bom(tmp_path):
+    from tests.conftest import tiny
+
+    inst = tiny([("x", "A", 100, 1.0)], [("J", "x", 100)], policy=Policy(upstream_caps={"ally": 0.5}))
+    assert any("need a multi-tier instance" in p for p in problems(write(tmp_path, inst)))
+
+
+def test_baseline_rows_for_plant_inputs_are_accepted_elsewhere_rejected(tmp_path):
+    base = "importer,item,country,share\nJ,metal,R,1\nR,ore,A,1\n"
+    load_instance(write(tmp_path, chain(), {"baseline.csv": base}))
+    found = problems(write(tmp_path, chain(), {"baseline.csv": base + "J,ore,A,1\n"}))
+    assert any("no demand row for (J, ore)" in p for p in found)
+
+
+# --------------------------------------------------------------------------- the shipped instance
+def test_magnets_upstream_exposure_the_last_tier_misses():
+    from planner.compare import run_comparison
+
+    cmp = run_comparison(load_instance(MAGNETS))
+    assert cmp.main.proven_optimal
+    for case in ("baseline", "friendshored"):
+        t = cmp.solutions[case].exposure["exposure_tiers"]
+        jp = row(t, importer="JP", item="magnet", tier="concern")
+        # Japan's magnets: at most half from concern-tier plants, but far more of them passed through one.
+        assert jp["direct_share"] <= 0.5 + 1e-9 and jp["upstream_share"] >= jp["direct_share"] + 0.3
+        assert row(t, importer="JP", item="magnet", tier="ally")["direct_share"] >= 0.5 - 1e-9
+    k = cmp.kpis().set_index(["kpi", "item", "importer", "group"])
+    assert k.at[("upstream_tier_share", "magnet", "JP", "concern"), "baseline"] == pytest.approx(
+        row(cmp.solutions["baseline"].exposure["exposure_tiers"], importer="JP", tier="concern")["upstream_share"])
+
+
+@pytest.mark.parametrize("variant", ["separation_cap", "upstream_cap"])
+def test_magnets_stage_and_upstream_caps_cost_a_premium(variant, solve_tiny):
+    base, _ = solve_tiny(load_instance(MAGNETS))
+    res, s = solve_tiny(load_instance(MAGNETS, variant=variant))
+    assert res.proven_optimal and res.objective > base.objective * 1.01
+    if variant == "separation_cap":
+        st_ = s.exposure["exposure_stages"]
+        cn = st_[(st_["stage"] == "separation") & (st_["tier"] == "concern")].groupby("importer")["share"].sum()
+        assert (cn <= 0.2 + 1e-6).all()  # here pro-rata equals the tagged share: no plant mixes origins
+    else:
+        t = s.exposure["exposure_tiers"]
+        assert (t.loc[t["tier"] == "concern", "upstream_share"] <= 0.5 + 1e-6).all()
