@@ -9,13 +9,22 @@ probability-weighted shortage cost in the objective (expected:
 ``scenario_shortage_cost``), or both.
 
 Volumes in a block are crisis volumes: annual rates times tau_s = duration / 52.
+
+Multi-tier instances: a scenario that touches an item upstream of a block's
+item (a supplier of an input loses capacity, or a feed lane is blocked) makes
+the block a *chain block*: the plants' crisis output is limited, through the
+bill of materials, by the crisis feeds of their touched inputs, which come from
+surviving qualified input suppliers (their own crisis supply) over open feed
+lanes (``RecourseFeed``, ``Recourse_Bom``).  Only items whose own supply or
+upstream supply the scenario touches get rows; inputs the scenario leaves
+untouched are not limiting.  Single-tier models are unchanged.
 """
 
 from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
-from planner.scenarios import blocks, model_scenarios
+from planner.scenarios import WEEKS_PER_YEAR, Block, blocks, loss_of, model_scenarios, route_blocked
 
 from .registry import register_cost
 
@@ -29,8 +38,17 @@ def add_to(m, inst) -> None:
     cost = {i: p.scenario_shortage_cost for i, p in item_pol.items() if p.scenario_shortage_cost} \
         if mode in ("expected", "both") else {}
     found = blocks(inst, model_scenarios(inst), m.ROUTES, set(beta) | set(cost))
-    # A block matters if it has a floor or a positive expected cost.
-    found = [b for b in found if b.item in beta or cost.get(b.item, 0.0) * b.scenario.probability > 0]
+    def matters(s, i) -> bool:  # a block matters if it has a floor or a positive expected cost
+        return i in beta or cost.get(i, 0.0) * s.probability > 0
+
+    found = [b for b in found if matters(b.scenario, b.item)]
+    up = _chain_recourse(m, inst, model_scenarios(inst), set(beta) | set(cost), matters) if len(m.BOM_NODES) else None
+    if up is not None:  # multi-tier: chain blocks replace the direct ones of the same (scenario, item)
+        keys = {b.key for b in up.blocks}
+        found = sorted([b for b in found if b.key not in keys] + up.blocks, key=lambda b: (b.scenario.id, b.item))
+    limits = {(*b.key, c): v for b in found if not b.pooled for c, v in b.surviving.items()}
+    if up is not None:
+        limits.update(up.limits)
     m.recourse_blocks = {b.key: b for b in found}
     weight = {b.key: cost.get(b.item, 0.0) * b.scenario.probability for b in found}
 
@@ -38,14 +56,22 @@ def add_to(m, inst) -> None:
     m.SCENARIO_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found for j in b.importers],
                              doc="(scenario, item, importer) of the blocks")
     m.POOLED_BLOCKS = Set(dimen=2, initialize=[b.key for b in found if b.pooled])
-    m.RECOURSE_LIMITS = Set(dimen=3, initialize=[(*b.key, c) for b in found if not b.pooled for c in b.surviving],
-                            doc="(scenario, item, surviving supplier) of blocks that are not pooled")
+    m.RECOURSE_LIMITS = Set(dimen=3, initialize=list(limits),
+                            doc="(scenario, item, surviving supplier) of blocks that are not pooled, and of inputs "
+                                "fed in a chain block")
     m.RECOURSE_ROUTES = Set(dimen=4, initialize=[(*b.key, c, j) for b in found if not b.pooled for c, j in b.routes],
                             doc="(scenario, item, supplier, importer) open routes of blocks that are not pooled")
-    m.CRISIS_OPTIONS = Set(dimen=2, initialize=sorted({(b.item, c) for b in found for c in b.surviving}),
+    suppliers = {(*b.key, c): v for b in found for c, v in b.surviving.items()} | limits
+    m.CRISIS_OPTIONS = Set(dimen=2, initialize=sorted({(i, c) for _, i, c in suppliers}),
                            doc="(item, supplier) surviving in some block")
-    m.BLOCK_SUPPLIERS = Set(dimen=3, initialize=[(*b.key, c) for b in found for c in b.surviving],
-                            doc="(scenario, item, surviving supplier)")
+    m.BLOCK_SUPPLIERS = Set(dimen=3, initialize=list(suppliers), doc="(scenario, item, surviving supplier)")
+    # Multi-tier chain blocks: inputs fed over the scenario, and each plant's input limit (empty for single tier).
+    m.UPSTREAM_BLOCKS = Set(dimen=2, initialize=sorted(up.inputs - set(m.recourse_blocks)) if up else [],
+                            doc="(scenario, input) fed in a chain block's recourse that is not itself a block")
+    m.RECOURSE_FEEDS = Set(dimen=4, initialize=sorted(up.feeds) if up else [],
+                           doc="(scenario, input, surviving supplier, plant country) open feed routes of chain blocks")
+    m.RECOURSE_BOM = Set(dimen=3, initialize=sorted(up.bom) if up else [],
+                         doc="(scenario, touched input, plant country) whose output the scenario's recourse ships")
     m.POOLED_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found if b.pooled for j in b.importers])
     m.SCENARIO_DRAWS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if (k[1], k[2]) in m.STOCKS])
     m.ROBUST_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if k[1] in beta])
@@ -54,8 +80,9 @@ def add_to(m, inst) -> None:
     m.PRICED_ROBUST = Set(dimen=3, initialize=[k for k in m.ROBUST_DEMANDS if k in m.SHORT_DEMANDS])
 
     m.tau_frac = Param(m.SCENARIO_BLOCKS, initialize={b.key: b.tau for b in found}, doc="duration / 52")
-    m.surviving_frac = Param(m.BLOCK_SUPPLIERS,
-                             initialize={(*b.key, c): v for b in found for c, v in b.surviving.items()})
+    m.upstream_tau_frac = Param(m.UPSTREAM_BLOCKS, initialize={k: up.tau[k[0]] for k in m.UPSTREAM_BLOCKS},
+                                doc="duration / 52")
+    m.surviving_frac = Param(m.BLOCK_SUPPLIERS, initialize=suppliers)
     m.surge_frac = Param(m.CRISIS_OPTIONS, initialize={k: inst.supply_by_key[k].surge for k in m.CRISIS_OPTIONS})
     m.scenario_beta_frac = Param(sorted(beta), initialize=beta, mutable=True)
 
@@ -64,6 +91,8 @@ def add_to(m, inst) -> None:
     m.Receive = Var(m.POOLED_DEMANDS, domain=NonNegativeReals,
                     doc="crisis supply received by the importer in a pooled block, item unit")
     m.RecourseFlow = Var(m.RECOURSE_ROUTES, domain=NonNegativeReals, doc="crisis shipment on an open route, item unit")
+    m.RecourseFeed = Var(m.RECOURSE_FEEDS, domain=NonNegativeReals,
+                         doc="crisis feed of an input to a plant over the scenario, input unit")
     m.Drawdown = Var(m.SCENARIO_DRAWS, domain=NonNegativeReals, doc="stockpile drawn in the scenario, item unit")
     m.ScenarioShort = Var(m.SHORT_DEMANDS, domain=NonNegativeReals,
                           doc="demand left unserved in the scenario, item unit")
@@ -72,15 +101,17 @@ def add_to(m, inst) -> None:
                       quicksum(weight[s, i] * m.ScenarioShort[s, i, j] for s, i, j in m.SHORT_DEMANDS))
 
     def crisis_supply_def(m, i, c):
-        """CrisisSupply[i,c] = (1 - surge_frac[i,c]) * sum_j Flow[i,c,j]
+        """CrisisSupply[i,c] = (1 - surge_frac[i,c]) * (sum_j Flow[i,c,j] + sum_k Feed[i,c,k])
         + surge_frac[i,c] * (capacity_u[i,c] * Qualify[i,c] + sum_{o at (i,c)} added_capacity_u[o] * Build[o])
         for (i,c) in CRISIS_OPTIONS.
 
-        In a crisis a supplier keeps shipping its contracted volume and can add
-        the surge share of its spare qualified capacity; an unqualified supplier
-        ships nothing (its flows and qualified capacity are 0).
+        In a crisis a supplier keeps shipping its contracted volume (to
+        importers and to plants) and can add the surge share of its spare
+        qualified capacity; an unqualified supplier ships nothing (its flows
+        and qualified capacity are 0).
         """
-        shipped = quicksum(m.Flow[r] for r in m.routes_from.get((i, c), ()))
+        # Everything contracted counts, feeds to plants too: spare capacity is what is left after all of it.
+        shipped = quicksum(m.outflows.get((i, c), ()))
         qualified = m.capacity_u[i, c] * m.Qualify[i, c] + quicksum(
             m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get((i, c), ()))
         surge = m.surge_frac[i, c]
@@ -107,19 +138,39 @@ def add_to(m, inst) -> None:
 
     by_limit: dict = {}
     for s, i, c, j in m.RECOURSE_ROUTES:
-        by_limit.setdefault((s, i, c), []).append(j)
+        by_limit.setdefault((s, i, c), []).append(m.RecourseFlow[s, i, c, j])
+    for s, i, c, k in m.RECOURSE_FEEDS:
+        by_limit.setdefault((s, i, c), []).append(m.RecourseFeed[s, i, c, k])
 
     def recourse_limit(m, s, i, c):
-        """sum_j RecourseFlow[s,i,c,j] <= tau_frac[s,i] * surviving_frac[s,i,c] * CrisisSupply[i,c]
-        for (s,i,c) in RECOURSE_LIMITS.
+        """sum_j RecourseFlow[s,i,c,j] + sum_k RecourseFeed[s,i,c,k] <= tau[s,i] * surviving_frac[s,i,c] * CrisisSupply[i,c]
+        for (s,i,c) in RECOURSE_LIMITS, with tau = tau_frac (blocks) or upstream_tau_frac (inputs only fed).
 
         A surviving supplier ships at most its surviving crisis supply over the
-        disruption, on lanes the scenario leaves open.
+        disruption, to importers and (multi-tier) to plants, on lanes the
+        scenario leaves open.
         """
-        return quicksum(m.RecourseFlow[s, i, c, j] for j in by_limit[s, i, c]) <= \
-            m.tau_frac[s, i] * m.surviving_frac[s, i, c] * m.CrisisSupply[i, c]
+        tau = m.tau_frac[s, i] if (s, i) in m.SCENARIO_BLOCKS else m.upstream_tau_frac[s, i]
+        return quicksum(by_limit.get((s, i, c), ())) <= tau * m.surviving_frac[s, i, c] * m.CrisisSupply[i, c]
 
     m.Recourse_Limit = Constraint(m.RECOURSE_LIMITS, rule=recourse_limit)
+
+    feeds_in: dict = {}
+    for s, i, c, k in m.RECOURSE_FEEDS:
+        feeds_in.setdefault((s, i, k), []).append(m.RecourseFeed[s, i, c, k])
+
+    def recourse_bom(m, s, i, k):
+        """sum_{o uses i at k} bom_quantity_u_per_u[o,i] * (sum_j RecourseFlow[s,o,k,j] + sum_k' RecourseFeed[s,o,k,k'])
+        <= sum_c RecourseFeed[s,i,c,k]  for (s,i,k) in RECOURSE_BOM.
+
+        Multi-tier: over the disruption a plant ships no more than its crisis
+        feeds of a touched input make, so an upstream loss starves it unless
+        other qualified suppliers of the input survive and can reach it.
+        """
+        return quicksum(m.bom_quantity_u_per_u[o, i] * quicksum(by_limit.get((s, o, k), ()))
+                        for o in up.bom[s, i, k]) <= quicksum(feeds_in.get((s, i, k), ()))
+
+    m.Recourse_Bom = Constraint(m.RECOURSE_BOM, rule=recourse_bom)
 
     into: dict = {}
     for s, i, c, j in m.RECOURSE_ROUTES:
@@ -166,3 +217,88 @@ def add_to(m, inst) -> None:
         return m.ScenarioShort[s, i, j] <= (1 - m.scenario_beta_frac[i]) * m.tau_frac[s, i] * m.demand_u[i, j]
 
     m.Scenario_Beta = Constraint(m.PRICED_ROBUST, rule=scenario_beta)
+
+
+class _Chain:
+    """What a multi-tier scenario adds: chain blocks, their inputs' feeds, supplier limits and BOM rows."""
+
+    def __init__(self, blocks_, inputs, feeds, limits, bom, tau):
+        self.blocks: list[Block] = blocks_
+        self.inputs: set[tuple[str, str]] = inputs  # (s, input) fed over the scenario
+        self.feeds: list[tuple[str, str, str, str]] = feeds  # (s, input, supplier, plant country)
+        self.limits: dict[tuple[str, str, str], float] = limits  # (s, item, supplier) -> surviving share
+        self.bom: dict[tuple[str, str, str], list[str]] = bom  # (s, input, plant country) -> outputs limited
+        self.tau: dict[str, float] = tau
+
+
+def _chain_recourse(m, inst, scenarios, policy_items: set[str], matters) -> _Chain:
+    """Chain blocks of a multi-tier model: (scenario, item) pairs with a touched input somewhere upstream.
+
+    Per scenario s, an item is *touched* if one of its live supply options
+    loses capacity or one of its routes or feed routes is blocked, and
+    *upstream-touched* (set U_s) if it or any input upstream of it is.  A
+    block item in U_s with an upstream-touched input, or feeding a plant of an
+    item in U_s, is a chain block: modelled route by route (never pooled), its
+    plants limited by their touched inputs, which are fed from surviving
+    suppliers over open lanes.  Items outside U_s get nothing.
+    """
+    chain = inst.chain
+    live = set(m.outflows)  # options that ship something (to importers or plants)
+    wanted = chain.closure(policy_items)
+    options: dict[str, list[str]] = {}
+    for i, c in sorted(live):
+        if i in wanted:
+            options.setdefault(i, []).append(c)
+    importers: dict[str, list[str]] = {}
+    for i, j in m.DEMANDS:
+        importers.setdefault(i, []).append(j)
+    out = _Chain([], set(), [], {}, {}, {})
+    for s in scenarios:
+        tau = s.duration_weeks / WEEKS_PER_YEAR
+
+        def closed(i, c, k, s=s):  # the lane of a final route or a feed route is closed by the scenario
+            return route_blocked(s, i, chain.chokepoints(i, c, k))
+
+        touched = {i for i, cs in options.items()
+                   if any(loss_of(s, i, c) > 0 for c in cs)
+                   or any(closed(*r) for c in cs for r in m.routes_from.get((i, c), ()))
+                   or any(closed(*r) for c in cs for r in m.feeds_from.get((i, c), ()))}
+        if not touched:
+            continue
+        upt: set[str] = set()
+        for i in chain.item_order:  # inputs first
+            if i in options and (i in touched or any(x in upt for x in chain.inputs_of.get(i, {}))):
+                upt.add(i)
+        fed = {i for (i, k), outs in m.plants_using.items() if i in upt and any(o in upt for o in outs)}
+        chained = [o for o in sorted(upt & policy_items) if o in m.item_demand_u and matters(s, o)
+                   and (o in fed or any(x in upt for x in chain.inputs_of.get(o, {})))]
+        if not chained:
+            continue
+        out.tau[s.id] = tau
+        for o in chained:
+            routes = tuple(sorted((c, j) for c in options[o] for _, _, j in m.routes_from.get((o, c), ())
+                                  if loss_of(s, o, c) < 1.0 and not closed(o, c, j)))
+            surviving = {c: 1.0 - loss_of(s, o, c) for c in sorted({c for c, _ in routes})}
+            out.blocks.append(Block(s, o, tuple(importers[o]), surviving, routes, False))
+            out.limits.update({(s.id, o, c): v for c, v in surviving.items()})
+        # Plants of items in U_s that have an open way out in this scenario: their touched inputs are fed.
+        shipping = {(o, c) for (sid, o, c) in out.limits if sid == s.id}
+        for item in reversed(chain.item_order):  # outputs first: a plant is fed only if it has a way out
+            if item not in fed:
+                continue
+            for c in options[item]:
+                if loss_of(s, item, c) >= 1.0:
+                    continue
+                arcs = [(item, c, k) for _, _, k in m.feeds_from.get((item, c), ())
+                        if not closed(item, c, k)
+                        and any(o in upt and (o, k) in shipping for o in m.plants_using[item, k])]
+                if arcs:
+                    out.feeds += [(s.id, *a) for a in arcs]
+                    out.limits[(s.id, item, c)] = 1.0 - loss_of(s, item, c)
+                    shipping.add((item, c))
+                    out.inputs.add((s.id, item))
+        for (i, k), outs in sorted(m.plants_using.items()):
+            limited = [o for o in outs if i in upt and o in upt and (o, k) in shipping]
+            if limited:
+                out.bom[(s.id, i, k)] = limited
+    return out

@@ -219,6 +219,24 @@ def _scenario_msg(f: Finding) -> str:
             f"stockpile or of supply that survives the scenario for {w.importer}")
 
 
+def _chain_cap_msg(f: Finding) -> str:
+    """Stage_Share_Cap / Upstream_Share_Cap (models/upstream.py): the level is per (tag 'stage:set', item, importer)."""
+    w = f.worst
+    m = f.m
+    stage, name = str(f.key[0]).split(":", 1)
+    chain = f.inst.chain
+    where = "at any stage" if stage == "*" else f"at the {chain.stage_name.get(stage, stage)} stage"
+    what = "upstream cap" if stage == "*" else f"{chain.stage_name.get(stage, stage)}-stage cap"
+    d = m.demand_u[w.item, w.importer]
+    served = sum(_val(m.Flow[r]) for r in m.routes_to.get((w.item, w.importer), ()))
+    outside = max(served - w.body, 0.0) / d
+    return (f"{w.item} / {w.importer}: supply that did not pass through {name} {where} covers only "
+            f"{_pct(outside)} of demand; the {what} on {name} of {_pct(f.limit)} is short by {_pts(f.shortfall)}; "
+            f"raise the cap to {_pct(f.needed, up=True)} or add {f.qty(f.volume)} of {w.item} supply that avoids "
+            f"{name} {where} and can reach {w.importer} (capacity outside {name} at that stage, with the plants "
+            f"downstream to use it)")
+
+
 def _param(m, name: str, key) -> float:
     """A policy level's value; NaN if the model names it differently (a family of another module)."""
     comp = getattr(m, name, None)
@@ -243,6 +261,11 @@ FAMILIES: dict[str, Family] = {
                                     lambda m, k: k, _set_cap_msg("tier")),
     "Group_Share_Cap": _share_family(("item", "importer", "group"), "group_share_cap_frac",
                                      lambda m, k: k, _set_cap_msg("group")),
+    # models/upstream.py: sum_c tagged(Flow[o,c,j]) <= cap[T,o,j] * demand_u[o,j], T = 'stage:set' or '*:set'.
+    "Stage_Share_Cap": _share_family(("group", "item", "importer"), "stage_share_cap_frac",
+                                     lambda m, k: k, _chain_cap_msg),
+    "Upstream_Share_Cap": _share_family(("group", "item", "importer"), "upstream_share_cap_frac",
+                                        lambda m, k: k, _chain_cap_msg),
     "Min_Suppliers": Family(
         "suppliers", ("item",), key=lambda m, k: k, coef=lambda m, k: 1.0,
         limit=lambda m, key: _val(m.min_suppliers_n[key]), message=_min_suppliers_msg,

@@ -58,6 +58,15 @@ COLUMNS: dict[str, dict[str, str]] = {
     "results": {"run_id": "text", "kind": "text", "group": "text", "status": "text"},
     "frontiers": {"frontier": "text", "run_id": "text", "level": "num", "measure_value": "num", "total_cost": "num",
                   "status": "text", "pareto": "bool", "knee": "bool"},
+    # Disruption stress test and multi-tier tables (planner/stress.py, planner/exposure.py, planner/solution.py).
+    "stress": {"case": "text", "scenario": "text", "name": "text", "item": "text", "importer": "text",
+               "duration_weeks": "num", "ttr_weeks": "num", "demand": "num", "received": "num", "shortfall": "num",
+               "shortfall_pct": "num", "stock": "num", "drawdown": "num", "tts_weeks": "num",
+               "tts_below_ttr": "bool"},
+    "exposure": {"case": "text", "importer": "text", "item": "text", "country": "text", "tier": "text",
+                 "direct_share": "num", "upstream_share": "num"},
+    "feeds": {"case": "text", "item": "text", "country": "text", "tier": "text", "destination": "text",
+              "volume": "num"},
     # Why a solve found no feasible plan (planner/diagnose.py).
     "diagnosis": {"constraint": "text", "item": "text", "importer": "text", "group": "text", "limit": "num",
                   "needed": "num", "shortfall": "num", "unit": "text", "message": "text"},
@@ -97,7 +106,10 @@ def _read_one(path: Path) -> pd.DataFrame | None:
     try:
         if ext == "csv":
             # Text first: country codes like NA (Namibia) must not become NaN, nor "01" become 1.
-            return pd.read_csv(path, dtype=str, keep_default_na=False)
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            if not isinstance(df.index, pd.RangeIndex):  # pandas moved surplus leading fields into the index
+                raise _bad(path, "a CSV table whose rows have as many fields as its header (a stray quote or comma?)")
+            return df
         if ext == "parquet":
             return pd.read_parquet(path)
         if ext == "json":
@@ -1083,6 +1095,159 @@ def resilience(ctx: Ctx) -> str | None:
                 Col("shortfall", "shortfall", "frac")]
         parts.append(ctx.table("n1_scenarios", "N-1 loss scenarios (qualified suppliers)", cols,
                                sc[[c.name for c in cols]].values.tolist()))
+    return "".join(parts)
+
+
+def stress_summary(ctx: Ctx) -> pd.DataFrame:
+    """One row per case x scenario: worst shortfall %, least TTS, TTR and whether any importer runs out first."""
+    df = ctx.t["stress"]
+    df = df[df["case"].isin(ctx.cases)]
+    rows = []
+    order = {c: k for k, c in enumerate(ctx.cases)}
+    for (case, scen), g in df.groupby(["case", "scenario"], sort=False):
+        worst = g.sort_values(["shortfall_pct", "tts_weeks"], ascending=[False, True], kind="stable").iloc[0]
+        rows.append({"case": case, "scenario": scen, "name": str(worst["name"]),
+                     "worst_shortfall_pct": float(g["shortfall_pct"].max()),
+                     "worst_item": worst["item"], "worst_importer": worst["importer"],
+                     "min_tts_weeks": float(g["tts_weeks"].min()),
+                     "ttr_weeks": float(g["ttr_weeks"].max()),
+                     "tts_below_ttr": bool(g["tts_below_ttr"].any())})
+    out = pd.DataFrame(rows, columns=["case", "scenario", "name", "worst_shortfall_pct", "worst_item",
+                                      "worst_importer", "min_tts_weeks", "ttr_weeks", "tts_below_ttr"])
+    return out.sort_values(["scenario", "case"], key=lambda s: s.map(order) if s.name == "case" else s,
+                           kind="stable").reset_index(drop=True)
+
+
+@section("stress", "Disruption stress test", order=55, needs=("stress",))
+def stress_section(ctx: Ctx) -> str | None:
+    sm = stress_summary(ctx)
+    if not len(sm):
+        return None
+    scen = list(dict.fromkeys(sm["scenario"]))
+    series = [sv.Series(c, ctx.label(c), sv.case_colour(c),
+                        {r["scenario"]: r["worst_shortfall_pct"] / 100 for r in sm[sm["case"] == c].to_dict("records")},
+                        hollow=c == "cost_only") for c in ctx.cases if c in set(sm["case"])]
+    beta = ctx.cap("scenario_beta")
+    chart = sv.dumbbell(scen, series, x_max=1.0, fmt=fmt_frac, chart="stress",
+                        refs={s: 1 - beta for s in scen} if finite(beta) else None, ref_label="allowed (1 − β)",
+                        data_of=lambda r, k, v: {"data-case": k, "data-scenario": r, "data-value": v},
+                        label="Worst shortfall per disruption scenario")
+    dl = ctx.download("stress_chart", ["case", "scenario", "worst_shortfall_pct"],
+                      sm[["case", "scenario", "worst_shortfall_pct"]].values.tolist())
+    flagged = sm[sm["tts_below_ttr"]]
+    lead = ('<p class="lead">Each scenario is replayed against each plan (contracts, qualified suppliers, builds and '
+            'stockpiles fixed): crisis supply is shared fairly among importers, stockpiles drawn last. '
+            'Time-to-survive (TTS) is how long demand is fully met; time-to-recover (TTR) how long the '
+            'disruption takes to heal. '
+            + (f'<b class="bad">{len(flagged)} case × scenario pair{"s" if len(flagged) != 1 else ""} run out before '
+               f'recovery (TTS &lt; TTR).</b>' if len(flagged) else "Every importer lasts until recovery.") + '</p>')
+    cols = [Col("case", "case"), Col("scenario", "scenario"), Col("name", "what happens"),
+            Col("worst_shortfall_pct", "worst shortfall", "pct"), Col("worst", "worst hit (item / importer)"),
+            Col("min_tts_weeks", "min TTS (wk)", "num"), Col("ttr_weeks", "TTR (wk)", "g"),
+            Col("tts_below_ttr", "TTS < TTR")]
+    rows = [[r["case"], r["scenario"], r["name"], r["worst_shortfall_pct"],
+             f"{r['worst_item']} / {r['worst_importer']}" if r["worst_shortfall_pct"] > 0 else "–",
+             r["min_tts_weeks"], r["ttr_weeks"], "yes" if r["tts_below_ttr"] else "no"] for r in sm.to_dict("records")]
+
+    def flag(_k: int, c: Col, v: Any) -> str:
+        return "bad" if (c.name == "tts_below_ttr" and v == "yes") or (
+            c.name == "worst_shortfall_pct" and finite(v) and finite(beta) and v > 100 * (1 - beta) + 1e-6) else ""
+
+    table = ctx.table("stress_scenarios", "Stress test per scenario (worst importer)", cols, rows, classes=flag,
+                      note="A TTS of 520 weeks means supply keeps up: the importer never runs out. The full table "
+                           "(every scenario × item × importer) is under Data and run.")
+    cap = ("<b>Worst shortfall per scenario</b>: largest share of crisis demand any importer misses"
+           + (" · black tick: allowed by the robust level (1 − β)" if finite(beta) else "") + dl)
+    return lead + figure(chart, cap, _case_legend(ctx, [s.key for s in series])) + table
+
+
+@section("exposure", "Upstream exposure", order=60, needs=("exposure",))
+def exposure_section(ctx: Ctx) -> str | None:
+    df = ctx.t["exposure"]
+    cases = [c for c in ("baseline", "friendshored") if c in ctx.cases and (df["case"] == c).any()] or \
+        [c for c in ctx.cases if (df["case"] == c).any()][:1]
+    if not cases:
+        return None
+    tier_rank = {t: k for k, t in enumerate(ctx.tiers)}
+    parts = ['<p class="lead">How much of each importer\'s supply would be lost if a country stopped supplying at '
+             '<b>every</b> stage (upstream share: mines and processing included, each plant mixing its inputs pro '
+             'rata), next to the share bought from it directly (all a last-tier view sees).</p>']
+    charts = []
+    for case in cases:
+        d = df[df["case"] == case].copy()
+        d["_r"] = d["tier"].map(lambda t: tier_rank.get(t, 99))
+        d = d.sort_values(["importer", "item", "_r", "upstream_share", "country"],
+                          ascending=[True, True, False, False, True], kind="stable")
+        labels = [f"{r['importer']} · {r['item']} · {r['country']}" for r in d.to_dict("records")]
+        key = dict(zip(labels, d.to_dict("records")))
+        series = [sv.Series("direct_share", "direct (last tier)", "#9aa5b1", dict(zip(labels, d["direct_share"])),
+                            hollow=True),
+                  sv.Series("upstream_share", "upstream (any stage)", "#c0392b",
+                            dict(zip(labels, d["upstream_share"])))]
+        chart = sv.dumbbell(labels, series, x_max=1.0, fmt=fmt_frac, chart="exposure",
+                            data_of=lambda r, k, v, case=case: {
+                                "data-case": case, "data-importer": key[r]["importer"], "data-item": key[r]["item"],
+                                "data-country": key[r]["country"], "data-measure": k, "data-value": v},
+                            label=f"Direct and upstream exposure, {ctx.label(case)}")
+        charts.append(figure(chart, f"<b>{esc(ctx.label(case))}</b>: share of supply exposed to each country"))
+    legend = sv.legend([("direct (last tier)", "#9aa5b1"), ("upstream (any stage)", "#c0392b")],
+                       hollow=["direct (last tier)"])
+    parts.append(f'<div class="{_map_grid(cases)}">{"".join(charts)}</div>{legend}')
+    cols = [Col("case", "case"), Col("importer", "importer"), Col("item", "item"), Col("country", "country"),
+            Col("tier", "tier"), Col("direct_share", "direct share", "frac"),
+            Col("upstream_share", "upstream share", "frac")]
+    shown = df[df["case"].isin(cases)]
+    parts.append(ctx.table("exposure_shown", "Direct vs upstream exposure (charted cases)", cols,
+                           shown[[c.name for c in cols]].values.tolist(),
+                           note="Upstream share ≥ direct share: material bought from an ally may have been mined "
+                                "or processed in the country. Every case is in the exposure table under Data and run."))
+    return "".join(parts)
+
+
+def feed_bars(ctx: Ctx) -> pd.DataFrame:
+    """Feeds per case x input item x origin country (summed over destinations), charted cases only."""
+    df = ctx.t["feeds"]
+    df = df[df["case"].isin(ctx.cases) & (df["volume"] > 0)]
+    g = df.groupby(["case", "item", "country", "tier"], sort=False, as_index=False)["volume"].sum()
+    total = g.groupby(["case", "item"])["volume"].transform("sum")
+    g["share"] = g["volume"] / total
+    order = {c: k for k, c in enumerate(ctx.cases)}
+    tier_rank = {t: k for k, t in enumerate(ctx.tiers)}
+    g["_c"], g["_t"] = g["case"].map(order), g["tier"].map(lambda t: tier_rank.get(t, 99))
+    g = g.sort_values(["item", "_c", "_t", "volume", "country"], ascending=[True, True, True, False, True],
+                      kind="stable")
+    return g.drop(columns=["_c", "_t"]).reset_index(drop=True)
+
+
+@section("feeds", "Inputs per stage", order=65, needs=("feeds",))
+def feeds_section(ctx: Ctx) -> str | None:
+    g = feed_bars(ctx)
+    if not len(g):
+        return None
+    parts = ['<p class="lead">What the plants buy upstream: each input (one row per plan) split by the country '
+             'that supplies it, coloured by trust tier. A last-tier view of the same plan sees none of this.</p>']
+    units = {}
+    if "items" in ctx.t:
+        units = dict(zip(ctx.t["items"]["id"], ctx.t["items"]["unit"]))
+    for item in list(dict.fromkeys(g["item"])):
+        d = g[g["item"] == item]
+        rows = []
+        for case in [c for c in ctx.cases if (d["case"] == c).any()]:
+            segs = [sv.Segment(r["country"], r["share"], ctx.tier_colour(r["tier"]),
+                               f"{ctx.label(case)}: {r['country']} ({r['tier']}) supplies {fmt_num(r['volume'])} "
+                               f"{units.get(item, '')} ({fmt_frac(r['share'], 1)}) of the {item} fed to plants",
+                               {"data-case": case, "data-item": item, "data-country": r["country"],
+                                "data-volume": r["volume"]}, label=r["country"])
+                    for r in d[d["case"] == case].to_dict("records")]
+            rows.append((ctx.label(case), segs))
+        chart = sv.stacked_bars(rows, x_max=1.0, fmt=fmt_frac, chart="feeds", label=f"{item} fed to plants")
+        parts.append(figure(chart, f"<b>{esc(item)}</b> fed to plants, share by supplying country"))
+    parts.append(_tier_legend(ctx, [t for t in ctx.tiers if t in set(g["tier"])]))
+    cols = [Col("case", "case"), Col("item", "input"), Col("country", "supplier"), Col("tier", "tier"),
+            Col("volume", "volume", "num"), Col("share", "share", "frac")]
+    parts.append(ctx.table("feeds_by_origin", "Inputs fed to plants, per supplying country", cols,
+                           g[[c.name for c in cols]].values.tolist(),
+                           note="Per plant and lane: the feeds table under Data and run."))
     return "".join(parts)
 
 

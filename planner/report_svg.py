@@ -309,7 +309,7 @@ def dumbbell(
 ) -> str:
     """One row per category, one dot per series; a grey bar joins the dots; optional per-row reference ticks."""
     row_h = 22.0
-    left = max([text_width(r) for r in rows] + [30]) + 10
+    left = max([text_width(r) for r in rows] + [30]) + 18  # room for a ring at 0 beside its label
     right = 14.0
     top, bottom = 8.0, 30.0
     height = top + row_h * len(rows) + bottom

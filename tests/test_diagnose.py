@@ -257,3 +257,46 @@ def test_cli_a_failing_diagnosis_still_exits_3_without_traceback_or_output(tmp_p
     assert "Traceback" not in r.output
     assert "diagnosis failed: RuntimeError: boom [x]" in r.output
     assert not out.exists()
+
+
+def _mine_chain(policy: Policy):
+    """Ore mines A (concern, 300 t) and B (ally, 60 t) -> metal plant R (ally, 100 t, 2 t of ore per t) -> J (100 t)."""
+    from planner.schema import Bom, Country, Demand, Instance, Item, Lane, Meta, Stage, Supply
+
+    return Instance(
+        meta=Meta(name="mine-chain", policy=policy),
+        countries=(Country(code="A", name="A", tier="concern"),
+                   *(Country(code=c, name=c, tier="ally") for c in "BJR")),
+        items=(Item(id="ore", name="ore", unit="t", stage="mine"), Item(id="metal", name="metal", unit="t",
+                                                                         stage="refine")),
+        stages=(Stage(id="mine", name="mining", order=1), Stage(id="refine", order=2)),
+        bom=(Bom(output="metal", input="ore", quantity=2.0),),
+        supply=(Supply(item="ore", country="A", capacity=300, unit_cost=1.0),
+                Supply(item="ore", country="B", capacity=60, unit_cost=2.0),
+                Supply(item="metal", country="R", capacity=100, unit_cost=5.0)),
+        demand=(Demand(importer="J", item="metal", quantity=100),),
+        lanes=(Lane(origin="A", importer="R"), Lane(origin="B", importer="R"), Lane(origin="R", importer="J")),
+    )
+
+
+@pytest.mark.parametrize("policy, family, tag, where, what", [
+    (Policy(stage_caps={"mine": {"concern": 0.5}}), "Stage_Share_Cap", "mine:concern", "at the mining stage",
+     "mining-stage cap on concern"),
+    (Policy(upstream_caps={"concern": 0.5}), "Upstream_Share_Cap", "*:concern", "at any stage",
+     "upstream cap on concern"),
+])
+def test_stage_and_upstream_caps_beyond_the_ore_outside_the_tier(policy, family, tag, where, what):
+    # J's 100 t of metal need 200 t of ore.  Outside the concern tier only B's 60 t of ore exist: 30 t of metal,
+    # 30 % of demand, so at least 70 % passed through A (mined there).  The cap of 50 % needs 70 %: short by
+    # 20 points; or 20 t more metal that avoids A (which means 40 t of non-concern ore).  Mining and refining
+    # capacity alone (300 + 60 t of ore, 100 t of metal) cover demand, so only the solver finds the conflict.
+    inst = _mine_chain(policy)
+    d = run_diagnosis(inst)
+    assert d.kind == "policy" and d.result.proven_optimal
+    r = only_row(d.table)
+    assert (r.constraint, r.item, r.importer, r.group, r.unit) == (family, "metal", "J", tag, "fraction of demand")
+    assert (r.limit, r.needed, r.shortfall) == pytest.approx((0.5, 0.7, 0.2), abs=1e-6)
+    for words in (f"did not pass through concern {where} covers only 30% of demand",
+                  f"the {what} of 50% is short by 20 points", "raise the cap to 70%",
+                  f"add 20 t of metal supply that avoids concern {where} and can reach J"):
+        assert words in r.message, r.message

@@ -215,6 +215,86 @@ def test_stress_a_blocked_feed_lane_cuts_the_plant():
     assert r["shortfall_pct"] == pytest.approx(100.0)
 
 
+# --------------------------------------------------------------------------- two-stage recourse upstream
+def backup_chain(surge_b: float, beta: float = 0.6, scenarios=None) -> Instance:
+    """Mines A (300 t at 1/t) and B (300 t at 2/t, 10 to qualify, surge ``surge_b``) -> plant P (100 t of metal at
+    5/t, 2 t of ore per t) -> importer J (100 t); robust level ``beta``; A's ore lost for 13 weeks."""
+    scenarios = scenarios if scenarios is not None else (
+        Scenario(id="a_lost", countries=("A",), items=("ore",), duration_weeks=13),)
+    return Instance(
+        meta=Meta(name="backup", policy=Policy(scenario_beta=beta)),
+        countries=tuple(Country(code=c, name=c, tier="ally") for c in "ABJP"),
+        items=(Item(id="ore", name="ore", unit="t"), Item(id="metal", name="metal", unit="t")),
+        bom=(Bom(output="metal", input="ore", quantity=2.0),),
+        supply=(Supply(item="ore", country="A", capacity=300, unit_cost=1.0),
+                Supply(item="ore", country="B", capacity=300, unit_cost=2.0, qualification_cost=10.0, surge=surge_b),
+                Supply(item="metal", country="P", capacity=100, unit_cost=5.0)),
+        demand=(Demand(importer="J", item="metal", quantity=100),),
+        lanes=(Lane(origin="A", importer="P"), Lane(origin="B", importer="P"), Lane(origin="P", importer="J")),
+        scenarios=tuple(scenarios),
+    )
+
+
+def test_robust_plan_contracts_the_backup_upstream_supplier(solve_tiny):
+    # No metal supplier is hit, yet P starves without ore.  Over the 13 weeks (tau = 1/4) J needs
+    # beta * tau * 100 = 0.6 * 25 = 15 t of metal, i.e. 30 t of ore at P, all from B.  With surge 0 B ships in a
+    # crisis only what it is contracted for: tau * F_B >= 30, so F_B >= 120 t/yr.  Cheapest: 100 t of metal
+    # from P (500), ore 80 t from A (80) + 120 t from B (240), B qualified (10): 830 (700 without the scenario).
+    inst = backup_chain(0.0)
+    res, s = solve_tiny(inst)
+    assert res.proven_optimal and res.objective == pytest.approx(830.0)
+    assert vol(s.feeds) == {"A": pytest.approx(80.0), "B": pytest.approx(120.0)}
+    # The stress test of the plan (contracted feeds, pro rata) shows P keeping 120/200 of its output:
+    # 0.6 * 25 = 15 t of 25 t, a shortfall of exactly 1 - beta.
+    t = st.stress(inst, st.from_solution(s)).table
+    assert t["shortfall_pct"].max() == pytest.approx(40.0) and t["shortfall_pct"].max() <= 100 * (1 - 0.6) + 1e-6
+
+
+def test_robust_plan_with_surge_qualifies_the_backup_without_contracts(solve_tiny):
+    # With surge 1 a qualified B can ship its whole capacity in a crisis: tau * 300 = 75 t of ore >= 30 t, so
+    # qualifying B (10) is enough: 700 + 10 = 710, all ore contracted from A.
+    res, s = solve_tiny(backup_chain(1.0))
+    assert res.objective == pytest.approx(710.0)
+    assert vol(s.feeds) == {"A": pytest.approx(200.0)}
+    q = s.suppliers.set_index(["item", "country"])["qualified"]
+    assert q[("ore", "B")]
+
+
+def test_upstream_recourse_sets_are_sparse():
+    import models
+
+    # The scenario touches ore (A) and, downstream, metal: one chain block (metal), one recourse feed (B -> P),
+    # one BOM row (ore at P), two supplier limits (P's metal, B's ore).  A scenario on another country adds none.
+    m = models.build(backup_chain(0.0))
+    assert list(m.SCENARIO_BLOCKS) == [("a_lost", "metal")] and len(m.POOLED_BLOCKS) == 0
+    assert list(m.RECOURSE_FEEDS) == [("a_lost", "ore", "B", "P")]
+    assert list(m.RECOURSE_BOM) == [("a_lost", "ore", "P")]
+    assert sorted(m.RECOURSE_LIMITS) == [("a_lost", "metal", "P"), ("a_lost", "ore", "B")]
+    m = models.build(backup_chain(0.0, scenarios=(Scenario(id="j", countries=("J",), duration_weeks=13),)))
+    assert len(m.SCENARIO_BLOCKS) == len(m.RECOURSE_FEEDS) == len(m.RECOURSE_BOM) == 0
+
+
+def test_crisis_supply_counts_feeds_as_contracted(solve_tiny):
+    # Ore is also demanded: K needs 40 t/yr from A or B (free lanes).  B has surge 0, so in a crisis it ships
+    # what it is contracted for, final flows and feeds alike: CrisisSupply = F_B = Flow[ore,B,K] + Feed[ore,B,P].
+    # A lost for 13 weeks (tau = 1/4), beta 0.6 for both items: K needs 0.6 * 10 = 6 t of ore and P 2 * 15 = 30 t,
+    # all from B, whose supplier limit is shared: tau * F_B >= 36, F_B >= 144 t/yr.  Ore costs 1 more per t at B
+    # (which way B's 144 t go is a tie): 500 (metal) + 96 * 1 + 144 * 2 (ore) + 10 (qualify B) = 894.
+    # Counting final flows only, B's crisis supply would be at most K's 40 t: the scenario could not be met.
+    import models
+
+    inst = backup_chain(0.0)
+    inst = inst.replace(countries=inst.countries + (Country(code="K", name="K", tier="ally"),),
+                        demand=inst.demand + (Demand(importer="K", item="ore", quantity=40),),
+                        lanes=inst.lanes + (Lane(origin="A", importer="K"), Lane(origin="B", importer="K")))
+    body = str(models.build(inst).Crisis_Supply_Def["ore", "B"].body)
+    assert "Feed[ore,B,P]" in body and "Flow[ore,B,K]" in body
+    res, s = solve_tiny(inst)
+    assert res.proven_optimal and res.objective == pytest.approx(894.0)
+    from_b = vol(s.feeds).get("B", 0.0) + vol(s.allocations, item="ore").get("B", 0.0)
+    assert from_b == pytest.approx(144.0)
+
+
 # --------------------------------------------------------------------------- reading and checks
 def write(tmp_path, inst: Instance, edits: dict[str, str] | None = None) -> Path:
     folder = tmp_path / "inst"

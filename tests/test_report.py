@@ -206,12 +206,22 @@ def _rewrite(folder: Path, old: str, new: str) -> None:
         p.write_text(p.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
 
 
+def _rewrite_cells(folder: Path, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in every cell and header of the folder's CSV tables (kept valid CSV: a quoted
+    scenario name holding a quote stays one field)."""
+    for p in folder.glob("*.csv"):
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        df.columns = [c.replace(old, new) for c in df.columns]
+        df = df.map(lambda v: v.replace(old, new))
+        df.to_csv(p, index=False)
+
+
 EVIL = "<img src=x onerror=alert(1)>&\"'</script>"
 
 
 def test_text_from_the_tables_is_escaped(solved, tmp_path):
     folder = copy_only(solved, tmp_path / "evil", ("csv",))
-    _rewrite(folder, "gallium", EVIL.replace(",", ";"))
+    _rewrite_cells(folder, "gallium", EVIL.replace(",", ";"))
     text = write_report(folder, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<img" not in text
     assert "</script>" not in text.split('<script type="application/json"', 1)[1].split("</script>", 1)[0]
@@ -271,7 +281,7 @@ def test_sections_render_only_when_their_tables_exist(solved, tmp_path):
         (folder / f"{name}.csv").unlink()
     ids = {a.get("id") for t, a in Dom(write_report(folder, tmp_path / "r.html").read_text(encoding="utf-8")).elements
            if t == "section"}
-    assert ids == {"headline", "flows", "dependence", "data"}
+    assert ids == {"headline", "flows", "dependence", "data"} | ({"stress"} if (folder / "stress.csv").is_file() else set())
 
 
 def test_transport_without_baseline_or_programmes(tmp_path):
@@ -480,3 +490,63 @@ def test_an_infeasible_solve_reports_its_diagnosis(tmp_path):
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "NO FEASIBLE PLAN" in text and "Country_Share_Cap" in text
     assert len(json.loads(Dom(text).scripts["fs-data"])["tables"]["diagnosis"]["rows"]) == len(read_csv(out / "diagnosis.csv"))
+
+
+# --------------------------------------------------------------------------- multi-tier and stress sections
+MAGNETS = ROOT / "instances" / "rare-earth-magnets"
+
+
+@pytest.fixture(scope="module")
+def magnets(tmp_path_factory) -> Path:
+    """The rare-earth-magnets instance solved once (its table scenarios give a stress table)."""
+    out = tmp_path_factory.mktemp("report") / "magnets"
+    r = runner.invoke(app, ["solve", str(MAGNETS), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_stress_exposure_and_feed_sections_have_every_point(magnets, tmp_path):
+    dom = Dom(write_report(magnets, tmp_path / "r.html").read_text(encoding="utf-8"))
+    ids = {a.get("id") for _, a in dom.elements if a.get("class") == "card"}
+    assert {"stress", "exposure", "feeds"} <= ids
+    data = json.loads(dom.scripts["fs-data"])["tables"]
+
+    # Stress: one dot per case x scenario, at its worst shortfall share; the table flags TTS < TTR per pair.
+    stress = read_csv(magnets / "stress.csv")
+    worst = stress.groupby(["case", "scenario"])["shortfall_pct"].max()
+    dots = dom.points("stress")
+    assert len(dots) == len(worst) == len(data["stress_scenarios"]["rows"]) == len(data["stress_chart"]["rows"])
+    assert {(d["data-case"], d["data-scenario"]): float(d["data-value"]) for d in dots} == pytest.approx(
+        {k: v / 100 for k, v in worst.items()})
+    flags = stress.groupby(["case", "scenario"])["tts_below_ttr"].any()
+    t = data["stress_scenarios"]
+    col = t["columns"].index("tts_below_ttr")
+    got = {(r[0], r[1]): r[col] == "yes" for r in t["rows"]}
+    assert got == flags.to_dict() and any(got.values())
+
+    # Exposure: two dots (direct, upstream) per exposure row of the charted cases.
+    exp = read_csv(magnets / "exposure.csv")
+    exp = exp[exp["case"].isin(["baseline", "friendshored"])]
+    dots = dom.points("exposure")
+    assert len(dots) == 2 * len(exp) == 2 * len(data["exposure_shown"]["rows"])
+    up = {(d["data-case"], d["data-importer"], d["data-item"], d["data-country"]): float(d["data-value"])
+          for d in dots if d["data-measure"] == "upstream_share"}
+    assert up == pytest.approx({(r.case, r.importer, r.item, r.country): r.upstream_share for r in exp.itertuples()})
+
+    # Feeds: one bar segment per case x input x supplying country; volumes add up to the feeds table.
+    feeds = read_csv(magnets / "feeds.csv")
+    feeds = feeds[feeds["volume"] > 0]
+    segs = dom.points("feeds")
+    by_origin = feeds.groupby(["case", "item", "country"])["volume"].sum()
+    assert len(segs) == len(by_origin) == len(data["feeds_by_origin"]["rows"])
+    assert {(s["data-case"], s["data-item"], s["data-country"]): float(s["data-volume"]) for s in segs} == \
+        pytest.approx(by_origin.to_dict())
+
+
+def test_single_tier_folder_has_no_multi_tier_sections(solved, tmp_path):
+    folder = copy_only(solved, tmp_path / "csv", ("csv",))
+    dom = Dom(write_report(folder, tmp_path / "r.html").read_text(encoding="utf-8"))
+    ids = {a.get("id") for _, a in dom.elements if a.get("class") == "card"}
+    assert not {"exposure", "feeds"} & ids
+    assert not dom.points("exposure") and not dom.points("feeds")
+    assert ("stress" in ids) == (folder / "stress.csv").is_file()

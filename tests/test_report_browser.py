@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from planner.cli import app
 
-from .test_report import EVIL, Dom, _rewrite, copy_only, read_csv
+from .test_report import EVIL, Dom, _rewrite_cells, copy_only, read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 MINERALS = ROOT / "instances" / "critical-minerals-us-japan"
@@ -127,7 +127,7 @@ def test_the_browser_builds_csv_that_reads_back_as_the_table(report, tmp_path):
 def test_hostile_names_stay_text_in_the_browser(report, tmp_path):
     out, _ = report
     folder = copy_only(out, tmp_path / "evil", ("csv",))
-    _rewrite(folder, "gallium", EVIL.replace(",", ";"))
+    _rewrite_cells(folder, "gallium", EVIL.replace(",", ";"))
     r = runner.invoke(app, ["report", str(folder)])
     assert r.exit_code == 0, r.output
     p = run_browser(tmp_path, (folder / "report.html").resolve().as_uri(), "--dump-dom")
