@@ -127,7 +127,7 @@ def _load_yaml(text: str, problems: list[Problem]) -> tuple[Any, dict[str, int]]
         problems.append(Problem(META_FILE, 1, expected="not a mapping; expected keys with values (name:, ...)"))
         return None, {}
     # YAML keeps the last of two equal keys without a word: a typo'd copy would win silently.
-    for key, line, value, first in _yaml_repeats(node):
+    for key, line, value, first in yaml_repeats(node):
         problems.append(Problem(META_FILE, line, key, value,
                                 f"repeated key; expected each key once (it is also on line {first})"))
     return data, lines
@@ -154,7 +154,7 @@ def _yaml_why(e: yaml.YAMLError) -> str:
     return str(getattr(e, "problem", None) or e)
 
 
-def _yaml_repeats(node: Any, prefix: str = "") -> list[tuple[str, int, str | None, int]]:
+def yaml_repeats(node: Any, prefix: str = "") -> list[tuple[str, int, str | None, int]]:
     """(dotted key, line, value, first line) of every key repeated within one mapping."""
     out = []
     if isinstance(node, yaml.MappingNode):
@@ -164,10 +164,10 @@ def _yaml_repeats(node: Any, prefix: str = "") -> list[tuple[str, int, str | Non
             if key in seen:
                 out.append((key, line, v.value if isinstance(v, yaml.ScalarNode) else None, seen[key]))
             seen.setdefault(key, line)
-            out += _yaml_repeats(v, key + ".")
+            out += yaml_repeats(v, key + ".")
     elif isinstance(node, yaml.SequenceNode):
         for v in node.value:
-            out += _yaml_repeats(v, prefix)
+            out += yaml_repeats(v, prefix)
     return out
 
 

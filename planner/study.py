@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InstanceError, Problem
+from .io import yaml_repeats
 from .schema import TABLES, Instance
 from .solve import SolveOptions
 from .study_exec import FILTER_COLUMNS, SCALABLE_TABLES, RunOutcome, RunTask, Scale, execute_run, reset_worker_state
@@ -398,13 +399,19 @@ def _parse(path: Path, file: str) -> tuple[StudySpec, dict[str, int]]:
         raise InstanceError([Problem(file, expected=f"cannot read the study file ({e}); expected a UTF-8 YAML file")]) from None
     try:
         data = yaml.safe_load(text)
-        lines = _yaml_lines(yaml.compose(text, Loader=yaml.SafeLoader))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = _yaml_lines(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise InstanceError([Problem(file, mark.line + 1 if mark else None,
                                      expected=f"invalid YAML ({getattr(e, 'problem', None) or e}); expected valid YAML")]) from None
     if not isinstance(data, dict):
         raise InstanceError([Problem(file, 1, expected="not a mapping; expected keys name:, base: and runs (scenarios:, grids:, frontiers:)")])
+    # YAML keeps the last of two equal keys without a word: a repeated key would win silently.
+    repeats = [Problem(file, line, key, value, f"repeated key; expected each key once (it is also on line {first})")
+               for key, line, value, first in yaml_repeats(node)]
+    if repeats:
+        raise InstanceError(repeats)
     chk = _Checker(file, lines)
     try:
         spec = StudySpec.model_validate(data)
@@ -764,42 +771,53 @@ def _run_serial(tasks: list[RunTask], base: Instance, on_done: Callable[[RunTask
         reset_worker_state()
 
 
-def _run_dask(tasks: list[RunTask], base: Instance, on_done: Callable[[RunTask, RunOutcome], None], *,
-              workers: int, scheduler: str | None, processes: bool) -> None:
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask logs every scheduler event at INFO (its loggers carry their own levels); the progress bar says what matters."""
     import logging
 
     import distributed  # noqa: F401  (importing it configures its loggers; silence them after)
 
-    # Dask logs every scheduler event at INFO (its loggers carry their own levels); the progress bar says what matters.
     names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
     levels = {n: logging.getLogger(n).level for n in names}
     for n in names:
         logging.getLogger(n).setLevel(logging.ERROR)
     try:
-        _dask_session(tasks, base, on_done, workers=workers, scheduler=scheduler, processes=processes)
+        yield
     finally:
         for n, lv in levels.items():
             logging.getLogger(n).setLevel(lv)
 
 
-def _dask_session(tasks, base, on_done, *, workers: int, scheduler: str | None, processes: bool) -> None:
+def _connect(scheduler: str):
+    """A client of the Dask cluster at ``scheduler``; a bad address is bad input (exit 2, nothing written)."""
+    from distributed import Client
+
+    try:
+        with _quiet_dask():
+            return Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise InstanceError([Problem("--scheduler", value=scheduler, expected=f"no Dask scheduler answered ({e}); "
+                                     "expected the address of a running scheduler, e.g. tcp://host:8786")]) from None
+
+
+def _run_dask(tasks: list[RunTask], base: Instance, on_done: Callable[[RunTask, RunOutcome], None], *,
+              workers: int, client, processes: bool) -> None:
+    with _quiet_dask():
+        _dask_session(tasks, base, on_done, workers=workers, client=client, processes=processes)
+
+
+def _dask_session(tasks, base, on_done, *, workers: int, client, processes: bool) -> None:
     import logging
 
     from distributed import Client, LocalCluster, as_completed
 
-    cluster = None
-    try:
-        if scheduler:
-            client = Client(scheduler, timeout="20s")
-        else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                                   # ':0': a free port; the default 8787 warns when another cluster holds it
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
-            client = Client(cluster)
-    except (OSError, TimeoutError) as e:
-        if cluster is not None:
-            cluster.close()
-        raise InstanceError([Problem("--scheduler", value=scheduler, expected=f"no Dask scheduler answered ({e}); expected the address of a running scheduler, e.g. tcp://host:8786")]) from None
+    cluster = own = None
+    if client is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                               # ':0': a free port; the default 8787 warns when another cluster holds it
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = own = Client(cluster)
     try:
         [base_f] = client.scatter([base], broadcast=True)
         futures = {client.submit(execute_run, t, base_f, key=f"friendshore-run-{t.run_id}", pure=False): t for t in tasks}
@@ -813,7 +831,8 @@ def _dask_session(tasks, base, on_done, *, workers: int, scheduler: str | None, 
             fut.release()
             on_done(t, outcome)
     finally:
-        client.close()
+        if own is not None:  # a client of --scheduler is closed by run_study
+            own.close()
         if cluster is not None:
             cluster.close()
 
@@ -865,6 +884,18 @@ def run_study(
                                      "--resume to continue it, or a new folder")])
     command = tuple(sys.argv) if command is None else command
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    client = _connect(scheduler) if scheduler else None  # before anything is written
+    try:
+        return _run(study, out, client=client, n_workers=n_workers, resume=resume, persistent=persistent,
+                    processes=processes, progress=progress, console=console, tables=tables, plots=plots,
+                    command=command, started=t0)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persistent: bool, processes: bool,
+         progress: bool, console, tables: bool, plots: bool, command: tuple[str, ...], started: float) -> StudyReport:
     with _lock(out):
         _clean_stale(out)
         (out / RUNS).mkdir(parents=True, exist_ok=True)
@@ -900,12 +931,12 @@ def run_study(
                 advance(counts["failed"])
 
             if tasks:
-                if scheduler is None and n_workers <= 1 and processes:
+                if client is None and n_workers <= 1 and processes:
                     _run_serial(tasks, study.base, on_done)
                 else:
-                    _run_dask(tasks, study.base, on_done, workers=max(n_workers, 1), scheduler=scheduler,
+                    _run_dask(tasks, study.base, on_done, workers=max(n_workers, 1), client=client,
                               processes=processes)
-        return _finish(study, out, resumed=len(finished), ran=len(tasks), started=t0, plots=plots)
+        return _finish(study, out, resumed=len(finished), ran=len(tasks), started=started, plots=plots)
 
 
 @contextlib.contextmanager

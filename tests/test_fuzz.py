@@ -693,8 +693,6 @@ def test_bad_study_file_is_reported(mutation, root):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason="planner/study.py keeps the last of two equal YAML keys without a word; "
-                                       "instance.yaml reports them (planner.io._yaml_repeats)")
 def test_repeated_key_in_a_study_file_is_reported(tmp_path):
     study = pytest.importorskip("planner.study")
     _write({}, tmp_path / "inst")
