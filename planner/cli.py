@@ -387,13 +387,14 @@ def generate(
     countries: Annotated[int, typer.Option(min=3, help="Number of countries.")] = 20,
     importers: Annotated[int, typer.Option(min=1, help="Number of importers.")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    scenarios: Annotated[int, typer.Option(min=0, help="Number of disruption scenarios (0 = none).")] = 0,
 ) -> None:
     """Write a synthetic instance of any size with realistic structure."""
     from .generate import write_generated
 
     if importers > countries:
         fail(InstanceError([Problem("--importers", value=str(importers), expected=f"at most --countries ({countries})")]))
-    write_generated(out_path, items=items, countries=countries, importers=importers, seed=seed)
+    write_generated(out_path, items=items, countries=countries, importers=importers, seed=seed, scenarios=scenarios)
     out.print(f"wrote {out_path}")
 
 

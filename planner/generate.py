@@ -12,7 +12,12 @@
 * '*' lanes for every (origin, importer) pair with distance-based freight and
   tariffs highest from the concern tier;
 * about one investment option per item, two subsidy programmes, and a
-  baseline in which each importer buys in proportion to producers' output.
+  baseline in which each importer buys in proportion to producers' output;
+* with ``scenarios=S > 0``: S disruptions (one or two supplier countries,
+  weighted by their share of capacity, losing half or all of it, or a
+  chokepoint closing), chokepoints on the lanes from neutral and concern
+  countries, two weeks of demand in stock, and the ``expected`` scenario mode
+  (probability-weighted shortage cost), which keeps every size feasible.
 
 The same arguments always give the same instance (``numpy.random.default_rng``
 seeded once, no other randomness), and :func:`write_generated` writes it with
@@ -38,6 +43,8 @@ from planner.schema import (
     Meta,
     Policy,
     Programme,
+    Scenario,
+    Stock,
     Supply,
 )
 
@@ -119,7 +126,8 @@ def _feasible_weights(cap: dict[str, float], concern: set[str], total: float, sh
     return outside + inside >= 1.0 + 1e-6
 
 
-def generate(items: int, countries: int, importers: int, seed: int, name: str | None = None) -> Instance:
+def generate(items: int, countries: int, importers: int, seed: int, name: str | None = None,
+             scenarios: int = 0) -> Instance:
     """A synthetic instance of ``items`` items, ``countries`` countries (``importers`` of which import).
 
     Deterministic in its arguments.  The default policy of the instance
@@ -254,16 +262,71 @@ def generate(items: int, countries: int, importers: int, seed: int, name: str | 
             "no_subsidy": {"programmes.prog_a.rate": 0, "programmes.prog_b.rate": 0},
         },
     )
-    return Instance(meta=meta, countries=tuple(ctys), items=tuple(item_rows), supply=tuple(supply),
+    inst = Instance(meta=meta, countries=tuple(ctys), items=tuple(item_rows), supply=tuple(supply),
                     demand=tuple(demand), lanes=tuple(lanes), investments=tuple(investments),
                     programmes=tuple(programmes), baseline=tuple(baseline))
+    return with_disruptions(inst, scenarios, seed, pos, idx) if scenarios > 0 else inst
+
+
+CHOKEPOINTS = ("strait_west", "strait_east")
+"""Synthetic sea lanes: lanes from neutral and concern countries pass one, by the origin's side of the map."""
+
+
+def with_disruptions(inst: Instance, n: int, seed: int, pos: np.ndarray | None = None,
+                     idx: dict[str, int] | None = None) -> Instance:
+    """``inst`` with ``n`` disruption scenarios, lane chokepoints, stockpiles and the expected scenario mode.
+
+    Drawn from their own random stream, so the rest of the instance is the same
+    as without scenarios.
+    """
+    rng = np.random.default_rng([seed, 7])
+    tier = inst.tier_of
+    lanes = inst.lanes
+    if pos is not None and idx is not None:
+        lanes = tuple(
+            ln.model_copy(update={"chokepoints": (CHOKEPOINTS[int(pos[idx[ln.origin]][0] > 0.5)],)})
+            if tier[ln.origin] in ("neutral", "concern") else ln
+            for ln in lanes
+        )
+    chokes = sorted({cp for ln in lanes for cp in ln.chokepoints})
+    demanded = sorted({i for (i, _), q in inst.demand_qty.items() if q > 0})
+    total = {i: sum(s.capacity for s in inst.supply if s.item == i) for i in demanded}
+    weight: dict[str, float] = {}
+    for s in inst.supply:  # a country's weight: its summed share of each item's capacity
+        if total.get(s.item, 0) > 0:
+            weight[s.country] = weight.get(s.country, 0.0) + s.capacity / total[s.item]
+    countries = sorted(weight)
+    p = np.array([weight[c] for c in countries])
+    p /= p.sum()
+    scen = []
+    for k in range(n):
+        weeks = float(rng.choice([4, 8, 13, 26]))
+        common = dict(id=f"s{k + 1}", duration_weeks=weeks, recovery_weeks=2 * weeks,
+                      probability=round(float(rng.uniform(0.005, 0.05)), 3))
+        if chokes and rng.random() < 0.2:
+            scen.append(Scenario(chokepoints=(str(rng.choice(chokes)),), **common))
+            continue
+        hit = tuple(sorted(set(rng.choice(countries, size=int(rng.integers(1, 3)), p=p).tolist())))
+        items = (ALL,) if rng.random() < 0.5 else (str(rng.choice(demanded)),)
+        scen.append(Scenario(countries=hit, items=items, loss=float(rng.choice([0.5, 1.0])), **common))
+    cost = {}
+    for s in inst.supply:
+        cost.setdefault(s.item, []).append(s.unit_cost)
+    stock = tuple(
+        Stock(item=i, importer=j, existing=_sig(q * 2 / 52), holding_cost=_sig(0.1 * float(np.median(cost[i]))))
+        for (i, j), q in sorted(inst.demand_qty.items()) if q > 0
+    )
+    shortage = _sig(3 * max(s.unit_cost for s in inst.supply))
+    policy = inst.policy.model_copy(update={"scenario_mode": "expected", "scenario_shortage_cost": shortage})
+    meta = inst.meta.model_copy(update={"policy": policy})
+    return inst.replace(meta=meta, lanes=lanes, scenarios=tuple(scen), stock=stock)
 
 
 def write_generated(out: str | os.PathLike, items: int, countries: int, importers: int, seed: int,
-                    name: str | None = None) -> Instance:
+                    name: str | None = None, scenarios: int = 0) -> Instance:
     """Generate an instance and write it to ``out`` (a folder, or an .xlsx workbook); returns it."""
     from planner.io import write_instance
 
-    inst = generate(items, countries, importers, seed, name)
+    inst = generate(items, countries, importers, seed, name, scenarios)
     write_instance(inst, out)
     return inst

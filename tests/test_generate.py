@@ -74,3 +74,19 @@ def test_default_policy_feasible(args):
     assert cmp.results["friendshored"].has_solution
     assert cmp.results["cost_only"].has_solution
     assert cmp.solutions["baseline"] is not None
+
+
+def test_scenarios_are_added_without_changing_the_rest(tmp_path):
+    # Scenarios come from their own random stream: supply, demand and baseline stay as
+    # without them, and the same seed gives the same scenarios.
+    from planner.generate import generate, write_generated
+    from planner.io import load_instance
+
+    plain = generate(4, 12, 2, seed=5)
+    rich = generate(4, 12, 2, seed=5, scenarios=9)
+    assert rich.supply == plain.supply and rich.demand == plain.demand and rich.baseline == plain.baseline
+    assert len(rich.scenarios) == 9 and len({s.id for s in rich.scenarios}) == 9
+    assert rich.stock and rich.policy.scenario_mode == "expected"
+    assert generate(4, 12, 2, seed=5, scenarios=9).scenarios == rich.scenarios
+    back = load_instance(tmp_path / "i") if write_generated(tmp_path / "i", 4, 12, 2, 5, scenarios=9) else None
+    assert back.scenarios == rich.scenarios
