@@ -13,9 +13,9 @@ stopped supplying at every stage, with
 For a chain with one input per stage this is the content share (90 % of a
 plant's oxide from X makes 90 % of its magnets X-exposed).  The direct share
 is the share bought from X at the last tier, what a single-tier analysis sees.
-The same propagation gives the stress test's upstream losses
-(:func:`upstream_loss`): a scenario's losses at any stage reduce what the
-downstream plants can ship.
+The stress test does not use this pro-rata view: in a crisis its plants
+re-source inputs from any surviving qualified supplier, as the model's
+second stage does (planner/stress.py).
 
 The model's stage and upstream caps (``models/upstream.py``) use tagged flows
 that let plants keep materials apart by origin, so a capped plan's tagged
@@ -192,25 +192,3 @@ def baseline_feeds(inst: Instance, flows: Flows) -> tuple[Flows, list[str]]:
                     feeds[(inp, o, c)] += q * v * w / total
                     out_vol[(inp, o)] += q * v * w / total
     return dict(feeds), notes
-
-
-def upstream_loss(inst: Instance, feeds: Flows) -> Callable:
-    """``loss(scenario, item, country)`` for the stress test: own loss, or upstream losses, whichever is larger.
-
-    The scenario's losses at every stage and its blocked chokepoints on feed
-    lanes propagate down the contracted feeds (pro-rata, no re-sourcing), so a
-    disrupted mine or refinery reduces what the plants downstream can ship.
-    """
-    from .scenarios import loss_of, route_blocked
-
-    chain = inst.chain
-    cache: dict[str, dict[tuple[str, str], float]] = {}
-
-    def loss(s, item: str, country: str) -> float:
-        if s.id not in cache:
-            cache[s.id] = survival(
-                inst, feeds, lambda i, c: loss_of(s, i, c),
-                lambda i, o, k: 0.0 if route_blocked(s, i, chain.chokepoints(i, o, k)) else 1.0)
-        return 1.0 - cache[s.id].get((item, country), 1.0 - loss_of(s, item, country))
-
-    return loss

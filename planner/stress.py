@@ -21,8 +21,20 @@ costs and bounds, so the numbers do not depend on the solver's choice among ties
    TTS is computed from.
 
 Volumes are the same as the model's (``planner/scenarios.py``): the crisis
-supply of a supplier is its contracted volume plus ``surge`` x its spare
-qualified capacity, times (1 - loss), times duration / 52.
+supply of a supplier is its contracted volume (final flows and feeds to plants)
+plus ``surge`` x its spare qualified capacity, times (1 - loss), times
+duration / 52.
+
+Multi-tier sourcings get the model's second-stage physics (``models/recourse.py``,
+chain blocks; :func:`chain_recourse` computes the same structure from the
+sourcing): plants draw crisis feeds of their upstream-touched inputs from any
+surviving qualified supplier of the input over open feed lanes, each supplier
+within its own crisis supply (shared between its importers and the plants it
+feeds), and a plant ships at most what its feeds make through the bill of
+materials.  Inputs the scenario leaves untouched are not limiting, as in the
+model.  When one scenario couples several blocks (a chain shares input
+suppliers), a phase 0 first minimises the largest shortfall share over all of
+them, so no importer is starved to spare another item's.
 
 TTS of an importer (Simchi-Levi et al., 2015): with weekly demand
 w = demand / 52, crisis supply received at the weekly rate r = received /
@@ -46,9 +58,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import InstanceError, NoSolutionError, Problem
-from .scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, scenarios_of
+from .scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, loss_of, route_blocked, scenarios_of
 from .schema import Instance, Scenario
-from .exposure import baseline_feeds, upstream_loss
+from .exposure import baseline_feeds
 from .solution import EPS, Solution, baseline_flows
 from .solve import SolveOptions
 
@@ -76,9 +88,9 @@ class Sourcing:
     qualified: frozenset[tuple[str, str]]
     built: frozenset[str] = frozenset()
     stock: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(item, importer) -> stockpile level; missing stock rows hold their existing level."""
     feeds: dict[tuple[str, str, str], float] = field(default_factory=dict)
     """Multi-tier: (input, origin, plant country) -> contracted input volume per year."""
-    """(item, importer) -> stockpile level; missing stock rows hold their existing level."""
 
 
 @dataclass(frozen=True)
@@ -186,11 +198,13 @@ def _true(v) -> bool:
 def crisis_supply(inst: Instance, src: Sourcing) -> dict[tuple[str, str], float]:
     """(item, supplier) -> what it can ship in a crisis per year: contracted + surge x spare qualified capacity.
 
-    The same quantity as the model's CrisisSupply; spare capacity is never
-    negative (a baseline may buy above a supplier's capacity).
+    The same quantity as the model's CrisisSupply: contracted = final flows and
+    feeds to plants (multi-tier), so spare capacity is what is left after all
+    of it; spare capacity is never negative (a baseline may buy above a
+    supplier's capacity).
     """
     shipped: dict[tuple[str, str], float] = {}
-    for (i, c, _), v in src.flows.items():
+    for (i, c, _), v in (*src.flows.items(), *src.feeds.items()):
         if v > EPS:
             shipped[i, c] = shipped.get((i, c), 0.0) + v
     added: dict[tuple[str, str], float] = {}
@@ -217,12 +231,18 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
     rate = crisis_supply(inst, src)
     dem = {k: q for k, q in inst.demand_qty.items() if q > 0}
     routes = [(i, c, j) for (i, c, j) in inst.lane_for if (i, c) in rate and (i, j) in dem]
-    # Multi-tier: a scenario's losses upstream (and blocked feed lanes) cut what the plants downstream can ship.
-    found = blocks(inst, scen, routes, loss=upstream_loss(inst, src.feeds) if inst.chain.multi_tier else None)
+    found = blocks(inst, scen, routes)
+    up = None
+    if inst.chain.multi_tier:  # chain blocks replace the plain ones of the same (scenario, item), as in the model
+        up = chain_recourse(inst, scen, set(rate), {i for i, _ in dem})
+        keys = {b.key for b in up.blocks}
+        order = {s.id: n for n, s in enumerate(scen)}
+        found = sorted([b for b in found if b.key not in keys] + up.blocks,
+                       key=lambda b: (order[b.scenario.id], b.item))
     if not found:
         return StressResult(src.name, scen, pd.DataFrame(columns=COLUMNS), "optimal")
     t0 = time.perf_counter()
-    lp = _RecourseLP(found, rate, dem, stock_levels(inst, src))
+    lp = _RecourseLP(found, rate, dem, stock_levels(inst, src), up, inst)
     build_s = time.perf_counter() - t0
     solve_s = lp.solve(options or SolveOptions(), src.name)
 
@@ -247,33 +267,145 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
     return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s)
 
 
+@dataclass
+class ChainRecourse:
+    """What a multi-tier scenario adds to the recourse (pure data; the model's chain blocks, ``models/recourse.py``)."""
+
+    blocks: list[Block] = field(default_factory=list)
+    """Chain blocks: (scenario, item) with an upstream-touched input or fed to such plants; never pooled."""
+    feeds: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(scenario, input, surviving supplier, plant country) open feed routes."""
+    limits: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """(scenario, item, supplier) -> surviving share (1 - loss) of every supplier shipping in a chain block."""
+    bom: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    """(scenario, touched input, plant country) -> outputs whose crisis output the input's feeds limit."""
+    tau: dict[str, float] = field(default_factory=dict)
+    """scenario -> duration / 52."""
+
+
+def chain_recourse(inst: Instance, scenarios: Iterable[Scenario], live: set[tuple[str, str]],
+                   items: set[str]) -> ChainRecourse:
+    """Chain blocks of the demanded ``items`` over the supply options ``live``, per scenario.
+
+    The same rule as the model's (``models/recourse.py: _chain_recourse``),
+    from data: an item is *touched* in s if one of its live options loses
+    capacity or one of its final or feed routes is blocked, *upstream-touched*
+    (U_s) if it or an input upstream is.  An item of ``items`` in U_s with an
+    upstream-touched input, or fed to plants of items in U_s, is a chain
+    block; its plants are limited through the BOM by their touched inputs,
+    fed from surviving suppliers over open feed lanes.  The stress test passes
+    the sourcing's options (qualified or contracted: the others have no crisis
+    supply), so a disruption of an unused supplier touches nothing.
+    """
+    chain = inst.chain
+    wanted = chain.closure(items)
+    options: dict[str, list[str]] = {}
+    for i, c in sorted(live):
+        if i in wanted:
+            options.setdefault(i, []).append(c)
+    importers: dict[str, list[str]] = {}
+    for (i, j), q in sorted(inst.demand_qty.items()):
+        if q > 0 and i in items:
+            importers.setdefault(i, []).append(j)
+    routes_from: dict[tuple[str, str], list[str]] = {}  # (item, origin) -> importers on a lane
+    for i, c, j in inst.lane_for:
+        if i in importers and c in options.get(i, ()) and j in importers[i]:
+            routes_from.setdefault((i, c), []).append(j)
+    plants_using: dict[tuple[str, str], list[str]] = {}  # (input, plant country) -> live outputs there
+    for o, k in sorted(live):
+        for i in chain.inputs_of.get(o, {}):
+            if o in wanted:
+                plants_using.setdefault((i, k), []).append(o)
+    feeds_from: dict[tuple[str, str], list[str]] = {}  # (input, origin) -> plant countries on a feed lane
+    for i, c, k in sorted(chain.feed_routes):
+        if (i, k) in plants_using and c in options.get(i, ()):
+            feeds_from.setdefault((i, c), []).append(k)
+    out = ChainRecourse()
+    for s in scenarios:
+        def closed(i, c, k, s=s):  # a final route's or a feed route's lane is closed by the scenario
+            return route_blocked(s, i, chain.chokepoints(i, c, k))
+
+        touched = {i for i, cs in options.items()
+                   if any(loss_of(s, i, c) > 0 for c in cs)
+                   or any(closed(i, c, j) for c in cs for j in routes_from.get((i, c), ()))
+                   or any(closed(i, c, k) for c in cs for k in feeds_from.get((i, c), ()))}
+        if not touched:
+            continue
+        upt: set[str] = set()
+        for i in chain.item_order:  # inputs first
+            if i in options and (i in touched or any(x in upt for x in chain.inputs_of.get(i, {}))):
+                upt.add(i)
+        fed = {i for (i, _), outs in plants_using.items() if i in upt and any(o in upt for o in outs)}
+        chained = [o for o in sorted(upt & items) if o in importers
+                   and (o in fed or any(x in upt for x in chain.inputs_of.get(o, {})))]
+        if not chained:
+            continue
+        out.tau[s.id] = s.duration_weeks / WEEKS_PER_YEAR
+        for o in chained:
+            routes = tuple(sorted((c, j) for c in options[o] for j in routes_from.get((o, c), ())
+                                  if loss_of(s, o, c) < 1.0 and not closed(o, c, j)))
+            surviving = {c: 1.0 - loss_of(s, o, c) for c in sorted({c for c, _ in routes})}
+            out.blocks.append(Block(s, o, tuple(importers[o]), surviving, routes, False))
+            out.limits.update({(s.id, o, c): v for c, v in surviving.items()})
+        shipping = {(o, c) for (sid, o, c) in out.limits if sid == s.id}
+        for item in reversed(chain.item_order):  # outputs first: a plant is fed only if it has a way out
+            if item not in fed:
+                continue
+            for c in options[item]:
+                if loss_of(s, item, c) >= 1.0:
+                    continue
+                arcs = [(item, c, k) for k in feeds_from.get((item, c), ()) if not closed(item, c, k)
+                        and any(o in upt and (o, k) in shipping for o in plants_using[item, k])]
+                if arcs:
+                    out.feeds += [(s.id, *a) for a in arcs]
+                    out.limits[(s.id, item, c)] = 1.0 - loss_of(s, item, c)
+                    shipping.add((item, c))
+        for (i, k), outs in sorted(plants_using.items()):
+            limited = [o for o in outs if i in upt and o in upt and (o, k) in shipping]
+            if limited:
+                out.bom[(s.id, i, k)] = limited
+    return out
+
+
 class _RecourseLP:
     """The stress LP of all blocks, built as arrays and solved with highspy directly.
 
-    The model is a plain transportation LP and changes only its costs and
-    bounds between the three lexicographic solves, so it is passed to HiGHS
-    once, in bulk (Pyomo's per-constraint hand-off took seconds at 200 scenarios).
+    The model is a plain network LP and changes only its costs and bounds
+    between the lexicographic solves, so it is passed to HiGHS once, in bulk
+    (Pyomo's per-constraint hand-off took seconds at 200 scenarios).
 
-    Columns: X (crisis supply on an arc: pool or supplier -> importer), Draw
-    and Short per cell (block, importer), Z (largest shortfall share) and T
-    (total shortfall / block demand) per block.  Rows:
-    Cap: sum_j X <= tau * surviving * crisis supply;  Served: sum X + Draw + Short = tau * demand;
-    Share: Short <= Z * tau * demand;  Total: T * block demand = sum_j Short.
+    Columns: X (crisis supply on an arc: pool or supplier -> importer), F
+    (multi-tier: crisis feed supplier -> plant country), Draw and Short per
+    cell (block, importer), Z (largest shortfall share) and T (total shortfall
+    / block demand) per block, W (largest shortfall share) per group of blocks
+    one scenario couples.  Rows:
+    Cap: sum_j X + sum_k F <= tau * surviving * crisis supply;
+    Bom: sum_{o uses i at k} q[o,i] * (X and F out of (o, k)) <= sum_c F[i,c,k];
+    Served: sum X + Draw + Short = tau * demand;  Share: Short <= Z * tau * demand;
+    Total: T * block demand = sum_j Short;  Group: Z <= W.
     """
 
-    def __init__(self, found: list[Block], rate: dict, dem: dict, stock: dict):
+    def __init__(self, found: list[Block], rate: dict, dem: dict, stock: dict, up: ChainRecourse | None = None,
+                 inst: Instance | None = None):
         arcs, caps = [], []
+        node_of: dict[tuple[str, str, str], int] = {}  # (scenario, item, supplier) -> node, shared by a chain
         for b, blk in enumerate(found):
             if blk.pooled:  # one pool node; exact because every survivor reaches every importer
                 if blk.surviving:
                     caps.append(blk.tau * sum(v * rate[blk.item, c] for c, v in blk.surviving.items()))
                     arcs += [(b, len(caps) - 1, j) for j in blk.importers]
             else:
-                node = {}
                 for c, v in blk.surviving.items():
                     caps.append(blk.tau * v * rate[blk.item, c])
-                    node[c] = len(caps) - 1
-                arcs += [(b, node[c], j) for c, j in blk.routes]
+                    node_of[blk.scenario.id, blk.item, c] = len(caps) - 1
+                arcs += [(b, node_of[blk.scenario.id, blk.item, c], j) for c, j in blk.routes]
+        feeds = []  # (supplier node, (scenario, input, plant country))
+        if up is not None:
+            for (sid, i, c), v in up.limits.items():
+                if (sid, i, c) not in node_of:  # suppliers that only feed plants in the scenario
+                    caps.append(up.tau[sid] * v * rate[i, c])
+                    node_of[sid, i, c] = len(caps) - 1
+            feeds = [(node_of[sid, i, c], (sid, i, k)) for sid, i, c, k in up.feeds]
         self.cell = {(b, j): k for k, (b, j) in enumerate((b, j) for b, blk in enumerate(found) for j in blk.importers)}
         cells = list(self.cell)
         self.need = [found[b].tau * dem[found[b].item, j] for b, j in cells]
@@ -282,20 +414,43 @@ class _RecourseLP:
         for (b, _), q in zip(cells, self.need):
             total[b] += q
         self.total = total
-        n_arc, n_cell, n_blk = len(arcs), len(cells), len(found)
-        self.draw0, self.short0 = n_arc, n_arc + n_cell
-        self.z0, self.t0 = n_arc + 2 * n_cell, n_arc + 2 * n_cell + n_blk
-        self.n = self.t0 + n_blk
-        self.n_blk, self.n_cell = n_blk, n_cell
+        # Blocks one scenario couples (chain blocks share input suppliers): one largest share over all of them.
+        by_scen: dict[str, list[int]] = {}
+        chained = {b.key for b in up.blocks} if up is not None else set()
+        for b, blk in enumerate(found):
+            if blk.key in chained:
+                by_scen.setdefault(blk.scenario.id, []).append(b)
+        groups = [bs for bs in by_scen.values() if len(bs) > 1]
+        n_arc, n_feed, n_cell, n_blk = len(arcs), len(feeds), len(cells), len(found)
+        n_flow = n_arc + n_feed
+        self.draw0, self.short0 = n_flow, n_flow + n_cell
+        self.z0, self.t0 = n_flow + 2 * n_cell, n_flow + 2 * n_cell + n_blk
+        self.w0 = self.t0 + n_blk
+        self.n = self.w0 + len(groups)
+        self.n_blk, self.n_cell, self.n_group = n_blk, n_cell, len(groups)
         self.arcs_into: dict = {}
         by_node: dict = {}
         for a, (b, node, j) in enumerate(arcs):
             self.arcs_into.setdefault((b, j), []).append(a)
             by_node.setdefault(node, []).append(a)
+        feeds_in: dict = {}
+        for f, (node, key) in enumerate(feeds):
+            by_node.setdefault(node, []).append(n_arc + f)
+            feeds_in.setdefault(key, []).append(n_arc + f)
         inf = highspy.kHighsInf
         rows: list[tuple[float, float, list[int], list[float]]] = []
         for node, cols in by_node.items():
             rows.append((-inf, caps[node], cols, [1.0] * len(cols)))
+        if up is not None:
+            q = inst.chain.inputs_of
+            for (sid, i, k), outs in up.bom.items():
+                cols, vals = [], []
+                for o in outs:
+                    out_cols = by_node.get(node_of.get((sid, o, k)), [])
+                    cols += out_cols
+                    vals += [q[o][i]] * len(out_cols)
+                fin = feeds_in.get((sid, i, k), [])
+                rows.append((-inf, 0.0, cols + fin, vals + [-1.0] * len(fin)))
         for k, (b, j) in enumerate(cells):
             cols = self.arcs_into.get((b, j), []) + [self.draw0 + k, self.short0 + k]
             rows.append((self.need[k], self.need[k], cols, [1.0] * len(cols)))
@@ -305,6 +460,8 @@ class _RecourseLP:
             members.setdefault(b, []).append(self.short0 + k)
         for b in range(n_blk):
             rows.append((0.0, 0.0, [self.t0 + b] + members[b], [total[b]] + [-1.0] * len(members[b])))
+        for g, bs in enumerate(groups):
+            rows += [(-inf, 0.0, [self.z0 + b, self.w0 + g], [1.0, -1.0]) for b in bs]
         self.h = h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         upper = np.full(self.n, inf)
@@ -331,24 +488,33 @@ class _RecourseLP:
         self.x = np.array(self.h.getSolution().col_value)
         return time.perf_counter() - t0
 
+    def _fix(self, lo: int, hi: int, upper: np.ndarray) -> None:
+        idx = np.arange(lo, hi, dtype=np.int32)
+        self.h.changeColsBounds(len(idx), idx, np.zeros(len(idx)), upper)
+
     def solve(self, options: SolveOptions, name: str) -> float:
-        """The three lexicographic solves; returns the seconds spent in HiGHS."""
+        """The lexicographic solves; returns the seconds spent in HiGHS."""
         h = self.h
         h.setOptionValue("random_seed", options.seed)
         h.setOptionValue("threads", options.threads)
         cost = np.zeros(self.n)
+        spent = 0.0
+        if self.n_group:  # 0. the fairest largest shortfall share over the blocks a scenario couples
+            cost[self.w0:] = 1.0
+            self._costs(cost)
+            spent += self._run(0, name)
+            self._fix(self.w0, self.n, self.x[self.w0:] + TOL)
+            cost[:] = 0.0
         cost[self.z0:self.t0] = 1.0  # 1. the fairest largest shortfall share per block
         self._costs(cost)
-        spent = self._run(1, name)
-        idx = np.arange(self.z0, self.t0, dtype=np.int32)
-        h.changeColsBounds(len(idx), idx, np.zeros(len(idx)), self.x[self.z0:self.t0] + TOL)
+        spent += self._run(1, name)
+        self._fix(self.z0, self.t0, self.x[self.z0:self.t0] + TOL)
         cost[:] = 0.0
-        cost[self.t0:] = 1.0  # 2. the least total shortfall within those shares
+        cost[self.t0:self.w0] = 1.0  # 2. the least total shortfall within those shares
         self._costs(cost)
         spent += self._run(2, name)
         # 3. the least stockpile drawn, each importer's shortfall kept exactly (drawdown may not buy its way out).
-        idx = np.arange(self.short0, self.z0, dtype=np.int32)
-        h.changeColsBounds(len(idx), idx, np.zeros(len(idx)), np.maximum(self.x[self.short0:self.z0], 0.0))
+        self._fix(self.short0, self.z0, np.maximum(self.x[self.short0:self.z0], 0.0))
         cost[:] = 0.0
         for k, (b, _) in enumerate(self.cell):
             cost[self.draw0 + k] = 1.0 / self.total[b]
