@@ -116,19 +116,13 @@ def solve(
 ) -> None:
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
     from .compare import run_comparison
-    from .export import parse_formats
     from .io import files_hash, instance_hash
     from .run import result_tables, run_record, write_outputs
     from .solve import SolveOptions
 
     started = time.time()
     try:
-        try:
-            formats = parse_formats(fmt)
-        except ValueError as e:
-            raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
-        if time_limit is not None and time_limit <= 0:
-            raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+        formats = _check_output_options(fmt, time_limit)
         if report and out_dir is None:
             raise InstanceError([Problem("--report", expected="--out DIR as well: the report is written to DIR/report.html")])
         options = SolveOptions(time_limit=time_limit, rel_gap=max(gap, 0.0), threads=max(threads, 1), seed=max(seed, 0))
@@ -175,6 +169,19 @@ def solve(
                 out.print(f"wrote {write_report(out_dir, out_dir / 'report.html')}")
             except FriendshoreError as exc:
                 fail(exc)
+
+
+def _check_output_options(fmt: str, time_limit: float | None) -> tuple[str, ...]:
+    """The formats of --format, after checking it and --time-limit (InstanceError, exit 2, if bad)."""
+    from .export import parse_formats
+
+    try:
+        formats = parse_formats(fmt)
+    except ValueError as e:
+        raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
+    if time_limit is not None and time_limit <= 0:
+        raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+    return formats
 
 
 def _split(s: str) -> tuple[str, str]:
@@ -294,17 +301,11 @@ def stress(
 ) -> None:
     """Evaluate a sourcing against every disruption scenario: shortfall, time-to-survive, time-to-recover."""
     from . import stress as st
-    from .export import parse_formats
     from .io import files_hash, instance_hash
     from .solve import SolveOptions
 
     try:
-        try:
-            formats = parse_formats(fmt)
-        except ValueError as e:
-            raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
-        if time_limit is not None and time_limit <= 0:
-            raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+        formats = _check_output_options(fmt, time_limit)
         options = SolveOptions(time_limit=time_limit, seed=max(seed, 0))
         set_ = (set_ or []) + _scenario_sets(scenarios)
         inst = _load(instance, set_, variant)
@@ -338,17 +339,11 @@ def network(
 ) -> None:
     """Supply network: stages, upstream exposure, single points of failure; GraphML and a drawing (PNG, SVG)."""
     from . import network as nw
-    from .export import parse_formats
     from .io import files_hash, instance_hash
     from .solve import SolveOptions
 
     try:
-        try:
-            formats = parse_formats(fmt)
-        except ValueError as e:
-            raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
-        if time_limit is not None and time_limit <= 0:
-            raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+        formats = _check_output_options(fmt, time_limit)
         inst = _load(instance, set_, variant)
         with err.status(f"analysing the network of {sourcing} ..."):
             result = nw.run(inst, sourcing, beta, SolveOptions(time_limit=time_limit, seed=max(seed, 0)))

@@ -120,7 +120,7 @@ def _load_yaml(text: str, problems: list[Problem]) -> tuple[Any, dict[str, int]]
                                 expected=f"too large once its aliases (*name) are expanded; expected at most "
                                          f"{YAML_MAX_NODES} values (write them out, or use fewer aliases)"))
         return None, {}
-    lines = _yaml_lines(node)
+    lines = yaml_lines(node)
     if data is None:  # an empty file: Meta validation says what is missing
         data = {}
     if not isinstance(data, dict):
@@ -171,14 +171,14 @@ def yaml_repeats(node: Any, prefix: str = "") -> list[tuple[str, int, str | None
     return out
 
 
-def _yaml_lines(node: Any, prefix: str = "") -> dict[str, int]:
+def yaml_lines(node: Any, prefix: str = "") -> dict[str, int]:
     """Dotted key -> line of every mapping key in a composed YAML document."""
     out: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = f"{prefix}{k.value}"
             out[key] = k.start_mark.line + 1
-            out.update(_yaml_lines(v, key + "."))
+            out.update(yaml_lines(v, key + "."))
     return out
 
 

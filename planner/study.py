@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InstanceError, Problem
-from .io import yaml_repeats
+from .io import yaml_lines, yaml_repeats
 from .schema import TABLES, Instance
 from .solve import SolveOptions
 from .study_exec import FILTER_COLUMNS, SCALABLE_TABLES, RunOutcome, RunTask, Scale, execute_run, reset_worker_state
@@ -361,16 +361,6 @@ def _as_list(v: Any) -> list:
 
 
 # --------------------------------------------------------------------------- reading a study file
-def _yaml_lines(node: Any, prefix: str = "") -> dict[str, int]:
-    out: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = f"{prefix}{k.value}"
-            out[key] = k.start_mark.line + 1
-            out.update(_yaml_lines(v, key + "."))
-    return out
-
-
 class _Checker:
     """Collects problems of one study file, each with the line of its key."""
 
@@ -400,7 +390,7 @@ def _parse(path: Path, file: str) -> tuple[StudySpec, dict[str, int]]:
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        lines = _yaml_lines(node)
+        lines = yaml_lines(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise InstanceError([Problem(file, mark.line + 1 if mark else None,
