@@ -43,12 +43,7 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
 GAPS = (0.01, 0.001)
 
 
-def disruption_hook(inst, size: str):
-    """Hook for the resilience issue: return the instance with disruption scenarios added.
-
-    Identity for now; when scenarios exist, benchmark them by changing only this function.
-    """
-    return inst
+SCENARIOS = 0  # --scenarios N: disruption scenarios in every generated size (planner.generate)
 
 
 # --------------------------------------------------------------------------- worker (one subprocess)
@@ -56,13 +51,25 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+SCALE = True  # --no-scale: measure without the user scaling solve_model applies
+EXTRA: dict[str, object] = {}  # --highs-option name=value: further HiGHS options of the floor solves
+
+
 def _highs_from_mps(path: str, time_limit: float, seed: int, gap: float):
     import highspy
+
+    from planner.solve import user_scales
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.readModel(path)
+    # The same user_bound_scale / user_objective_scale as planner.solve.solve_model (0 with --no-scale).
+    bs, os_ = user_scales(h) if SCALE else (0, 0)
+    h.setOptionValue("user_bound_scale", bs)
+    h.setOptionValue("user_objective_scale", os_)
     h.setOptionValue("threads", 1)
+    for k, v in EXTRA.items():
+        h.setOptionValue(k, v)
     h.setOptionValue("mip_rel_gap", gap)
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("random_seed", int(seed))
@@ -72,6 +79,10 @@ def _highs_from_mps(path: str, time_limit: float, seed: int, gap: float):
 def _solve_seed(path: str, time_limit: float, seed: int, gap: float) -> dict:
     """One floor solve; the callback notes the first time the gap is within each of GAPS."""
     h = _highs_from_mps(path, time_limit, seed, gap)
+    lines: list[str] = []  # HiGHS' log, kept for its warnings (the MIP's own, not the LP relaxation's)
+    h.setOptionValue("output_flag", True)
+    h.setOptionValue("log_to_console", False)
+    h.cbLogging.subscribe(lambda e: lines.append(e.message) if "WARN" in e.message else None)
     reached: dict[float, float] = {}
     first_bound: list[float] = []
 
@@ -91,13 +102,17 @@ def _solve_seed(path: str, time_limit: float, seed: int, gap: float) -> dict:
     info = h.getInfo()
     status = h.modelStatusToString(h.getModelStatus())
     mip_gap = info.mip_gap if math.isfinite(info.mip_gap) else None
+    # HiGHS 1.15.1 returns the dual bound still user-scaled (see planner.solve._unscaled_bound).
+    k = h.getOptionValue("user_bound_scale")[1] + h.getOptionValue("user_objective_scale")[1]
+    off = float(h.getLp().offset_)
+    bound = (info.mip_dual_bound - off) / 2.0 ** k + off
     for g in GAPS:  # a run proven within g at the end reached it by then at the latest
         if g not in reached and mip_gap is not None and mip_gap <= g:
             reached[g] = h.getRunTime()
     return {
         "seed": seed, "status": status, "highs_s": h.getRunTime(), "wall_s": wall,
         "objective": info.objective_function_value if info.primal_solution_status else None,
-        "bound": info.mip_dual_bound, "gap": mip_gap, "nodes": info.mip_node_count,
+        "bound": bound, "gap": mip_gap, "log_warnings": [w.strip() for w in "".join(lines).splitlines() if w.strip()], "nodes": info.mip_node_count,
         **{f"t_gap_{g:g}": reached.get(g) for g in GAPS},
     }
 
@@ -115,9 +130,16 @@ def _root_lp(path: str, time_limit: float) -> dict:
     # "Solution optimality conditions" flags the relaxed binaries' integrality, expected here.
     warn = [ln.strip() for ln in text.splitlines()
             if ("warning" in ln.lower() or "scal" in ln.lower()) and "optimality conditions" not in ln]
+    # Informational lines about the user scaling applied are not warnings; "User scaled problem solved to
+    # optimality, but unscaled solution does not satisfy ..." follows, in a relaxation, from the same
+    # integrality violations.  The MIP solves record their own warnings (runs[*].log_warnings).
+    warn = [w for w in warn if not w.startswith(("Assessing costs and bounds after applying",
+                                                 "After solving the user-scaled model",
+                                                 "WARNING: User scaled problem solved to optimality"))]
     ranges = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("Matrix", "Cost", "Bound", "RHS"))]
     return {"root_lp": h.getInfo().objective_function_value, "lp_s": h.getRunTime(), "log_warnings": warn,
-            "coefficient_ranges": ranges}
+            "coefficient_ranges": ranges, "user_bound_scale": h.getOptionValue("user_bound_scale")[1],
+            "user_objective_scale": h.getOptionValue("user_objective_scale")[1]}
 
 
 def worker(size: str, formulation: str, seeds: int, time_limit: float, gap: float) -> dict:
@@ -129,7 +151,7 @@ def worker(size: str, formulation: str, seeds: int, time_limit: float, gap: floa
 
     items, countries, importers, iseed = SIZES[size]
     t0 = time.perf_counter()
-    inst = disruption_hook(generate(items, countries, importers, iseed), size)
+    inst = generate(items, countries, importers, iseed, scenarios=SCENARIOS)
     gen_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     m = models.build(inst, formulation)
@@ -172,19 +194,30 @@ def shipped(time_limit: float) -> list[dict]:
         opt.set_instance(m)
         handoff_s = time.perf_counter() - t0
         h = opt._solver_model
-        res = solve_model(m, SolveOptions(time_limit=time_limit), solver=opt, build_s=build_s)
+        with tempfile.TemporaryDirectory() as tmp:  # HiGHS' log of the same model, for its warnings
+            mps = os.path.join(tmp, "model.mps")
+            h.writeModel(mps)
+            lp = _root_lp(mps, time_limit)
+            mip_warn = _solve_seed(mps, time_limit, 0, 1e-4)["log_warnings"]
+        res = solve_model(m, SolveOptions(time_limit=time_limit, auto_scale=SCALE), solver=opt, build_s=build_s)
         rows.append({"instance": folder.name, "columns": h.getNumCol(), "rows": h.getNumRow(),
                      "nonzeros": h.getNumNz(), "build_s": build_s, "handoff_s": handoff_s,
-                     "resolve_handoff_s": res.handoff_s, "highs_s": res.solve_s, "status": res.status})
+                     "resolve_handoff_s": res.handoff_s, "highs_s": res.solve_s, "status": res.status,
+                     "objective": res.objective, "user_bound_scale": res.user_bound_scale,
+                     "user_objective_scale": res.user_objective_scale, "log_warnings": lp["log_warnings"] + mip_warn,
+                     "coefficient_ranges": lp["coefficient_ranges"]})
     return rows
 
 
 def shipped_table(rows: list[dict]) -> str:
-    lines = ["| shipped instance | columns | rows | nonzeros | build s | hand-off s | HiGHS s | build + hand-off s | status |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| shipped instance | columns | rows | nonzeros | build s | hand-off s | HiGHS s | build + hand-off s "
+             "| status | user scales (bound, objective) | HiGHS warnings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['instance']} | {r['columns']} | {r['rows']} | {r['nonzeros']} | {r['build_s']:.3f} "
-                     f"| {r['handoff_s']:.3f} | {r['highs_s']:.3f} | {r['build_s'] + r['handoff_s']:.3f} | {r['status']} |")
+                     f"| {r['handoff_s']:.3f} | {r['highs_s']:.3f} | {r['build_s'] + r['handoff_s']:.3f} | {r['status']} "
+                     f"| {r.get('user_bound_scale', '-')}, {r.get('user_objective_scale', '-')} "
+                     f"| {len(r.get('log_warnings', [])) if 'log_warnings' in r else '-'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -227,13 +260,16 @@ def _fmt(x, nd=2, censor=None):
 def tables(results: list[dict], time_limit: float, seeds: int) -> str:
     default = results[0]["default_formulation"] if results else "tight"
     main = [r for r in results if r["formulation"] == default]
+    scaled = any(r.get("user_bound_scale") or r.get("user_objective_scale") for r in results)
     lines = [
         f"HiGHS {results[0]['highs']}, pyomo {results[0]['pyomo']}, {seeds} HiGHS seed(s), "
-        f"time limit {time_limit:g} s per solve, 1 thread, gap 1e-4; formulation `{default}`.",
+        f"time limit {time_limit:g} s per solve, 1 thread, gap 1e-4; formulation `{default}`; "
+        + ("HiGHS user scaling as chosen by `planner.solve.user_scales` (column `scales`)." if scaled
+           else "no HiGHS user scaling applied (none was needed, or --no-scale)."),
         "",
         "| size | items x countries x importers | columns | binaries | rows | nonzeros | build s | hand-off s "
-        "| HiGHS s (median) | overhead | to 1% s | to 0.1% s | root LP gap | final gap | solved | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| HiGHS s (median) | overhead | to 1% s | to 0.1% s | root LP gap | final gap | solved | peak RSS MB | scales |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in main:
         s = r["summary"]
@@ -243,7 +279,7 @@ def tables(results: list[dict], time_limit: float, seeds: int) -> str:
             f"| {_fmt(s['overhead'], 3)} | {_fmt(s['t_gap_0.01'], 1, time_limit)} | {_fmt(s['t_gap_0.001'], 1, time_limit)} "
             f"| {_fmt(100 * s['root_gap'] if s['root_gap'] is not None else None, 2)}% "
             f"| {_fmt(100 * s['gap'] if s['gap'] is not None else None, 3)}% | {s['solved']}/{len(r['runs'])} "
-            f"| {r['rss_peak_mb']:.0f} |"
+            f"| {r['rss_peak_mb']:.0f} | {r.get('user_bound_scale', 0)}, {r.get('user_objective_scale', 0)} |"
         )
     by_size: dict[str, list[dict]] = {}
     for r in results:
@@ -277,6 +313,9 @@ def tables(results: list[dict], time_limit: float, seeds: int) -> str:
     warns = sorted({w for r in results for w in r["log_warnings"]})
     lines += ["", "HiGHS log lines mentioning warnings or scaling (LP relaxation of every model): "
               + ("; ".join(f"`{w}`" for w in warns) if warns else "none.")]
+    mip_warns = sorted({w for r in results for x in r["runs"] for w in x.get("log_warnings", [])})
+    lines += ["", "HiGHS warnings in the MIP solves (every seed): "
+              + ("; ".join(f"`{w}`" for w in mip_warns) if mip_warns else "none.")]
     return "\n".join(lines) + "\n"
 
 
@@ -321,6 +360,16 @@ def update_readme(block: str) -> None:
     path.write_text(head + start + "\n" + block + end + tail)
 
 
+def _option_value(v: str):
+    """A HiGHS option value from the command line: int, float or string."""
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
 def main(argv=None) -> int:
     import models
 
@@ -336,9 +385,21 @@ def main(argv=None) -> int:
     ap.add_argument("--readme", action="store_true", help="also rewrite the tables in benchmarks/README.md")
     ap.add_argument("--render", action="store_true",
                     help="only re-render tables, plot (and --readme) from --out/results.json, solving nothing")
+    ap.add_argument("--no-scale", action="store_true",
+                    help="solve without HiGHS user scaling (to measure what the scaling changes)")
+    ap.add_argument("--highs-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra HiGHS option of the floor solves, e.g. mip_heuristic_effort=0.2 (repeatable)")
+    ap.add_argument("--scenarios", type=int, default=0,
+                    help="disruption scenarios added to every generated size (e.g. 150 on L); 0 = none")
     ap.add_argument("--worker", nargs=2, metavar=("SIZE", "FORMULATION"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
+    global SCALE, SCENARIOS
+    SCALE = not a.no_scale
+    SCENARIOS = max(a.scenarios, 0)
+    for kv in a.highs_option:
+        k, _, v = kv.partition("=")
+        EXTRA[k] = _option_value(v)
     if a.worker:
         if a.worker[0] == "shipped":
             print(json.dumps(shipped(a.time_limit)))
@@ -374,7 +435,9 @@ def main(argv=None) -> int:
 
     def run_worker(what: str, form: str) -> object:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", what, form, "--seeds", str(a.seeds),
-               "--time-limit", str(a.time_limit), "--gap", str(a.gap)]
+               "--time-limit", str(a.time_limit), "--gap", str(a.gap), "--scenarios", str(SCENARIOS)] + (
+               ["--no-scale"] if a.no_scale else [])
+        cmd += [x for kv in a.highs_option for x in ("--highs-option", kv)]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if p.returncode:
             print(p.stderr, file=sys.stderr)
@@ -398,7 +461,8 @@ def main(argv=None) -> int:
                   f"t1%={s['t_gap_0.01']:.1f} t0.1%={s['t_gap_0.001']:.1f} rootLP={r['root_lp']:.6g} "
                   f"gap={s['gap']} rss={r['rss_peak_mb']:.0f}MB ({time.perf_counter() - t0:.0f}s)", flush=True)
             (a.out / "results.json").write_text(json.dumps(
-                {"options": {"time_limit": a.time_limit, "seeds": a.seeds, "gap": a.gap},
+                {"options": {"time_limit": a.time_limit, "seeds": a.seeds, "gap": a.gap, "scale": SCALE,
+                             "highs_options": EXTRA},
                  "shipped": ship, "generated": results}, indent=1))
     md = tables(results, a.time_limit, a.seeds) + "\n" + ship_md
     (a.out / "results.md").write_text(md)

@@ -93,6 +93,7 @@ def run_record(
             "status": res.status, "proven_optimal": res.proven_optimal, "explanation": res.explanation,
             "termination": res.termination, "objective": res.objective, "bound": res.bound, "gap": res.gap,
             "build_s": res.build_s, "handoff_s": res.handoff_s, "solve_s": res.solve_s,
+            "user_bound_scale": res.user_bound_scale, "user_objective_scale": res.user_objective_scale,
         }
     main = cmp.main
     return {
