@@ -370,8 +370,6 @@ class _Slot:
     highs: Any
     start: Any = None
     log: list[str] = field(default_factory=list)
-    highs_total: float = 0.0
-    """HiGHS run time reported so far: HiGHS accumulates it over the runs of one object."""
     unknown: list[str] = field(default_factory=list)
     """Mutable Params without a setter: refreshed by copying from a scratch model."""
     shape: tuple[int, int] = (0, 0)
@@ -441,7 +439,7 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
         res = solve_model(m, _logged(options), solver=opt, build_s=build_s)
         highs = getattr(opt, "_solver_model", None)  # pyomo keeps the highspy object here; no public accessor
         unknown = _unknown_mutables(m)
-        slot = _Slot(m, opt, highs, highs_total=res.solve_s, unknown=unknown, shape=_shape(m) if unknown else (0, 0))
+        slot = _Slot(m, opt, highs, unknown=unknown, shape=_shape(m) if unknown else (0, 0))
         if highs is not None and hasattr(highs, "cbLogging"):
             highs.cbLogging.subscribe(lambda e, log=slot.log: log.append(e.message))
         if res.status != "error":
@@ -466,10 +464,8 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
         t1 = time.perf_counter()
         res = solve_model(slot.model, _logged(options), solver=slot.solver)
         wall = time.perf_counter() - t1
-        # This run's HiGHS time is the increase of the running total; the rest of the wall time is hand-off.
-        own = max(res.solve_s - slot.highs_total, 0.0)
-        slot.highs_total = res.solve_s
-        res = res.model_copy(update={"solve_s": own, "handoff_s": max(wall - own, 0.0)})
+        # solve_model reports this run's own HiGHS time; the rest of the wall time is update and hand-off.
+        res = res.model_copy(update={"handoff_s": max(wall - res.solve_s, 0.0)})
         if info["warm_start"] == "offered":
             info["warm_start"] = "used" if any(WARM_START_USED in line for line in slot.log) else "rejected"
         if res.status == "error":

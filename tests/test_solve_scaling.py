@@ -106,3 +106,18 @@ def test_user_scales_scale_small_values_up_and_leave_ranges_inside_alone():
     assert user_scales(lp(5e5, 3.0)) == (0, 0)  # within [1e-4, 1e6]: untouched
     # RHS 1e-6: ceil(log2(1e-4 / 1e-6)) = ceil(6.64) = 7; cost 2e6: floor(log2(1e6 / 2e6)) = -1.
     assert user_scales(lp(1e-6, 2e6)) == (7, -1)
+
+
+def test_a_reused_solver_reports_each_runs_own_highs_time():
+    # HiGHS accumulates getRunTime() over the runs of one object; solve_model must
+    # report per-run time: the runs add up to the total (cumulative reports would not).
+    from planner.generate import generate
+    from planner.solve import SolveOptions, make_solver, solve_model
+    import models
+
+    m = models.build(generate(4, 12, 2, seed=2))
+    opt = make_solver()
+    first = solve_model(m, SolveOptions(), solver=opt)
+    second = solve_model(m, SolveOptions(), solver=opt)
+    total = float(opt._solver_model.getRunTime())
+    assert first.solve_s + second.solve_s == pytest.approx(total, rel=0.05, abs=0.05)
