@@ -57,6 +57,8 @@ MODULES = (
 #   qual_cap     Capacity_Limit: existing capacity * Qualify, not plain existing capacity
 #   capped_link  Country_Share_Cap: Flow <= cap * demand * Qualify (the cap also links)
 #   cover_cuts   Demand_Cover and Capacity_Cover rows (aggregated capacity-cover inequalities)
+#   n1_coef      N-1 rows: each capacity coefficient a is min(a, beta * item demand); valid only for the
+#                beta the model was built with (a re-solve with a larger n1_beta_frac needs a rebuild)
 _TIGHT = frozenset({"tight_link", "qual_cap"})
 FORMULATIONS: dict[str, frozenset[str]] = {
     "naive": frozenset(),
@@ -64,6 +66,7 @@ FORMULATIONS: dict[str, frozenset[str]] = {
     "capped": _TIGHT | {"capped_link"},
     "cover": _TIGHT | {"cover_cuts"},
     "capped_cover": _TIGHT | {"capped_link", "cover_cuts"},
+    "tight_n1": _TIGHT | {"n1_coef"},
 }
 DEFAULT_FORMULATION = "tight"
 

@@ -13,20 +13,36 @@ def add_to(m, inst) -> None:
     m.n1_beta_frac = Param(m.N1_ITEMS, initialize=beta, mutable=True)
     m.N1_LOSSES = Set(dimen=2, initialize=[s for s in m.SUPPLY_OPTIONS if s[0] in beta], doc="(item, lost country)")
 
+    # Formulation flag "n1_coef": coefficient reduction of N1_Cover.  Every term is a nonnegative
+    # coefficient times a binary (Qualify, Build), so a coefficient a can be replaced by min(a, b),
+    # b = beta * item demand, without changing the integer points (one term at or above b already
+    # satisfies the row; otherwise no coefficient changed) while the LP relaxation only gets tighter.
+    # b depends on the item alone, so one aggregate per item still serves every lost country.  The
+    # reduction uses beta's build-time value: it stays valid if beta falls, not if it rises, so
+    # studies that change n1_beta_frac in place must rebuild (docs/formulation.md, "Modelling choices").
+    reduced = "n1_coef" in m.features
+    rhs_u = {i: beta[i] * m.item_demand_u[i] for i in beta}
+
+    def coef(i, a):
+        return min(a, rhs_u[i]) if reduced else a
+
     # One aggregate per item keeps each N-1 row short: O(countries) nonzeros
     # per item instead of O(countries^2) if every row summed all the others.
-    m.QualifiedCap = Var(m.N1_ITEMS, domain=NonNegativeReals, doc="qualified capacity of the item, unit per year")
+    m.QualifiedCap = Var(m.N1_ITEMS, domain=NonNegativeReals,
+                         doc="qualified capacity of the item (each term at most beta * demand under n1_coef), unit per year")
 
     def qualified_capacity(i, c):
-        return m.capacity_u[i, c] * m.Qualify[i, c] + quicksum(
-            m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get((i, c), ())
+        return coef(i, m.capacity_u[i, c]) * m.Qualify[i, c] + quicksum(
+            coef(i, m.added_capacity_u[o]) * m.Build[o] for o in m.options_at.get((i, c), ())
         )
 
     def qualified_cap_def(m, i):
         """QualifiedCap[i] = sum_c (capacity_u[i,c] * Qualify[i,c] + sum_{o at (i,c)} added_capacity_u[o] * Build[o])
         for i in N1_ITEMS.
 
-        Total qualified capacity (existing and built) of the item.
+        Total qualified capacity (existing and built) of the item.  Under the
+        formulation flag n1_coef every coefficient a is min(a, n1_beta_frac[i] * sum_j demand_u[i,j])
+        (beta at build time): the capacity the N-1 rows can credit.
         """
         return m.QualifiedCap[i] == quicksum(qualified_capacity(i, c) for (_, c) in m.countries_of[i])
 
@@ -37,7 +53,8 @@ def add_to(m, inst) -> None:
         >= n1_beta_frac[i] * sum_j demand_u[i,j]   for (i, lost) in N1_LOSSES.
 
         If any one supplier country is lost, the qualified capacity elsewhere
-        still covers beta of the item's total demand.
+        still covers beta of the item's total demand (coefficients reduced to
+        min(a, beta * demand) under n1_coef, as in Qualified_Cap_Def).
         """
         return m.QualifiedCap[i] - qualified_capacity(i, lost) >= m.n1_beta_frac[i] * m.item_demand_u[i]
 

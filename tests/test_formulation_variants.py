@@ -7,6 +7,7 @@ the variants differ only in how tightly they state the same feasible set.
 from __future__ import annotations
 
 import pytest
+from pyomo.environ import UnitInterval, Var
 
 import models
 from planner.schema import Investment, Policy, Programme
@@ -16,6 +17,8 @@ from tests.conftest import tiny
 AB = [("x", "A", 100, 1.0), ("x", "B", 100, 2.0)]  # A: 100 t at 1/t, B: 100 t at 2/t
 DEM = [("J", "x", 100)]  # importer J needs 100 t
 QUAL = [("x", "A", 100, 1.0, 10.0), ("x", "B", 100, 2.0, 10.0)]  # qualifying costs 10 each
+# N-1 backup far above b = beta * demand: A 1000 t at 5/t, B 100 t at 1/t, qualifying 10 each.
+BIG_BACKUP = [("x", "A", 1000, 5.0, 10.0), ("x", "B", 100, 1.0, 10.0)]
 
 
 def _plant(rate: float, budget: float = 1e6):
@@ -48,6 +51,8 @@ CASES = {
     # beta 0.5, B has no capacity: qualify B (10) and build 60 t (5): 100 + 10 + 10 + 5
     "n1_built": (lambda: tiny([QUAL[0], ("x", "B", 0, 2.0, 10.0)], DEM, policy=Policy(n1_beta=0.5),
                               investments=[Investment(option="b1", item="x", country="B", capacity=60, capex=5)]), 125.0),
+    # beta 0.5: losing B needs A (1000 >= 50), losing A needs B: both qualified, all 100 from B at 1: 100 + 10 + 10
+    "n1_big_backup": (lambda: tiny(BIG_BACKUP, DEM, policy=Policy(n1_beta=0.5)), 120.0),
     # r = 1/3: 600 + 500*2/3 < 1000, the plant is built
     "subsidy": (lambda: _plant(1 / 3), 600 + 500 * 2 / 3),
     # budget 150 binds: 600 + 500 - 150
@@ -90,3 +95,38 @@ def test_capped_link_follows_a_changed_mutable_cap():
 def test_unknown_formulation_is_rejected():
     with pytest.raises(ValueError, match="unknown formulation"):
         models.build(tiny(AB, DEM), "loose")
+
+
+def _root_lp(m) -> float:
+    # LP relaxation: every binary becomes a [0, 1] continuous variable.
+    for v in m.component_data_objects(Var):
+        if v.is_binary():
+            v.domain = UnitInterval
+    res = solve_model(m)
+    assert res.status == "optimal"
+    return res.objective
+
+
+def test_n1_coefficient_reduction_raises_the_root_bound():
+    # BIG_BACKUP, demand 100, beta 0.5, so b = 50.  Integer optimum 120 (CASES["n1_big_backup"]).
+    # LP of `tight`: Flow_Link Flow_B <= min(100, 100) * Q_B, so serving 100 t from B (1/t, the cheapest) takes
+    # Q_B = 1 (cost 100 + 10); losing B leaves 1000 * Q_A >= 50, so Q_A = 0.05 costs 0.5: bound 110.5.
+    # `tight_n1` states that row as min(1000, 50) * Q_A >= 50, so Q_A = 1: bound 100 + 10 + 10 = 120, the optimum.
+    inst = tiny(BIG_BACKUP, DEM, policy=Policy(n1_beta=0.5))
+    assert _root_lp(models.build(inst, "tight")) == pytest.approx(110.5, rel=1e-7)
+    assert _root_lp(models.build(inst, "tight_n1")) == pytest.approx(120.0, rel=1e-7)
+
+
+def test_n1_reduction_is_built_for_one_beta():
+    # Why a study must rebuild a `tight_n1` model when beta rises (planner/study_exec.py structure_key):
+    # A 60 t at 5/t, B 100 t at 1/t, qualifying 10 each, demand 100.  Built with beta 0.5 (b = 50) the
+    # coefficients are min(60, 50) = min(100, 50) = 50.  Raised in place to 0.6 (b = 60), losing B leaves
+    # 50 * Q_A >= 60: infeasible, while the plan "both qualified, 100 from B" (100 + 10 + 10 = 120) is feasible
+    # (60 >= 60) and a rebuild finds it.  Lowered in place to 0.4 (b = 40) the built row stays valid: 120 again.
+    supply = [("x", "A", 60, 5.0, 10.0), ("x", "B", 100, 1.0, 10.0)]
+    m = models.build(tiny(supply, DEM, policy=Policy(n1_beta=0.5)), "tight_n1")
+    m.n1_beta_frac["x"] = 0.6
+    assert solve_model(m).status in ("infeasible", "infeasible_or_unbounded")
+    assert solve_model(models.build(tiny(supply, DEM, policy=Policy(n1_beta=0.6)), "tight_n1")).objective == pytest.approx(120.0)
+    m.n1_beta_frac["x"] = 0.4
+    assert solve_model(m).objective == pytest.approx(120.0)
