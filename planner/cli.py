@@ -412,19 +412,30 @@ def study(
         fail(exc)
 
 
+def _exit_outside_app(exc: FriendshoreError) -> None:
+    """fail() for errors that escaped the typer app: print, then exit with the error's code."""
+    try:
+        fail(exc)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+
+
 def main() -> None:
     # Pyomo is 100x slower with the root logger at DEBUG; keep logging quiet.
     logging.basicConfig(level=logging.WARNING)
     try:
         app()
     except FriendshoreError as exc:
-        try:
-            fail(exc)
-        except typer.Exit as e:
-            sys.exit(e.exit_code)
+        _exit_outside_app(exc)
     except KeyboardInterrupt:
         err.print("interrupted; nothing half-written was left behind")
         sys.exit(130)
+    except OSError as exc:
+        # Reading or writing a path the user named failed (no such folder, no permission, disk full):
+        # a problem with the given paths, not a bug.  Writes are atomic, so nothing half-written is left.
+        where = exc.filename or "a file"
+        _exit_outside_app(InstanceError([Problem(str(where), expected=f"{exc.strerror or exc}; expected a path that "
+                                                 "can be read or written (check the folder exists and is writable)")]))
     except Exception as exc:  # noqa: BLE001 - last resort: a bug, shown briefly
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
         err.print("This is a bug in Friendshore. Re-run with FRIENDSHORE_DEBUG=1 for a traceback.")

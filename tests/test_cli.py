@@ -128,3 +128,14 @@ def test_python_dash_m_entry_point_has_no_traceback(tmp_path):
     assert p.returncode == 2
     assert "Traceback" not in p.stderr + p.stdout
     assert "items.csv" in p.stderr
+
+
+def test_unwritable_output_path_is_a_clear_error_not_a_bug(tmp_path):
+    # A path below a regular file cannot be created: the user gets exit 2 and the path, not "internal error".
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    p = subprocess.run([sys.executable, "-m", "planner", "convert", str(TRANSPORT), "--to", str(blocker / "b.xlsx")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr + p.stdout and "internal error" not in p.stderr
+    assert str(blocker) in p.stderr.replace("\n", "")
