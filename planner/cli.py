@@ -41,6 +41,33 @@ ScenariosOpt = Annotated[
 ]
 
 
+def _version(value: bool) -> None:
+    if not value:
+        return
+    import platform
+
+    from .run import lock_record, versions
+
+    v = versions()
+    lock = lock_record()
+    out.print(f"friendshore {v['friendshore']}\nHiGHS {v['highs']} (highspy {v['highspy']})\nPyomo {v['pyomo']}\n"
+              f"Python {platform.python_version()}", highlight=False)
+    if lock["sha256"]:
+        state = "installed versions match it" if lock["matches"] else \
+            f"{len(lock['differs'])} installed package(s) differ from it: " + \
+            ", ".join(f"{k} {d['installed']} (locked {d['locked']})" for k, d in sorted(lock["differs"].items()))
+        out.print(f"lock sha256 {lock['sha256'][:12]}: {state}", highlight=False)
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the versions of friendshore, HiGHS, Pyomo and Python, and exit.")] = False,
+) -> None:
+    """Friendshoring planner: which suppliers in which trusted countries, at what premium, with what resilience."""
+
+
 def _scenario_sets(text: str | None) -> list[str]:
     """--scenarios n1,n2 as the override policy.scenario_generators=[n1, n2]."""
     if text is None:

@@ -40,6 +40,7 @@ import pandas as pd
 from .errors import InstanceError, NoSolutionError, Problem
 from .exposure import EPS, exposure_tables
 from .schema import Instance
+from .solve import new_highs
 from .stress import Sourcing
 
 ALL_SOURCING = "all"
@@ -185,8 +186,7 @@ def deliverable(sub: nx.DiGraph, inst: Instance, lost_nodes: Iterable[str] = (),
                 rows.append((0.0, 0.0, feed + outs, [1.0] * len(feed) + [-q] * len(outs)))
     if not edges:
         return 0.0
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     n = len(edges)
     cost = np.array([-1.0 if sub.nodes[v]["kind"] == "demand" else 0.0 for _, v in edges])
     upper = np.array([0.0 if e in lost_e else inf for e in edges])

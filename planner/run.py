@@ -63,6 +63,45 @@ def versions() -> dict[str, str]:
     return out
 
 
+def lock_record() -> dict[str, Any]:
+    """The lock shipped with this installation and how the installed packages compare with it.
+
+    ``sha256`` identifies the lock (requirements.lock, packaged as planner/requirements.lock);
+    ``matches`` is true when every locked package that applies here is installed at its locked
+    version, and ``differs`` lists the others (locked and installed versions): a run made with the
+    lock reproduces exactly; a run with ``matches: false`` used other versions."""
+    import hashlib
+    from importlib import resources
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        text = resources.files("planner").joinpath("requirements.lock").read_bytes()
+    except (FileNotFoundError, OSError):
+        return {"file": "requirements.lock", "sha256": None, "matches": False, "differs": {},
+                "note": "no lock shipped with this installation"}
+    differs: dict[str, dict[str, str | None]] = {}
+    for line in text.decode("utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        locked = next((sp.version for sp in req.specifier if sp.operator == "=="), None)
+        try:
+            have: str | None = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            have = None
+        if have is not None and have != locked:  # not installed: an extra this installation does not use
+            differs[req.name] = {"locked": locked, "installed": have}
+    return {"file": "requirements.lock", "sha256": hashlib.sha256(text).hexdigest(), "matches": not differs,
+            "differs": differs}
+
+
 def run_record(
     cmp: Comparison,
     *,
@@ -107,6 +146,7 @@ def run_record(
         "options": options.model_dump(mode="json"),
         "solver": {"name": "highs", "version": main.solver_version if main else ""},
         "versions": versions(),
+        "lock": lock_record(),
         "status": main.status if main else None,
         "proven_optimal": bool(main and main.proven_optimal),
         "objective": main.objective if main else None,

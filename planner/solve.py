@@ -14,6 +14,7 @@ and bound in the model's own units.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any, Literal
@@ -95,11 +96,44 @@ class SolveResult(BaseModel):
         return _EXPLAIN[self.status]
 
 
-def highs_version() -> str:
+@functools.cache
+def _banner_silenced() -> bool:
+    """Create the process's first HiGHS object with standard output closed.
+
+    HiGHS 1.16 prints a two-line banner to the C-level standard output when the first
+    ``Highs`` object of a process is created, before any option can be set; later objects
+    print nothing.  It would corrupt piped output (``solve ... | head``, ``--format json``)."""
+    import os
+    import sys
+
     import highspy
 
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return True
+
+
+def new_highs():
+    """A fresh ``highspy.Highs`` with its output off; every HiGHS object of ours comes from here."""
+    import highspy
+
+    _banner_silenced()
     h = highspy.Highs()
-    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def highs_version() -> str:
+    import highspy._core as core
+
+    return f"{core.HIGHS_VERSION_MAJOR}.{core.HIGHS_VERSION_MINOR}.{core.HIGHS_VERSION_PATCH}"
 
 
 # HiGHS 1.15 warns about |values| outside [1e-4, 1e6] ("excessively large costs / row bounds"),
@@ -154,19 +188,51 @@ def user_scales(h, bound_scale: int | None = None) -> tuple[int, int]:
     return bound_scale, _power_of_two(*_abs_range(cost))
 
 
+@functools.cache
+def highs_returns_scaled_mip_bound() -> bool:
+    """Whether the installed HiGHS returns ``mip_dual_bound`` still multiplied by its user scales.
+
+    Measured, not guessed from the version: a three-column integer program whose optimum is 5
+    (min 3x + 2y + 7z s.t. x + y + z >= 1.5, x + z >= 0.5, integer) is solved with
+    user_objective_scale -3 and user_bound_scale -1.  An unscaled bound is 5; a scaled one is
+    5 * 2**-4 = 0.3125.  Measured here: HiGHS 1.15.1 returns 0.3125 (scaled), 1.16.0 returns 5;
+    tests/test_solve_scaling.py pins both and checks the bound of a node-limited scaled solve.
+    Costs a few milliseconds, once per process."""
+    import highspy
+    import numpy as np
+
+    h = new_highs()
+    idx = np.arange(3, dtype=np.int32)
+    h.addVars(3, np.zeros(3), np.full(3, 10.0))
+    h.changeColsCost(3, idx, np.array([3.0, 2.0, 7.0]))
+    h.changeColsIntegrality(3, idx, np.array([highspy.HighsVarType.kInteger] * 3))
+    h.addRow(1.5, highspy.kHighsInf, 3, idx, np.ones(3))
+    h.addRow(0.5, highspy.kHighsInf, 2, np.array([0, 2], dtype=np.int32), np.ones(2))
+    h.setOptionValue("user_objective_scale", -3)
+    h.setOptionValue("user_bound_scale", -1)
+    h.run()
+    bound = float(h.getInfo().mip_dual_bound)
+    if abs(bound - 5.0) <= 1e-6:
+        return False
+    if abs(bound - 5.0 * 2.0 ** -4) <= 1e-6:
+        return True
+    raise RuntimeError(f"HiGHS {highs_version()}: unexpected MIP bound {bound} of the scaling probe (5 or 0.3125 expected)")
+
+
 def _unscaled_bound(opt, res, hopts: dict) -> float | None:
     """The MIP dual bound in the model's units.
 
-    HiGHS 1.15.1 unscales the solution and objective after user scaling but returns
+    Some HiGHS versions unscale the solution and objective after user scaling but return
     ``mip_dual_bound`` still scaled: (bound - offset) * 2**(bound_scale + objective_scale)
-    + offset (measured with highspy; tests/test_solve_scaling.py pins it).  Pyomo passes
-    that value on as ``objective_bound`` for MIPs; LP bounds are the (unscaled) objective."""
+    + offset.  Pyomo passes that value on as ``objective_bound`` for MIPs; LP bounds are the
+    (unscaled) objective.  Whether the installed HiGHS does so is measured by
+    :func:`highs_returns_scaled_mip_bound`."""
     bound = res.objective_bound
     k = int(hopts.get("user_bound_scale", 0)) + int(hopts.get("user_objective_scale", 0))
     h = getattr(opt, "_solver_model", None)
     if bound is None or k == 0 or h is None or h.getInfo().mip_node_count == -1:
         return bound
-    if tuple(res.solver_version or ())[:3] > (1, 15, 1):  # newer HiGHS: check whether still needed
+    if not highs_returns_scaled_mip_bound():
         return bound
     offset = float(h.getLp().offset_)
     return (bound - offset) / 2.0 ** k + offset
@@ -176,6 +242,7 @@ def make_solver():
     """A fresh HiGHS interface; keep it to re-solve a model after changing mutable Params."""
     from pyomo.contrib.solver.common.factory import SolverFactory
 
+    _banner_silenced()  # Pyomo creates the Highs object itself
     return SolverFactory("highs")
 
 

@@ -62,7 +62,7 @@ from .scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, loss_of, ro
 from .schema import Instance, Scenario
 from .exposure import baseline_feeds
 from .solution import EPS, Solution, baseline_flows
-from .solve import SolveOptions
+from .solve import SolveOptions, new_highs
 
 COLUMNS = [
     "scenario", "name", "item", "importer", "duration_weeks", "ttr_weeks", "probability", "demand", "received",
@@ -462,8 +462,7 @@ class _RecourseLP:
             rows.append((0.0, 0.0, [self.t0 + b] + members[b], [total[b]] + [-1.0] * len(members[b])))
         for g, bs in enumerate(groups):
             rows += [(-inf, 0.0, [self.z0 + b, self.w0 + g], [1.0, -1.0]) for b in bs]
-        self.h = h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        self.h = h = new_highs()
         upper = np.full(self.n, inf)
         upper[self.draw0:self.short0] = self.held
         h.addCols(self.n, np.zeros(self.n), np.zeros(self.n), upper, 0, np.zeros(self.n, dtype=np.int32),

@@ -139,3 +139,28 @@ def test_unwritable_output_path_is_a_clear_error_not_a_bug(tmp_path):
     assert p.returncode == 2, p.stderr
     assert "Traceback" not in p.stderr + p.stdout and "internal error" not in p.stderr
     assert str(blocker) in p.stderr.replace("\n", "")
+
+
+def test_version_names_friendshore_highs_pyomo_and_python():
+    import platform
+
+    from planner.solve import highs_version
+
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("friendshore ")
+    assert lines[1].startswith(f"HiGHS {highs_version()}")
+    assert lines[2].startswith("Pyomo ") and lines[3] == f"Python {platform.python_version()}"
+    assert "lock sha256" in r.output
+
+
+def test_no_highs_banner_on_standard_output():
+    # HiGHS 1.16 prints a banner when the first solver object of a process is created; it must not
+    # reach our standard output (it would corrupt piped tables).
+    # The stress test of the baseline creates its HiGHS object directly (no Pyomo solve before it).
+    r = subprocess.run([sys.executable, "-m", "planner", "stress", str(ROOT / "instances" / "critical-minerals-us-japan"),
+                        "--sourcing", "baseline"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("stress test of baseline")
+    assert "Running HiGHS" not in r.stdout and "Copyright" not in r.stdout

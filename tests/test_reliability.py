@@ -3,6 +3,8 @@ byte-identical reruns, numerical-hygiene warnings, and studies that survive a cr
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import math
 import os
@@ -242,6 +244,25 @@ def test_run_json_records_what_reproducing_a_run_needs(generated, tmp_path):
     for pkg in ("friendshore", "python", "pyomo", "highspy", "highs", "pandas", "numpy", "pyarrow", "platform"):
         assert run["versions"][pkg], pkg
     assert run["warnings"] == []
+    # The lock this installation carries: the top-level requirements.lock, byte for byte.
+    lock = (Path(__file__).resolve().parents[1] / "requirements.lock").read_bytes()
+    assert run["lock"]["sha256"] == hashlib.sha256(lock).hexdigest()
+    assert run["lock"]["matches"] is (not run["lock"]["differs"])
+
+
+def test_lock_record_names_each_package_installed_at_another_version(monkeypatch):
+    from importlib import metadata
+
+    import planner.run as run_mod
+
+    real = metadata.version
+    monkeypatch.setattr(run_mod.metadata, "version", lambda name: "0.0.1" if name == "highspy" else real(name))
+    rec = run_mod.lock_record()
+    assert rec["matches"] is False
+    locked = next(line.split("==")[1].split(";")[0].strip() for line in
+                  (Path(__file__).resolve().parents[1] / "requirements.lock").read_text().splitlines()
+                  if line.startswith("highspy=="))
+    assert rec["differs"]["highspy"] == {"locked": locked, "installed": "0.0.1"}
 
 
 # --------------------------------------------------------------------------- numerical hygiene
