@@ -51,3 +51,10 @@ class NoSolutionError(FriendshoreError):
     """The solver found no feasible solution (infeasible, unbounded, or a limit hit first)."""
 
     exit_code = EXIT_NO_SOLUTION
+
+
+class InconsistentResultError(FriendshoreError):
+    """A solved case's tables disagree with the solver's objective: a wrong number is never
+    reported as a result (exit 1; in a study the run is recorded failed with this reason)."""
+
+    exit_code = EXIT_INTERNAL

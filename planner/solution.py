@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .errors import InconsistentResultError
 from .exposure import baseline_feeds, exposure_tables
 from .scenarios import expected_weights
 from .schema import Instance
@@ -231,8 +232,25 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
     short = {k: v for k, v in m.ScenarioShort.extract_values().items() if v is not None} \
         if hasattr(m, "ScenarioShort") else None
     feeds = {k: v for k, v in m.Feed.extract_values().items() if v is not None} if hasattr(m, "Feed") else None
-    return account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short,
-                   feeds=feeds)
+    s = account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short,
+                feeds=feeds)
+    check_costs_match(s, result)
+    return s
+
+
+def check_costs_match(s: "Solution", result: SolveResult) -> None:
+    """Raise unless the summed cost table of a solved case equals the solver's objective.
+
+    Both come from the same solution, so they agree to rounding whatever the gap; a difference
+    means the tables were computed from values that are not the solution HiGHS reported (a stale
+    persistent model, an accounting bug) and the run must not be reported."""
+    if result.objective is None:
+        return
+    tol = 1e-6 * max(1.0, abs(result.objective))
+    if abs(s.total_cost - result.objective) > tol:
+        raise InconsistentResultError(
+            f"{s.case}: the cost table sums to {s.total_cost!r} but the solver's objective is "
+            f"{result.objective!r}; the result is not reported")
 
 
 def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:

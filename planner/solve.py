@@ -238,6 +238,23 @@ def _unscaled_bound(opt, res, hopts: dict) -> float | None:
     return (bound - offset) / 2.0 ** k + offset
 
 
+STALE = "inconsistent solution"
+"""Termination text of a solve whose returned solution does not have the reported objective."""
+
+
+def _objective_value(m) -> float:
+    from pyomo.environ import Objective, value
+
+    return float(value(next(m.component_data_objects(Objective, active=True))))
+
+
+def _solution_matches_objective(m, objective: float | None) -> bool:
+    """Whether the solution loaded into ``m`` costs what the solver reported (to rounding)."""
+    if objective is None:
+        return True
+    return abs(_objective_value(m) - objective) <= 1e-6 * max(1.0, abs(objective))
+
+
 def make_solver():
     """A fresh HiGHS interface; keep it to re-solve a model after changing mutable Params."""
     from pyomo.contrib.solver.common.factory import SolverFactory
@@ -309,6 +326,13 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         status = "no_solution"
 
     obj = res.incumbent_objective if has_sol else None
+    if has_sol and not _solution_matches_objective(m, obj):
+        # HiGHS 1.16.0 can hand back the MIP start it was offered instead of the better solution whose
+        # objective it reports (measured: tests/test_study.py).  Never pass such a pair on.
+        return SolveResult(
+            status="error", termination=f"{STALE}: HiGHS reported objective {obj!r}, its solution costs "
+            f"{_objective_value(m)!r}", objective=None, bound=None, gap=None, build_s=build_s,
+            handoff_s=max(wall - highs_s, 0.0), solve_s=highs_s, solver_version=highs_version())
     bound = _unscaled_bound(opt, res, hopts)
     gap = None
     if obj is not None and bound is not None:

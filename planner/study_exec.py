@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from .checks import check_feasibility
 from .errors import InstanceError, Problem
 from .schema import ALL, TABLES, Instance, Meta
-from .solve import SolveOptions, SolveResult, make_solver, solve_model
+from .solve import STALE, SolveOptions, SolveResult, make_solver, solve_model
 
 MAX_SLOTS = 4
 """Persistent models kept per worker thread (least recently used dropped)."""
@@ -375,6 +375,9 @@ class _Slot:
     shape: tuple[int, int] = (0, 0)
 
 
+_WARM_STARTS_SAFE = {"ok": True}
+"""False once HiGHS returned an offered MIP start in place of its solution in this process (seen with
+HiGHS 1.16.0): later re-solves go without a start rather than solving twice."""
 _LOCAL = threading.local()
 _PROCESS_LOCK = threading.Lock()
 """One run at a time per process: Pyomo's HiGHS interface captures output by redirecting the
@@ -457,12 +460,19 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
         slot.solver.update_parameters()
         info["update_s"] = time.perf_counter() - t0
         info["reused"] = True
-        if slot.start is not None:
+        if slot.start is not None and _WARM_STARTS_SAFE["ok"]:
             slot.highs.setSolution(slot.start)
             info["warm_start"] = "offered"
         slot.log.clear()
         t1 = time.perf_counter()
         res = solve_model(slot.model, _logged(options), solver=slot.solver)
+        if info["warm_start"] == "offered" and res.status == "error" and res.termination.startswith(STALE):
+            # HiGHS returned the offered start, not its solution: forget both and solve this run cold.
+            # Later runs of this process get no start (the behaviour belongs to the HiGHS version).
+            _WARM_STARTS_SAFE["ok"] = False
+            info["warm_start"] = "stale"
+            slot.highs.clearSolver()
+            res = solve_model(slot.model, _logged(options), solver=slot.solver)
         wall = time.perf_counter() - t1
         # solve_model reports this run's own HiGHS time; the rest of the wall time is update and hand-off.
         res = res.model_copy(update={"handoff_s": max(wall - res.solve_s, 0.0)})

@@ -291,3 +291,43 @@ def test_bad_study_file_exits_2_naming_file_key_and_value(tmp_path, study, where
     assert "study.yaml" in r.output and where in r.output, r.output
     assert "Traceback" not in r.output
     assert not out.exists()  # nothing written
+
+
+def test_persistent_resolves_report_each_runs_own_subsidy_and_costs():
+    # Defect: on HiGHS 1.16.0 a re-solve offered the previous run's solution as a MIP start reported
+    # the new objective but handed back the start, so the tables carried the previous run's subsidy
+    # (rate 0.333333: objective 11,110,791 but total_cost 11,133,141 and public_subsidy 0).  Each
+    # persistent re-solve must give the tables of a fresh solve of the same instance, its cost table
+    # summing to its objective.
+    from planner import solution as sol
+    from planner import study_exec as se
+    from planner.solve import SolveOptions
+
+    se.reset_worker_state()
+    for rate in (0, 0.333333, 0.5):
+        inst = load_instance(MINERALS, ["policy.tier_caps.concern=0.4", f"programmes.jp_minerals.rate={rate}"])
+        res, m, info = se.solve_case(inst, "friendshored", SolveOptions(), persistent=True)
+        s = sol.from_model(m, inst, res, "friendshored")  # raises if the tables disagree with the objective
+        fresh_res, fresh = solve_single(inst, "friendshored")
+        assert info["reused"] is (rate != 0)
+        assert s.total_cost == pytest.approx(res.objective, rel=1e-9)
+        assert res.objective == pytest.approx(fresh_res.objective, rel=1e-6), rate
+        assert s.investments["subsidy"].sum() == pytest.approx(fresh.investments["subsidy"].sum(), rel=1e-6, abs=1e-6)
+    se.reset_worker_state()
+
+
+def test_a_cost_table_that_disagrees_with_the_objective_is_refused(solve_tiny):
+    # The guard behind every solved case: tables computed from values other than the reported solution
+    # (here one flow altered after the solve) never pass as a result.
+    import models
+    from planner import solution as sol
+    from planner.errors import InconsistentResultError
+    from planner.solve import solve_model
+
+    inst = tiny([("x", "A", 10, 1.0), ("x", "B", 10, 2.0)], [("J", "x", 5)])
+    m = models.build(inst)
+    res = solve_model(m)
+    sol.from_model(m, inst, res, "friendshored")  # consistent: passes
+    m.Flow["x", "A", "J"].value = 4.0
+    with pytest.raises(InconsistentResultError, match="cost table sums to"):
+        sol.from_model(m, inst, res, "friendshored")
