@@ -493,7 +493,8 @@ def _build(raw: _Raw, overrides: Mapping[str, object] | Iterable[str] = (), vari
     for name, table in raw.tables.items():
         frames[name] = None
         if table is not None:
-            frames[name], probs = tb.parse_table(table)
+            frames[name], probs = tb.parse_table(table, frozenset(meta.defaults) if meta else None,
+                                                 raw.meta_file)
             problems += probs
     files = {name: t.file for name, t in raw.tables.items() if t is not None}
     problems += check_references(frames, files, meta, raw.meta_file)

@@ -55,6 +55,9 @@ class Item(Strict):
 
 class Supply(Strict):
     key: ClassVar[tuple[str, ...]] = ("item", "country")
+    guarded: ClassVar[tuple[str, ...]] = ("qualification_cost", "min_order")
+    """Optional columns carrying a cost, capacity or quantity: absent only if instance.yaml's
+    ``defaults`` lists them (never a silent default)."""
     sparse: ClassVar[tuple[str, ...]] = ("surge",)
     item: str
     """Item id."""
@@ -84,6 +87,7 @@ class Demand(Strict):
 
 class Lane(Strict):
     key: ClassVar[tuple[str, ...]] = ("origin", "importer", "item")
+    guarded: ClassVar[tuple[str, ...]] = ("transport_cost", "tariff_rate")
     sparse: ClassVar[tuple[str, ...]] = ("chokepoints", "transit_days")
     origin: str
     """Supplier country code."""
@@ -119,6 +123,7 @@ class Investment(Strict):
 
 class Programme(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
+    guarded: ClassVar[tuple[str, ...]] = ("rate",)
     id: str
     """Programme id."""
     funding_country: str
@@ -149,6 +154,7 @@ class Baseline(Strict):
 
 class Scenario(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
+    guarded: ClassVar[tuple[str, ...]] = ("loss", "probability")
     id: str
     """Scenario id (generated scenarios use n1:<country>, n2:<country>+<country>, chokepoint:<name>)."""
     name: str = ""
@@ -179,6 +185,7 @@ class Scenario(Strict):
 
 class Stock(Strict):
     key: ClassVar[tuple[str, ...]] = ("item", "importer")
+    guarded: ClassVar[tuple[str, ...]] = ("existing", "holding_cost", "max_stock")
     item: str
     """Item id."""
     importer: str
@@ -324,6 +331,17 @@ class Meta(Strict):
     """Default policy."""
     variants: dict[str, dict[str, Any]] = {}
     """Named overrides (dotted key -> value) applied with ``--variant NAME``."""
+    defaults: tuple[str, ...] = ()
+    """Columns ('table.column', e.g. lanes.transport_cost) of cost, capacity or quantity that a table leaves out on purpose: every row then takes the column's documented default.  Such a column left out without being listed here is an error."""
+
+    @field_validator("defaults")
+    @classmethod
+    def _known_defaults(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = sorted(f"{t}.{c}" for t, m in TABLES.items() for c in getattr(m, "guarded", ()))
+        bad = [x for x in v if x not in allowed]
+        if bad:
+            raise ValueError(f"unknown {', '.join(bad)}; expected some of {', '.join(allowed)}")
+        return v
 
     @field_validator("tiers")
     @classmethod

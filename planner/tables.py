@@ -240,10 +240,21 @@ def _from_grid(name: str, file: str, header: np.ndarray, body: np.ndarray,
 
 
 # --------------------------------------------------------------------------- parsing
-def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
-    """Typed values of a raw table: one column per field (None where a cell is bad), plus LINE and OK."""
+def parse_table(raw: RawTable, defaults: frozenset[str] | set[str] | None = frozenset(),
+                meta_file: str = "instance.yaml") -> tuple[pd.DataFrame, list[Problem]]:
+    """Typed values of a raw table: one column per field (None where a cell is bad), plus LINE and OK.
+
+    ``defaults``: 'table.column' names the instance lets default when absent (Meta.defaults); None when
+    instance.yaml itself is invalid (its own problems are reported; absent columns are not judged)."""
     cols = columns_of(TABLES[raw.name])
     problems = _header_problems(raw, cols)
+    if len(raw.frame) and defaults is not None:  # an absent optional table has no columns to miss
+        for c in getattr(TABLES[raw.name], "guarded", ()):
+            if c not in raw.frame and f"{raw.name}.{c}" not in defaults:
+                problems.append(Problem(raw.file, row=1, column=c, expected=(
+                    f"missing column '{c}', which carries a cost, capacity or quantity; add it, or list "
+                    f"'{raw.name}.{c}' under 'defaults' in {meta_file} to give every row its default "
+                    f"({_default_text(TABLES[raw.name], c)})")))
     n = len(raw.frame)
     ok = np.ones(n, bool)
     out: dict[str, Any] = {LINE: raw.lines}
@@ -269,6 +280,11 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
     frame.attrs[MISSING] = frozenset(c.name for c in cols if c.required and c.name not in raw.frame)
     problems += _duplicate_problems(raw, frame)
     return frame, problems
+
+
+def _default_text(cls: type[Strict], name: str) -> str:
+    d = cls.model_fields[name].default
+    return "empty" if d is None else f"{d:g}" if isinstance(d, float) else str(d)
 
 
 def _header_problems(raw: RawTable, cols: tuple[Column, ...]) -> list[Problem]:

@@ -10,12 +10,17 @@ import pytest
 from planner.errors import InstanceError, Problem
 from planner.io import load_instance
 
+LEFT_OUT = "defaults: [supply.qualification_cost, supply.min_order, lanes.transport_cost, lanes.tariff_rate]"
+"""instance.yaml's line for test fixtures that leave these columns out on purpose (tests/test_io.py checks
+that leaving one out without it is an error)."""
+
 BASE: dict[str, str] = {
     "instance.yaml": """
         name: tiny
         description: one item, four countries
         currency: USD
         tiers: [domestic, ally, partner, neutral, concern]
+        defaults: [supply.qualification_cost, supply.min_order]
         policy:
           country_share_cap: 0.8
         variants:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
+from tests.io_fixtures import LEFT_OUT
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSPORT = ROOT / "instances" / "transport"
@@ -26,7 +27,7 @@ def write_instance_files(folder: Path, files: dict[str, str]) -> Path:
 
 
 TWO_SUPPLIERS = {
-    "instance.yaml": "name: two\ntiers: [ally, concern]\n",
+    "instance.yaml": "name: two\ntiers: [ally, concern]\n" + LEFT_OUT + "\n",
     "countries.csv": "code,name,tier\nA,A,concern\nB,B,ally\nJ,J,ally\n",
     "items.csv": "id,name,unit\nx,x,t\n",
     "supply.csv": "item,country,capacity,unit_cost\nx,A,100,1\nx,B,30,2\n",

@@ -7,7 +7,9 @@ import os
 
 import openpyxl
 import pytest
-from tests.io_fixtures import find, make, problems_of
+from pathlib import Path
+
+from tests.io_fixtures import base, find, make, problems_of
 
 from planner import io as pio
 from planner import tables
@@ -47,8 +49,10 @@ def test_reads_tiny_instance(folder):
 
 
 def test_defaults_fill_empty_cells_and_absent_columns(tmp_path):
+    # tariff_rate is left out on purpose: instance.yaml says so in 'defaults'.
     folder = make(
         tmp_path / "x",
+        instance_yaml=base("instance.yaml").replace("defaults: [", "defaults: [lanes.tariff_rate, "),
         lanes_csv="origin,importer,item,transport_cost\nCN,JP,,1\nUS,JP, gallium ,\nAU,JP,*,2\n",
         programmes_csv="id,funding_country,rate,budget,items,hosts\njp_minerals,JP,,1000,,ally\n",
         countries_csv="code,name,tier,groups\nJP,Japan,domestic, Quad ; ;MSP \nUS,US,ally,\nAU,AU,ally,\nCN,CN,concern,\n",
@@ -61,9 +65,54 @@ def test_defaults_fill_empty_cells_and_absent_columns(tmp_path):
     assert inst.countries[0].groups == ("Quad", "MSP")
 
 
+@pytest.mark.parametrize("table,column", [("lanes", "transport_cost"), ("lanes", "tariff_rate"),
+                                          ("supply", "qualification_cost"), ("programmes", "rate")])
+def test_a_dropped_cost_column_is_an_error_unless_declared(tmp_path, table, column):
+    # Defect: removing transport_cost from transport/lanes.csv solved with every freight cost 0 (total 0
+    # instead of 153.675), exit 0.  A cost, capacity or quantity column may be absent only when
+    # instance.yaml's 'defaults' lists it.
+    declared = ["supply.qualification_cost", "supply.min_order"]  # BASE's supply.csv leaves both out
+    text = base(f"{table}.csv")
+    lines = text.splitlines()
+    if column in lines[0].split(","):
+        k = lines[0].split(",").index(column)
+        text = "\n".join(",".join(c for n, c in enumerate(ln.split(",")) if n != k) for ln in lines) + "\n"
+    listed = [d for d in declared if d != f"{table}.{column}"]
+    meta = base("instance.yaml").replace(f"defaults: [{', '.join(declared)}]", f"defaults: [{', '.join(listed)}]")
+    folder = make(tmp_path / "x", instance_yaml=meta, **{f"{table}_csv": text})
+    with pytest.raises(InstanceError) as e:
+        load_instance(folder)
+    probs = [p for p in e.value.problems if p.column == column]
+    assert [(p.file, p.row) for p in probs] == [(f"{table}.csv", 1)], e.value.problems
+    assert f"'{table}.{column}' under 'defaults'" in probs[0].expected
+    ok = make(tmp_path / "y", instance_yaml=base("instance.yaml").replace("defaults: [", f"defaults: [{table}.{column}, "),
+              **{f"{table}_csv": text})
+    assert load_instance(ok)
+
+
+def test_transport_without_its_freight_column_exits_2(tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    inst = tmp_path / "transport"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "instances" / "transport", inst)
+    lines = (inst / "lanes.csv").read_text().splitlines()
+    k = lines[0].split(",").index("transport_cost")
+    (inst / "lanes.csv").write_text("\n".join(",".join(c for n, c in enumerate(ln.split(",")) if n != k)
+                                              for ln in lines) + "\n")
+    r = CliRunner().invoke(app, ["solve", str(inst), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert "lanes.csv, row 1, column 'transport_cost'" in r.output.replace("\n", " ")
+    assert not (tmp_path / "o").exists()
+
+
 def test_optional_tables_may_be_absent(tmp_path):
     folder = make(tmp_path / "x", lanes_csv=None, investments_csv=None, programmes_csv=None, baseline_csv=None,
-                  demand_csv="importer,item,quantity\nCN,gallium,10\n", instance_yaml="name: tiny\n")
+                  demand_csv="importer,item,quantity\nCN,gallium,10\n",
+                  instance_yaml="name: tiny\ndefaults: [supply.qualification_cost, supply.min_order]\n")
     inst = load_instance(folder)
     assert inst.lanes == () and inst.investments == () and inst.programmes == () and inst.baseline == ()
 
@@ -88,7 +137,8 @@ def test_missing_path(tmp_path):
 def test_utf8_bom_and_crlf_accepted(tmp_path):
     text = "\ufeffitem,country,capacity,unit_cost\r\ngallium,CN,300,10\r\ngallium,US,100,12.5\r\ngallium,AU,100,13\r\n"
     folder = make(tmp_path / "x", supply_csv=text.encode("utf-8"),
-                  instance_yaml="\ufeffname: tiny\n".encode("utf-8"))
+                  instance_yaml="\ufeffname: tiny\ndefaults: [supply.qualification_cost, supply.min_order]\n"
+                  .encode("utf-8"))
     inst = load_instance(folder)
     assert inst.supply[0].item == "gallium" and inst.meta.name == "tiny"
 
@@ -335,7 +385,8 @@ def test_table_overrides(folder):
 
 
 def test_lane_override_matches_empty_item_as_star(tmp_path):
-    folder = make(tmp_path / "x", lanes_csv="origin,importer,item,tariff_rate\nCN,JP,,0.1\nUS,JP,*,0\nAU,JP,,0\n")
+    folder = make(tmp_path / "x", lanes_csv="origin,importer,item,tariff_rate\nCN,JP,,0.1\nUS,JP,*,0\nAU,JP,,0\n",
+                  instance_yaml=base("instance.yaml").replace("defaults: [", "defaults: [lanes.transport_cost, "))
     inst = load_instance(folder, ["lanes.CN:JP:*.tariff_rate=0.3"])
     assert [ln.tariff_rate for ln in inst.lanes] == [0.3, 0.0, 0.0]
 

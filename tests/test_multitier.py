@@ -475,7 +475,7 @@ def test_input_downstream_of_its_output_is_reported(tmp_path):
 
 def test_plant_without_an_inbound_lane_and_supplier_without_a_lane(tmp_path):
     # No lane into S for ore: S cannot get its input.  B then reaches only R; drop B -> R too: B has no lane.
-    lanes = "origin,importer,item,transport_cost\nA,R,*,0\nR,J,*,0\nS,J,*,0\n"
+    lanes = "origin,importer,item,transport_cost,tariff_rate\nA,R,*,0,0\nR,J,*,0,0\nS,J,*,0,0\n"
     found = "\n".join(problems(write(tmp_path, chain(), {"lanes.csv": lanes})))
     assert "plant of metal in S cannot receive its input ore" in found
     assert "supplier of ore in B with no lane" in found

@@ -26,7 +26,7 @@ from planner.cli import app
 from planner.export import PAUSE_ENV, atomic_dir, clean_stale, write_json
 from planner.generate import write_generated
 from planner.io import load_instance
-from tests.io_fixtures import make
+from tests.io_fixtures import LEFT_OUT, make
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSPORT = ROOT / "instances" / "transport"
@@ -308,7 +308,7 @@ def test_unit_costs_of_one_item_a_thousandfold_apart_look_like_mixed_units(tmp_p
 
 def test_baseline_volumes_far_from_demand_and_cheap_shortage_are_flagged(tmp_path):
     folder = make(tmp_path / "x",
-                  instance_yaml="name: tiny\npolicy:\n  allow_shortage: true\n  shortage_penalty: 5\n",
+                  instance_yaml="name: tiny\npolicy:\n  allow_shortage: true\n  shortage_penalty: 5\n" + LEFT_OUT + "\n",
                   baseline_csv="importer,item,country,share,volume\nJP,gallium,CN,,150000\n")
     ws = {w.column: w for w in warnings_of(folder)}
     assert "1e+03 times its demand" in ws["volume"].expected and ws["volume"].file == "baseline.csv"

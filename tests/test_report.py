@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
+from tests.io_fixtures import LEFT_OUT
 from planner.report import read_folder, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -474,7 +475,7 @@ def test_report_on_a_real_study(tmp_path):
 def test_an_infeasible_solve_reports_its_diagnosis(tmp_path):
     inst = tmp_path / "two"
     inst.mkdir()
-    files = {"instance.yaml": "name: two\ntiers: [ally, concern]\n",
+    files = {"instance.yaml": "name: two\ntiers: [ally, concern]\n" + LEFT_OUT + "\n",
              "countries.csv": "code,name,tier\nA,A,concern\nB,B,ally\nJ,J,ally\n",
              "items.csv": "id,name,unit\nx,x,t\n",
              "supply.csv": "item,country,capacity,unit_cost\nx,A,100,1\nx,B,30,2\n",

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from planner import stress as st
 from planner.cli import app
+from tests.io_fixtures import LEFT_OUT
 from planner.errors import InstanceError
 from planner.io import instance_hash, load_instance, write_instance
 from planner.scenarios import TTS_CAP_WEEKS, generated, scenarios_of
@@ -316,7 +317,7 @@ def test_generators_give_deterministic_ids():
 # --------------------------------------------------------------------------- validation
 def _files(**over) -> dict[str, str]:
     files = {
-        "instance.yaml": "name: two\ntiers: [ally, concern]\n",
+        "instance.yaml": "name: two\ntiers: [ally, concern]\n" + LEFT_OUT + "\n",
         "countries.csv": "code,name,tier\nA,A,concern\nB,B,ally\nJ,J,ally\n",
         "items.csv": "id,name,unit\nx,x,t\n",
         "supply.csv": "item,country,capacity,unit_cost,surge\nx,A,100,1,1\nx,B,100,2,0.5\n",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from planner.io import load_instance
-from tests.io_fixtures import base, find, make, problems_of
+from tests.io_fixtures import LEFT_OUT, base, find, make, problems_of
 
 # Base instance (see io_fixtures): JP demands 150 t gallium; CN (concern) 300 t,
 # US (ally) 100 t and AU (ally) 100 t + 50 t investable all reach JP.
@@ -13,7 +13,8 @@ from tests.io_fixtures import base, find, make, problems_of
 
 def policy_yaml(body: str) -> str:
     """instance.yaml with the given policy block; ``policy:`` is line 2, its first key line 3."""
-    return "name: tiny\npolicy:\n" + "".join(f"  {line}\n" for line in body.strip().splitlines())
+    return ("name: tiny\npolicy:\n" + "".join(f"  {line}\n" for line in body.strip().splitlines())
+            + LEFT_OUT + "\n")
 
 
 def test_base_instance_is_valid(tmp_path):
@@ -246,7 +247,8 @@ def test_a_capacity_below_demand(tmp_path):
 
 
 def test_a_capacity_below_demand_without_exclusions(tmp_path):
-    folder = make(tmp_path / "x", instance_yaml="name: tiny\n", demand_csv="importer,item,quantity\nJP,gallium,600\n")
+    folder = make(tmp_path / "x", instance_yaml="name: tiny\n" + LEFT_OUT + "\n",
+                  demand_csv="importer,item,quantity\nJP,gallium,600\n")
     p = find(problems_of(folder), "instance.yaml", None, "policy.allow_shortage")
     assert "allowed capacity 550 t is below demand 600 t (no tier excluded)" in p.expected
 
