@@ -82,6 +82,16 @@ def _scenario_sets(text: str | None) -> list[str]:
     return [f"policy.scenario_generators=[{', '.join(names)}]"]
 
 
+def _check_out(out_dir: Path | None, instance: Path, sourcing: str | None = None) -> None:
+    """Refuse an --out that would replace what Friendshore did not create (the inputs included)."""
+    if out_dir is None:
+        return
+    from .export import check_output_folder
+
+    protect = [instance] + ([Path(sourcing)] if sourcing and Path(sourcing).is_dir() else [])
+    check_output_folder(out_dir, protect)
+
+
 def fail(exc: FriendshoreError) -> None:
     """Print a user error without a traceback and exit with its code."""
     if isinstance(exc, InstanceError):
@@ -150,6 +160,7 @@ def solve(
     started = time.time()
     try:
         formats = _check_output_options(fmt, time_limit)
+        _check_out(out_dir, instance)
         if report and out_dir is None:
             raise InstanceError([Problem("--report", expected="--out DIR as well: the report is written to DIR/report.html")])
         options = SolveOptions(time_limit=time_limit, rel_gap=max(gap, 0.0), threads=max(threads, 1), seed=max(seed, 0))
@@ -187,15 +198,12 @@ def solve(
     tables = result_tables(cmp)
     print_summary(cmp, tables["kpis"])
     if out_dir is not None:
-        write_outputs(out_dir, tables, record(), formats)
-        out.print(f"wrote {', '.join(sorted(tables))} ({', '.join(formats)}) and run.json to {out_dir}")
-        if report:
-            from .report import write_report
-
-            try:
-                out.print(f"wrote {write_report(out_dir, out_dir / 'report.html')}")
-            except FriendshoreError as exc:
-                fail(exc)
+        try:  # the report is written into the staged folder, so tables and report land together or not at all
+            write_outputs(out_dir, tables, record(), formats, report=report)
+        except FriendshoreError as exc:
+            fail(exc)
+        out.print(f"wrote {', '.join(sorted(tables))} ({', '.join(formats)}) and run.json to {out_dir}"
+                  + (f", and {out_dir / 'report.html'}" if report else ""))
 
 
 def _check_output_options(fmt: str, time_limit: float | None) -> tuple[str, ...]:
@@ -333,6 +341,7 @@ def stress(
 
     try:
         formats = _check_output_options(fmt, time_limit)
+        _check_out(out_dir, instance, sourcing)
         options = SolveOptions(time_limit=time_limit, seed=max(seed, 0))
         set_ = (set_ or []) + _scenario_sets(scenarios)
         inst = _load(instance, set_, variant)
@@ -371,6 +380,7 @@ def network(
 
     try:
         formats = _check_output_options(fmt, time_limit)
+        _check_out(out_dir, instance, sourcing)
         inst = _load(instance, set_, variant)
         with err.status(f"analysing the network of {sourcing} ..."):
             result = nw.run(inst, sourcing, beta, SolveOptions(time_limit=time_limit, seed=max(seed, 0)))

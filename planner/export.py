@@ -193,6 +193,42 @@ def _test_pause(stage: Path) -> None:
         time.sleep(float(seconds))
 
 
+def is_our_output(folder: Path) -> bool:
+    """Whether ``folder`` holds a Friendshore output: a run.json whose versions name friendshore."""
+    try:
+        rec = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(rec, dict) and isinstance(rec.get("versions"), dict) and "friendshore" in rec["versions"]
+
+
+def check_output_folder(out: Path, protect: Iterable[Path] = (), option: str = "--out") -> None:
+    """Refuse an output folder whose replacement would destroy what Friendshore did not create.
+
+    Refused: the current folder, any folder in ``protect`` (the input instance), a parent of
+    either, and an existing non-empty folder that is not an earlier output of ours (no run.json
+    of ours).  Raises InstanceError (exit 2) before anything is solved or written."""
+    from .errors import InstanceError, Problem
+
+    target = Path(out).resolve()
+    why = None
+    for p in (Path.cwd(), *protect):
+        p = Path(p).resolve()
+        if target == p or target in p.parents:
+            why = ("the current folder" if p == Path.cwd().resolve() else f"the input {p}") if target == p else \
+                f"a parent of {'the current folder' if p == Path.cwd().resolve() else f'the input {p}'}"
+            break
+    if why is None and target.exists():
+        if not target.is_dir():
+            why = "an existing file"
+        elif any(target.iterdir()) and not is_our_output(target):
+            why = "a non-empty folder that is not a Friendshore output (it has no run.json of ours)"
+    if why is not None:
+        raise InstanceError([Problem(option, value=str(out), expected=(
+            f"a new or empty folder, or an earlier output of this command; this is {why}, and writing "
+            "would replace everything in it"))])
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a staging folder; on success it replaces ``target`` whole.
@@ -208,6 +244,13 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     clean_stale(target)
     pid = os.getpid()
     stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-{pid}-"))
+    # mkdtemp makes the folder 0700: give it the mode the folder had, or a new folder's mode.
+    if target.is_dir():
+        os.chmod(stage, target.stat().st_mode & 0o7777)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(stage, 0o777 & ~umask)
     try:
         yield stage
         _fsync_tree(stage)

@@ -162,10 +162,15 @@ def run_record(
     }
 
 
-def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any], formats) -> list[Path]:
-    """Write the tables and run.json into ``out`` atomically (all or nothing)."""
+def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any], formats,
+                  report: bool = False) -> list[Path]:
+    """Write the tables, run.json and (``report``) report.html into ``out`` atomically (all or nothing)."""
     formats = tuple(formats)
     with atomic_dir(Path(out)) as stage:
         export_tables(tables, stage, formats)
         write_json(stage / "run.json", {**record, "formats": list(formats)})
+        if report:
+            from .report import write_report
+
+            write_report(stage, stage / "report.html")
     return sorted(Path(out).iterdir())

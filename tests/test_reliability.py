@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -372,3 +373,66 @@ def test_a_run_whose_worker_raises_is_recorded_failed_and_the_others_complete(tm
     assert again.ran == 1 and again.resumed == 3
     table = study.read_table(out)
     assert len(table) == 4 and table["run_id"].is_unique and set(table["status"]) == {"optimal"}
+
+
+# --------------------------------------------------------------------------- never touch what we did not create
+def _user_folder(tmp_path: Path) -> Path:
+    """A user's folder holding a thesis and an instance."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.txt").write_text("years of work\n")
+    shutil.copytree(TRANSPORT, home / "inst")
+    return home
+
+
+@pytest.mark.parametrize("command", ["solve", "stress", "network"])
+@pytest.mark.parametrize("target", [".", "inst", "..", "notes", "thesis.txt"])
+def test_out_refuses_folders_friendshore_did_not_create(tmp_path, monkeypatch, command, target):
+    # Defect: `solve inst --out .` removed thesis.txt and inst/ and set the folder to 0700; `--out inst`
+    # replaced the instance with result tables.  Every such --out is refused with exit 2, nothing touched.
+    home = _user_folder(tmp_path)
+    (home / "notes").mkdir()
+    (home / "notes" / "todo.md").write_text("x\n")
+    monkeypatch.chdir(home)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    mode = home.stat().st_mode
+    r = runner.invoke(app, [command, "inst", "--out", target])
+    assert r.exit_code == 2, r.output
+    assert "--out" in r.output and "Traceback" not in r.output
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+    assert home.stat().st_mode == mode and (home / "thesis.txt").read_text() == "years of work\n"
+
+
+def test_out_replaces_an_earlier_output_and_keeps_its_permissions(tmp_path, monkeypatch):
+    home = _user_folder(tmp_path)
+    monkeypatch.chdir(home)
+    (home / "res").mkdir()
+    os.chmod(home / "res", 0o750)
+    assert runner.invoke(app, ["solve", "inst", "--out", "res"]).exit_code == 0  # empty: fine
+    assert (home / "res").stat().st_mode & 0o777 == 0o750
+    assert runner.invoke(app, ["solve", "inst", "--out", "res"]).exit_code == 0  # our own output: replaced
+    assert (home / "res").stat().st_mode & 0o777 == 0o750
+    new = home / "new"
+    assert runner.invoke(app, ["solve", "inst", "--out", str(new)]).exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_a_failing_report_leaves_the_previous_output_whole(tmp_path, monkeypatch):
+    # Defect: `solve --report` swapped the tables in, then wrote the report: a failure (or kill) in
+    # between left new tables with no report, the old report gone.  The report is now staged too.
+    import planner.report as report_mod
+
+    out = tmp_path / "o"
+    assert runner.invoke(app, ["solve", str(TRANSPORT), "--out", str(out), "--report"]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.json"}
+    assert "report.html" in before
+
+    def boom(*a, **k):
+        raise RuntimeError("report failed")
+
+    monkeypatch.setattr(report_mod, "write_report", boom)
+    r = runner.invoke(app, ["solve", str(TRANSPORT), "--out", str(out), "--report", "--set", "policy.country_share_cap=0.9"])
+    assert r.exit_code != 0
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.json"} == before
