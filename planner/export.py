@@ -40,6 +40,41 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return out
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make a spreadsheet treat a text cell as a formula (CSV injection)."""
+
+
+def _runs_as_formula(v: str) -> bool:
+    """A formula start, or quotes before one (so a text that looks neutralised survives the round trip)."""
+    return v.startswith(FORMULA_START) or (v.startswith("'") and _runs_as_formula(v[1:]))
+
+
+def neutralise_text(v):
+    """A text cell that a spreadsheet would run as a formula, prefixed with ' (the usual CSV-injection
+    defence); anything else unchanged.  Numbers stay numbers: only str values are touched."""
+    return "'" + v if isinstance(v, str) and _runs_as_formula(v) else v
+
+
+def restore_text(v):
+    """Undo :func:`neutralise_text` when reading our own CSV back."""
+    return v[1:] if isinstance(v, str) and v.startswith("'") and _runs_as_formula(v[1:]) else v
+
+
+def _text_cells(df: pd.DataFrame, f) -> pd.DataFrame:
+    cols = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+    if not cols:
+        return df
+    out = df.copy()
+    for c in cols:
+        out[c] = out[c].map(f).astype(df[c].dtype) if df[c].dtype != object else out[c].map(f)
+    return out
+
+
+def restore_csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A table read back from one of our CSV files, with neutralised text cells restored."""
+    return _text_cells(df, restore_text)
+
+
 def export_tables(tables: dict[str, pd.DataFrame], folder: Path, formats: Iterable[str] = ("csv",)) -> list[Path]:
     """Write each table as ``<name>.<fmt>`` (XLSX: one ``results.xlsx``, a sheet per table).
 
@@ -55,13 +90,18 @@ def export_tables(tables: dict[str, pd.DataFrame], folder: Path, formats: Iterab
             with pd.ExcelWriter(path, engine="openpyxl") as xw:
                 for name, df in tables.items():
                     df.to_excel(xw, sheet_name=name[:31], index=False)
+                    # openpyxl turns a text starting with '=' into a live formula: keep every text a string.
+                    for row in xw.sheets[name[:31]].iter_rows():
+                        for cell in row:
+                            if cell.data_type == "f":
+                                cell.data_type = "s"
             strip_zip_times(path)
             written.append(path)
             continue
         for name, df in tables.items():
             path = folder / f"{name}.{fmt}"
             if fmt == "csv":
-                df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+                _text_cells(df, neutralise_text).to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
             elif fmt == "parquet":
                 df.to_parquet(path, index=False)
             elif fmt == "json":

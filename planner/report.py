@@ -31,6 +31,7 @@ import pandas as pd
 
 from . import report_svg as sv
 from .errors import InstanceError, Problem
+from .export import restore_csv_frame
 from .report_assets import CSS, JS
 from .report_svg import esc
 
@@ -109,7 +110,7 @@ def _read_one(path: Path) -> pd.DataFrame | None:
             df = pd.read_csv(path, dtype=str, keep_default_na=False)
             if not isinstance(df.index, pd.RangeIndex):  # pandas moved surplus leading fields into the index
                 raise _bad(path, "a CSV table whose rows have as many fields as its header (a stray quote or comma?)")
-            return df
+            return restore_csv_frame(df)
         if ext == "parquet":
             return pd.read_parquet(path)
         if ext == "json":

@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InstanceError, NoSolutionError, Problem
+from .export import restore_csv_frame
 from .scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, loss_of, route_blocked, scenarios_of
 from .schema import Instance, Scenario
 from .exposure import baseline_feeds
@@ -186,7 +187,7 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
     for ext, read in (("csv", pd.read_csv), ("parquet", pd.read_parquet), ("json", pd.read_json)):
         p = folder / f"{name}.{ext}"
         if p.is_file():
-            return read(p, dtype=str) if ext == "csv" else read(p)
+            return restore_csv_frame(read(p, dtype=str)) if ext == "csv" else read(p)
     return None
 
 

@@ -436,3 +436,51 @@ def test_a_failing_report_leaves_the_previous_output_whole(tmp_path, monkeypatch
     r = runner.invoke(app, ["solve", str(TRANSPORT), "--out", str(out), "--report", "--set", "policy.country_share_cap=0.9"])
     assert r.exit_code != 0
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "run.json"} == before
+
+
+# --------------------------------------------------------------------------- formula injection
+EVIL = '=HYPERLINK("http://evil.example/x","y")'
+
+
+def test_exports_never_carry_live_formulas(tmp_path):
+    # Defect: a country named =HYPERLINK(...) gave results.xlsx 4 live formula cells and CSV cells starting
+    # with '='.  XLSX text is written as strings; CSV text a spreadsheet would run gets a leading "'";
+    # our own readers (report, stress --sourcing DIR) read the name back unchanged; numbers stay numbers.
+    import csv as csv_mod
+    import io
+
+    import openpyxl
+
+    from planner.report import read_folder
+
+    inst = tmp_path / "inj"
+    shutil.copytree(TRANSPORT, inst)
+    for f in inst.glob("*.csv"):
+        rows = [[EVIL if c == "seattle" else c for c in r] for r in csv_mod.reader(io.StringIO(f.read_text()))]
+        with f.open("w", newline="") as fh:
+            csv_mod.writer(fh).writerows(rows)
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["solve", str(inst), "--out", str(out), "--format", "csv,xlsx", "--report"])
+    assert r.exit_code == 0, r.output
+    wb = openpyxl.load_workbook(out / "results.xlsx")
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert any(c.value == EVIL and c.data_type == "s" for c in cells)
+    for f in out.glob("*.csv"):
+        for row in csv_mod.reader(io.StringIO(f.read_text())):
+            assert not any(isinstance(c, str) and c.startswith(("=", "+", "@")) for c in row), (f.name, row)
+    alloc = list(csv_mod.DictReader(io.StringIO((out / "allocations.csv").read_text())))
+    assert "'" + EVIL in {a["country"] for a in alloc}
+    costs = {r["component"]: r["value"] for r in csv_mod.DictReader(io.StringIO((out / "costs.csv").read_text()))}
+    assert all(not v.startswith("'") for v in costs.values())  # numbers, negative ones included, untouched
+    assert EVIL in set(read_folder(out).tables["allocations"]["country"])
+    html = (out / "report.html").read_text()
+    assert "/^[=+\\-@\\t\\r]/.test(s)" in html  # the download's CSV cells are neutralised the same way
+
+
+def test_neutralise_and_restore_are_inverse():
+    from planner.export import neutralise_text, restore_text
+
+    for v in ["=1+1", "+x", "-y", "@z", "\tq", "plain", "'=kept", "", "'"]:
+        assert restore_text(neutralise_text(v)) == v
+    assert neutralise_text(-3.5) == -3.5 and neutralise_text("=x") == "'=x"
