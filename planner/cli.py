@@ -163,7 +163,7 @@ def solve(
         _check_out(out_dir, instance)
         if report and out_dir is None:
             raise InstanceError([Problem("--report", expected="--out DIR as well: the report is written to DIR/report.html")])
-        options = SolveOptions(time_limit=time_limit, rel_gap=max(gap, 0.0), threads=max(threads, 1), seed=max(seed, 0))
+        options = _solve_options(time_limit=time_limit, rel_gap=gap, threads=threads, seed=seed)
         set_ = (set_ or []) + _scenario_sets(scenarios)
         inst = _load(instance, set_, variant)
     except FriendshoreError as exc:
@@ -214,9 +214,26 @@ def _check_output_options(fmt: str, time_limit: float | None) -> tuple[str, ...]
         formats = parse_formats(fmt)
     except ValueError as e:
         raise InstanceError([Problem("--format", value=fmt, expected=str(e))]) from None
-    if time_limit is not None and time_limit <= 0:
-        raise InstanceError([Problem("--time-limit", value=str(time_limit), expected="a number of seconds > 0")])
+    if time_limit is not None:
+        _solve_options(time_limit=time_limit)  # the one range check of --time-limit
     return formats
+
+
+_OPTION_NAMES = {"time_limit": "--time-limit", "rel_gap": "--gap", "threads": "--threads", "seed": "--seed"}
+
+
+def _solve_options(**values):
+    """SolveOptions from command-line values; a value out of range is an InstanceError naming the option."""
+    from pydantic import ValidationError
+
+    from .solve import SolveOptions
+
+    try:
+        return SolveOptions(**values)
+    except ValidationError as e:
+        raise InstanceError([Problem(_OPTION_NAMES.get(str(err["loc"][0]), str(err["loc"][0])),
+                                     value=str(values.get(err["loc"][0])), expected=err["msg"])
+                             for err in e.errors()]) from None
 
 
 def _split(s: str) -> tuple[str, str]:
@@ -342,7 +359,7 @@ def stress(
     try:
         formats = _check_output_options(fmt, time_limit)
         _check_out(out_dir, instance, sourcing)
-        options = SolveOptions(time_limit=time_limit, seed=max(seed, 0))
+        options = _solve_options(time_limit=time_limit, seed=seed)
         set_ = (set_ or []) + _scenario_sets(scenarios)
         inst = _load(instance, set_, variant)
         with err.status(f"stress-testing {sourcing} ..."):
@@ -383,7 +400,7 @@ def network(
         _check_out(out_dir, instance, sourcing)
         inst = _load(instance, set_, variant)
         with err.status(f"analysing the network of {sourcing} ..."):
-            result = nw.run(inst, sourcing, beta, SolveOptions(time_limit=time_limit, seed=max(seed, 0)))
+            result = nw.run(inst, sourcing, beta, _solve_options(time_limit=time_limit, seed=seed))
     except FriendshoreError as exc:
         fail(exc)
     nw.print_result(out, inst, result)

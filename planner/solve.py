@@ -17,9 +17,9 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Status = Literal["optimal", "feasible", "infeasible", "unbounded", "infeasible_or_unbounded", "no_solution", "error"]
 
@@ -34,20 +34,85 @@ _EXPLAIN = {
 }
 
 
+# The valid range of each solver setting, in one place: SolveOptions, the CLI options and study files use these.
+TimeLimit = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""Seconds, a finite number > 0."""
+RelGap = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+"""Relative MIP gap in [0, 1): at 1 or more any first solution would count as optimal."""
+Threads = Annotated[int, Field(ge=1, le=256)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+"""HiGHS' random_seed range."""
+
+# HiGHS options a user may set (solver_options, a study's solver.options), with their types and ranges.
+# Anything else is refused: among HiGHS' options are ones that write files (log_file, solution_file,
+# write_solution_to_file, write_model_file, mip_improving_solution_file, ...) or print to our output.
+_CHOICE = ("off", "choose", "on")
+HIGHS_OPTIONS: dict[str, tuple[type, Any, Any]] = {
+    # name: (type, low or choices, high)
+    "mip_heuristic_effort": (float, 0.0, 1.0),
+    "mip_abs_gap": (float, 0.0, math.inf),
+    "mip_max_nodes": (int, 0, 2**31 - 1),
+    "mip_max_leaves": (int, 0, 2**31 - 1),
+    "mip_max_improving_sols": (int, 1, 2**31 - 1),
+    "mip_feasibility_tolerance": (float, 1e-10, 1e-3),
+    "primal_feasibility_tolerance": (float, 1e-10, 1e-3),
+    "dual_feasibility_tolerance": (float, 1e-10, 1e-3),
+    "mip_detection_level": (int, 0, 3),
+    "mip_pool_soft_limit": (int, 1, 2**31 - 1),
+    "mip_lp_age_limit": (int, 0, 32767),
+    "simplex_strategy": (int, 0, 4),
+    "user_bound_scale": (int, -50, 50),
+    "user_objective_scale": (int, -50, 50),
+    "presolve": (str, _CHOICE, None),
+    "parallel": (str, _CHOICE, None),
+    "run_crossover": (str, _CHOICE, None),
+}
+
+
+def check_highs_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` if every name is in :data:`HIGHS_OPTIONS` with a value of its type and range; else
+    ValueError naming each bad option and what is allowed."""
+    bad = []
+    for name, v in options.items():
+        spec = HIGHS_OPTIONS.get(name)
+        if spec is None:
+            bad.append(f"{name} is not an allowed HiGHS option (allowed: {', '.join(sorted(HIGHS_OPTIONS))}; "
+                       "options that write files or print are never allowed)")
+            continue
+        kind, lo, hi = spec
+        if kind is str:
+            ok = isinstance(v, str) and v in lo
+            want = f"one of {', '.join(lo)}"
+        elif kind is int:
+            ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+            want = f"a whole number in [{lo}, {hi}]"
+        else:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+            want = f"a number in [{lo:g}, {hi:g}]"
+        if not ok:
+            bad.append(f"{name}: got {v!r}, expected {want}")
+    if bad:
+        raise ValueError("; ".join(bad))
+    return options
+
+
+HighsOptions = Annotated[dict[str, Any], AfterValidator(check_highs_options)]
+
+
 class SolveOptions(BaseModel):
     """Options of one solve.  Defaults give reproducible runs (one thread, fixed seed)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    time_limit: float | None = Field(default=None, gt=0)
+    time_limit: TimeLimit | None = None
     """Wall-clock limit of HiGHS, seconds (None = no limit)."""
-    rel_gap: float = Field(default=1e-4, ge=0)
+    rel_gap: RelGap = 1e-4
     """Relative MIP gap at which a solution counts as optimal."""
-    threads: int = Field(default=1, ge=1)
+    threads: Threads = 1
     """HiGHS threads (its MIP search is single-threaded; studies parallelise across runs)."""
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
     """HiGHS random_seed, for reproducible runs."""
-    solver_options: dict[str, Any] = {}
+    solver_options: HighsOptions = {}
     """Further HiGHS options by name (e.g. mip_heuristic_effort)."""
     auto_scale: bool = True
     """Choose HiGHS user_bound_scale / user_objective_scale from the model (see user_scales);

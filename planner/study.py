@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import InstanceError, Problem
 from .io import yaml_lines, yaml_repeats
 from .schema import TABLES, Instance
-from .solve import SolveOptions
+from .solve import HighsOptions, RelGap, Seed, SolveOptions, Threads, TimeLimit
 from .study_exec import FILTER_COLUMNS, SCALABLE_TABLES, RunOutcome, RunTask, Scale, execute_run, reset_worker_state
 
 STUDY_SCHEMA = 1
@@ -95,16 +95,17 @@ class MultiplierSpec(_Strict):
 class SolverSpec(_Strict):
     """Solver settings of every run."""
 
-    time_limit: float | None = Field(default=60.0, gt=0)
+    time_limit: TimeLimit | None = 60.0
     """HiGHS wall-clock limit per solve, seconds (null = none).  A run stopped without a solution is recorded as failed."""
-    rel_gap: float = Field(default=1e-4, ge=0)
-    """Relative MIP gap counted as optimal."""
-    threads: int = Field(default=1, ge=1)
+    rel_gap: RelGap = 1e-4
+    """Relative MIP gap counted as optimal, in [0, 1)."""
+    threads: Threads = 1
     """HiGHS threads per run (its MIP search is single-threaded; studies run several solves at once)."""
-    seed: int = Field(default=0, ge=0)
-    """HiGHS random seed."""
-    options: dict[str, Any] = {}
-    """Further HiGHS options by name (e.g. mip_heuristic_effort: 0.1)."""
+    seed: Seed = 0
+    """HiGHS random seed, in [0, 2147483647]."""
+    options: HighsOptions = {}
+    """Further HiGHS options by name (e.g. mip_heuristic_effort: 0.1), from an allowed list with typed values
+    (planner.solve.HIGHS_OPTIONS); options that write files are refused."""
 
 
 class GridSpec(_Strict):

@@ -252,8 +252,8 @@ def parse_table(raw: RawTable, defaults: frozenset[str] | set[str] | None = froz
         for c in getattr(TABLES[raw.name], "guarded", ()):
             if c not in raw.frame and f"{raw.name}.{c}" not in defaults:
                 problems.append(Problem(raw.file, row=1, column=c, expected=(
-                    f"missing column '{c}', which carries a cost, capacity or quantity; add it, or list "
-                    f"'{raw.name}.{c}' under 'defaults' in {meta_file} to give every row its default "
+                    f"missing column '{c}'; expected it, as it carries a cost, capacity or quantity, or "
+                    f"'{raw.name}.{c}' listed under 'defaults' in {meta_file} to give every row its default "
                     f"({_default_text(TABLES[raw.name], c)})")))
     n = len(raw.frame)
     ok = np.ones(n, bool)

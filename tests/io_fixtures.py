@@ -20,13 +20,13 @@ BASE: dict[str, str] = {
         description: one item, four countries
         currency: USD
         tiers: [domestic, ally, partner, neutral, concern]
-        defaults: [supply.qualification_cost, supply.min_order]
         policy:
           country_share_cap: 0.8
         variants:
           strict:
             policy.country_share_cap: 0.5
             supply.gallium:US.capacity: 120
+        defaults: [supply.qualification_cost, supply.min_order]
     """,
     "countries.csv": """
         code,name,tier,groups

@@ -165,3 +165,18 @@ def test_no_highs_banner_on_standard_output():
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("stress test of baseline")
     assert "Running HiGHS" not in r.stdout and "Copyright" not in r.stdout
+
+
+@pytest.mark.parametrize("args,option", [
+    (["--gap", "-1"], "--gap"), (["--gap", "2"], "--gap"), (["--gap", "inf"], "--gap"), (["--gap", "nan"], "--gap"),
+    (["--time-limit", "nan"], "--time-limit"), (["--time-limit", "0"], "--time-limit"),
+    (["--threads", "0"], "--threads"), (["--threads", "-3"], "--threads"),
+    (["--seed", "-1"], "--seed"), (["--seed", "1099511627776"], "--seed"),
+])
+def test_solver_options_out_of_range_exit_2_naming_the_option(tmp_path, args, option):
+    # Defect: --gap 2 labelled any first solution "proven optimal"; nan exited 1; --threads 0 and --seed -1
+    # were clamped quietly; a seed beyond HiGHS' range was recorded as is.
+    r = runner.invoke(app, ["solve", str(TRANSPORT), "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 2, r.output
+    assert option in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()

@@ -196,6 +196,7 @@ def test_cli_prints_the_diagnosis_writes_it_atomically_and_exits_3(tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     (out / "allocations.csv").write_text("stale output of an earlier run\n")
+    (out / "run.json").write_text('{"versions": {"friendshore": "0.1.0"}}')  # an earlier output of ours
     r = runner.invoke(app, ["solve", str(inst), "--set", "policy.country_share_cap=0.6", "--out", str(out),
                             "--format", "csv,json"])
     assert r.exit_code == 3, r.output

@@ -84,7 +84,7 @@ def test_a_dropped_cost_column_is_an_error_unless_declared(tmp_path, table, colu
         load_instance(folder)
     probs = [p for p in e.value.problems if p.column == column]
     assert [(p.file, p.row) for p in probs] == [(f"{table}.csv", 1)], e.value.problems
-    assert f"'{table}.{column}' under 'defaults'" in probs[0].expected
+    assert f"'{table}.{column}' listed under 'defaults'" in probs[0].expected
     ok = make(tmp_path / "y", instance_yaml=base("instance.yaml").replace("defaults: [", f"defaults: [{table}.{column}, "),
               **{f"{table}_csv": text})
     assert load_instance(ok)

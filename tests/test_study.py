@@ -331,3 +331,30 @@ def test_a_cost_table_that_disagrees_with_the_objective_is_refused(solve_tiny):
     m.Flow["x", "A", "J"].value = 4.0
     with pytest.raises(InconsistentResultError, match="cost table sums to"):
         sol.from_model(m, inst, res, "friendshored")
+
+
+@pytest.mark.parametrize("options,named", [
+    ({"output_flag": True, "log_file": "LOG"}, "log_file"),
+    ({"write_solution_to_file": True, "solution_file": "LOG"}, "solution_file"),
+    ({"bogus_option": 1}, "bogus_option"),
+    ({"presolve": 12}, "presolve"),
+    ({"mip_heuristic_effort": "lots"}, "mip_heuristic_effort"),
+])
+def test_study_solver_options_are_allowed_typed_and_never_write_files(tmp_path, options, named):
+    # Defect: solver.options {output_flag: true, log_file: /any/path} created that file; unknown options and
+    # mistyped values were accepted silently.  Each is now exit 2 naming the option; nothing is written.
+    target = tmp_path / "elsewhere" / "written.txt"
+    options = {k: (str(target) if v == "LOG" else v) for k, v in options.items()}
+    path = write_study(tmp_path, _subsidy_instance(), {"solver": {"options": options},
+                                                       "scenarios": {"a": {"policy.n1_beta": 0}}})
+    r = runner.invoke(app, ["study", str(path), "--out", str(tmp_path / "o"), "--workers", "1"])
+    assert r.exit_code == 2, r.output
+    assert named in r.output and "Traceback" not in r.output
+    assert not target.exists() and not (tmp_path / "o").exists()
+
+
+def test_allowed_solver_options_pass():
+    from planner.solve import SolveOptions
+
+    o = SolveOptions(solver_options={"mip_heuristic_effort": 0.1, "presolve": "off", "mip_max_nodes": 10})
+    assert o.solver_options["presolve"] == "off"
