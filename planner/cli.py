@@ -452,7 +452,7 @@ def study(
     study_file: Annotated[Path, typer.Argument(help="Study file (YAML); see docs/studies.md.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder: table, plots, one folder per run.")],
     workers: Annotated[Optional[int], typer.Option(min=1, help="Local worker processes (default: all cores; 1 = this process).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help="Address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Address of a running Dask scheduler, e.g. tcp://host:8786. It must be a cluster you trust: Dask exchanges pickled objects without authentication.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a study in --out: finished runs are kept, not re-run.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build a fresh model for every run (no persistent re-solve).")] = False,
 ) -> None:
