@@ -303,7 +303,18 @@ class Policy(ItemPolicy):
         base = {f: getattr(self, f) for f in ItemPolicy.model_fields}
         over = self.items.get(item)
         if over is not None:
-            base.update({k: v for k, v in over.model_dump().items() if v is not None})
+            for k, v in over.model_dump().items():
+                if v is None:
+                    continue
+                if isinstance(v, dict) and isinstance(base.get(k), dict):
+                    # Cap dicts merge key by key: an item's tier_caps.neutral keeps the instance-wide
+                    # tier_caps.concern (stage_caps: per stage too).
+                    merged = dict(base[k])
+                    for kk, vv in v.items():
+                        merged[kk] = {**merged[kk], **vv} if isinstance(vv, dict) and isinstance(merged.get(kk), dict) else vv
+                    base[k] = merged
+                else:
+                    base[k] = v
         return ItemPolicy.model_construct(**base)
 
     @staticmethod

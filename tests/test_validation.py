@@ -340,3 +340,19 @@ def test_every_problem_in_every_file_is_reported_at_once(tmp_path):
     find(problems, "baseline.csv", 2, "share")
     assert problems == sorted(problems, key=lambda p: (p.file, p.row or 0))
     assert len(problems) == 5
+
+
+def test_per_item_cap_dicts_merge_with_the_instance_wide_ones():
+    # Defect: --set policy.items.lithium.tier_caps.neutral=0.3 dropped the instance-wide tier_caps
+    # {concern: 0.5} for lithium, and the plan bought 70 % of Japan's and Korea's lithium from the
+    # concern tier.  Per-item cap dicts merge key by key, as docs/instance-format.md says.
+    from pathlib import Path
+
+    from planner.compare import run_comparison
+
+    minerals = Path(__file__).resolve().parents[1] / "instances" / "critical-minerals-us-japan"
+    inst = load_instance(minerals, ["policy.items.lithium.tier_caps.neutral=0.3"])
+    assert inst.policy.for_item("lithium").tier_caps == {"concern": 0.5, "neutral": 0.3}
+    kpis = run_comparison(inst, with_cost_only=False).kpis()
+    share = kpis[(kpis["kpi"] == "tier_share") & (kpis["item"] == "lithium") & (kpis["group"] == "concern")]
+    assert len(share) and (share["friendshored"] <= 0.5 + 1e-6).all(), share
