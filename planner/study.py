@@ -453,7 +453,7 @@ def _split_params(chk: _Checker, at: str, params: dict[str, Any], known: dict[st
 def _check_multipliers(chk: _Checker, spec: StudySpec, base: Instance) -> None:
     for name, m in spec.multipliers.items():
         at = f"multipliers.{name}"
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             chk.add(at, name, "bad name; expected letters, digits, '_' or '-'")
         table, _, column = m.column.partition(".")
         if table not in SCALABLE_TABLES:
@@ -501,7 +501,7 @@ def load_study(path: str | os.PathLike) -> Study:
     chk = _Checker(file, lines)
     for kind in ("scenarios", "grids", "frontiers"):
         for name in getattr(spec, kind):
-            if not NAME.match(name):
+            if not NAME.fullmatch(name):
                 chk.add(f"{kind}.{name}", name, "bad name; expected letters, digits, '_' or '-' (it names files)")
     for kind in ("grids", "frontiers"):
         for name, g in getattr(spec, kind).items():

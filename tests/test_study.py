@@ -358,3 +358,11 @@ def test_allowed_solver_options_pass():
 
     o = SolveOptions(solver_options={"mip_heuristic_effort": 0.1, "presolve": "off", "mip_max_nodes": 10})
     assert o.solver_options["presolve"] == "off"
+
+
+def test_a_scenario_name_ending_in_a_newline_is_refused(tmp_path):
+    # Defect: the name check (^...$) let "a\n" pass, and the run folder got a newline in its name.
+    path = write_study(tmp_path, _subsidy_instance(), {"scenarios": {"a\n": {"policy.n1_beta": 0}}})
+    r = runner.invoke(app, ["study", str(path), "--out", str(tmp_path / "o"), "--workers", "1"])
+    assert r.exit_code == 2, r.output
+    assert not (tmp_path / "o").exists()
