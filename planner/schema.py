@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ALL = "*"
 """Wildcard accepted in list columns (all items, all hosts) and in lanes.item."""
 
-Rate = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+# Strict numbers: YAML's true/yes/on and a quoted '0.5' are refused, never read as 1.0 or 0.5
+# (whole numbers are fine).  Table cells are parsed from text by planner.tables, not by these.
+Rate = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
 
 
 class Strict(BaseModel):
@@ -248,7 +250,7 @@ class ItemPolicy(Strict):
     """Tier name -> most that tier may supply of an importer's demand, fraction."""
     group_caps: dict[str, Rate] | None = None
     """Group name -> most that group's members may supply of an importer's demand, fraction."""
-    min_suppliers: int | None = Field(default=None, ge=0)
+    min_suppliers: int | None = Field(default=None, ge=0, strict=True)
     """Least number of qualified supplier countries for the item."""
     n1_beta: Rate | None = None
     """N-1 level: qualified capacity outside any one country covers at least this fraction of total demand."""
@@ -270,13 +272,13 @@ class ScenarioGenerator(Strict):
 
     loss: Rate = 1.0
     """Capacity loss of the disrupted countries, fraction."""
-    duration_weeks: float = Field(default=13.0, gt=0, allow_inf_nan=False)
+    duration_weeks: float = Field(default=13.0, gt=0, allow_inf_nan=False, strict=True)
     """Duration of each generated disruption, weeks."""
-    recovery_weeks: float = Field(default=26.0, gt=0, allow_inf_nan=False)
+    recovery_weeks: float = Field(default=26.0, gt=0, allow_inf_nan=False, strict=True)
     """Time to recover (TTR) of each generated disruption, weeks."""
     probability: Rate = 0.02
     """Annual probability of each generated scenario."""
-    top_k: int = Field(default=4, ge=2)
+    top_k: int = Field(default=4, ge=2, strict=True)
     """N-2 pairs are drawn from the k supplier countries with the largest share of any item's capacity."""
 
 

@@ -356,3 +356,13 @@ def test_per_item_cap_dicts_merge_with_the_instance_wide_ones():
     kpis = run_comparison(inst, with_cost_only=False).kpis()
     share = kpis[(kpis["kpi"] == "tier_share") & (kpis["item"] == "lithium") & (kpis["group"] == "concern")]
     assert len(share) and (share["friendshored"] <= 0.5 + 1e-6).all(), share
+
+
+@pytest.mark.parametrize("text", ["true", "yes", "on", "'0.5'", '"2"'])
+def test_yaml_booleans_and_quoted_numbers_are_not_numbers(tmp_path, text):
+    # Defect: country_share_cap: true (or yes, on) read as 1.0 and '0.5' as 0.5, silently.
+    folder = make(tmp_path / "x", instance_yaml=policy_yaml(f"country_share_cap: {text}"))
+    p = find(problems_of(folder), "instance.yaml", 3, "policy.country_share_cap")
+    assert "number" in p.expected
+    folder = make(tmp_path / "y", instance_yaml=policy_yaml(f"min_suppliers: {text}"))
+    assert find(problems_of(folder), "instance.yaml", 3, "policy.min_suppliers")
