@@ -31,6 +31,7 @@ import yaml
 from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ValidationError
 
+from planner import safe_yaml
 from planner import tables as tb
 from planner.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem
@@ -103,22 +104,9 @@ def _read_folder(folder: Path) -> _Raw:
 
 def _load_yaml(text: str, problems: list[Problem]) -> tuple[Any, dict[str, int]]:
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problems.append(Problem(META_FILE, mark.line + 1 if mark else None,
-                                expected=f"invalid YAML ({_yaml_why(e)}); expected valid YAML"))
-        return None, {}
-    except RecursionError:  # PyYAML recurses once per level of nesting
-        problems.append(Problem(META_FILE, expected="nested too deeply; expected at most a few levels of mappings"))
-        return None, {}
-    size = _yaml_size(node, {})
-    if size > YAML_MAX_NODES:  # aliases of aliases ("billion laughs") would hang every later step
-        why = "an alias (*name) inside its own anchor (&name)" if size == float("inf") else f"{size:.3g} values"
-        problems.append(Problem(META_FILE, None, value=why,
-                                expected=f"too large once its aliases (*name) are expanded; expected at most "
-                                         f"{YAML_MAX_NODES} values (write them out, or use fewer aliases)"))
+        data, node = safe_yaml.load(text, META_FILE)
+    except InstanceError as e:
+        problems += e.problems
         return None, {}
     lines = yaml_lines(node)
     if data is None:  # an empty file: Meta validation says what is missing
@@ -131,27 +119,6 @@ def _load_yaml(text: str, problems: list[Problem]) -> tuple[Any, dict[str, int]]
         problems.append(Problem(META_FILE, line, key, value,
                                 f"repeated key; expected each key once (it is also on line {first})"))
     return data, lines
-
-
-YAML_MAX_NODES = 100_000
-"""Most values instance.yaml may hold once aliases are expanded."""
-
-
-def _yaml_size(node: Any, memo: dict[int, float]) -> float:
-    """Number of values in a composed YAML document with its aliases expanded; inf if an alias contains itself."""
-    if id(node) not in memo:
-        memo[id(node)] = float("inf")  # still inf when reached again from inside itself
-        if isinstance(node, yaml.MappingNode):
-            memo[id(node)] = 1 + sum(_yaml_size(k, memo) + _yaml_size(v, memo) for k, v in node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            memo[id(node)] = 1 + sum(_yaml_size(v, memo) for v in node.value)
-        else:
-            memo[id(node)] = 1
-    return memo[id(node)]
-
-
-def _yaml_why(e: yaml.YAMLError) -> str:
-    return str(getattr(e, "problem", None) or e)
 
 
 def yaml_repeats(node: Any, prefix: str = "") -> list[tuple[str, int, str | None, int]]:
@@ -268,9 +235,9 @@ def _unflatten_sheet(file: str, rows: list[tuple], problems: list[Problem]) -> t
                                         "value without a key; expected a dotted key (e.g. policy.country_share_cap)"))
             continue
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            problems.append(Problem(file, n, "value", text, f"invalid YAML ({_yaml_why(e)}); expected a YAML value"))
+            value, _ = safe_yaml.load(text, file, n, "value", expected="a YAML value")
+        except InstanceError as e:
+            problems += e.problems
             continue
         if key in lines or _set_path(data, key.split("."), value, strict=True) is False:
             problems.append(Problem(file, n, "key", key,
@@ -318,11 +285,7 @@ def parse_override(s: str) -> tuple[str, object]:
     if not sep or not key or any(c.isspace() for c in key):
         problem = Problem(SET, value=s, expected="bad override; expected KEY=VALUE, e.g. policy.country_share_cap=0.5")
         raise InstanceError([problem])
-    try:
-        return key, yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        problem = Problem(SET, column=key, value=text, expected=f"invalid YAML ({_yaml_why(e)}); expected a YAML value")
-        raise InstanceError([problem]) from None
+    return key, safe_yaml.load(text, SET, column=key, expected="a YAML value")[0]
 
 
 @dataclass(frozen=True)

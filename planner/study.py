@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Literal
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InstanceError, Problem
+from . import safe_yaml
 from .io import yaml_lines, yaml_repeats
 from .schema import TABLES, Instance
 from .solve import HighsOptions, RelGap, Seed, SolveOptions, Threads, TimeLimit
@@ -388,14 +388,8 @@ def _parse(path: Path, file: str) -> tuple[StudySpec, dict[str, int]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InstanceError([Problem(file, expected=f"cannot read the study file ({e}); expected a UTF-8 YAML file")]) from None
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        lines = yaml_lines(node)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InstanceError([Problem(file, mark.line + 1 if mark else None,
-                                     expected=f"invalid YAML ({getattr(e, 'problem', None) or e}); expected valid YAML")]) from None
+    data, node = safe_yaml.load(text, file)
+    lines = yaml_lines(node)
     if not isinstance(data, dict):
         raise InstanceError([Problem(file, 1, expected="not a mapping; expected keys name:, base: and runs (scenarios:, grids:, frontiers:)")])
     # YAML keeps the last of two equal keys without a word: a repeated key would win silently.
