@@ -104,7 +104,7 @@ def fail(exc: FriendshoreError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _load(path: Path, overrides: list[str] | None, variant: str | None):
+def _load(path: Path, overrides, variant: str | None):
     from .io import load_instance
 
     return load_instance(path, overrides or (), variant=variant)
@@ -138,46 +138,89 @@ def validate(
 
 @app.command()
 def solve(
-    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    instance: Annotated[Optional[Path], typer.Argument(help="Instance folder or .xlsx workbook.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")] = None,
     set_: SetOpt = None,
     variant: VariantOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json.")] = "csv",
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json "
+                                                                      "[default: csv].")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="HiGHS time limit per solve, seconds.")] = None,
-    gap: Annotated[float, typer.Option(help="Relative MIP gap counted as optimal.")] = 1e-4,
-    threads: Annotated[int, typer.Option(help="HiGHS threads.")] = 1,
-    seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
+    gap: Annotated[Optional[float], typer.Option(help="Relative MIP gap counted as optimal [default: 1e-4].")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="HiGHS threads [default: 1].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="HiGHS random seed [default: 0].")] = None,
     compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Also solve the cost-only optimum.")] = True,
     report: Annotated[bool, typer.Option("--report", help="Also write DIR/report.html (needs --out).")] = False,
     scenarios: ScenariosOpt = None,
+    replay: Annotated[Optional[Path], typer.Option(
+        "--replay", metavar="RUN_DIR/run.json",
+        help="Re-run a recorded solve: the same instance, variant, overrides, solver options and formats. "
+             "Give no instance or solver options with it.")] = None,
+    write_model: Annotated[Optional[str], typer.Option(
+        "--write-model", metavar="mps|lp",
+        help="Also write the friendshored model as DIR/model.mps or DIR/model.lp (needs --out), to solve it "
+             "with another solver.")] = None,
 ) -> None:
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
     from .compare import run_comparison
-    from .io import files_hash, instance_hash
+    from .io import files_hash, instance_hash, parse_overrides
     from .run import result_tables, run_record, write_outputs
-    from .solve import SolveOptions
 
     started = time.time()
+    replayed_from = None
     try:
-        formats = _check_output_options(fmt, time_limit)
+        if replay is not None:
+            from .run import read_replay
+
+            given = [name for name, v in (("INSTANCE", instance), ("--set", set_), ("--variant", variant),
+                                          ("--time-limit", time_limit), ("--gap", gap), ("--threads", threads),
+                                          ("--seed", seed), ("--scenarios", scenarios)) if v]
+            if given:
+                raise InstanceError([Problem("--replay", value=", ".join(given),
+                                             expected="no instance, overrides or solver options with --replay: "
+                                                      "it repeats the recorded run (solve it without --replay to "
+                                                      "change something)")])
+            rep = read_replay(replay)
+            instance, variant, overrides, options = rep.instance, rep.variant, dict(rep.overrides), rep.options
+            formats = _check_output_options(fmt, None) if fmt else rep.formats
+            compare = rep.compare
+            write_model = write_model or rep.model_format
+        else:
+            if instance is None:
+                raise InstanceError([Problem("INSTANCE", expected="an instance folder or .xlsx workbook "
+                                                                  "(or --replay RUN_DIR/run.json)")])
+            formats = _check_output_options(fmt or "csv", time_limit)
+            options = _solve_options(time_limit=time_limit, **{k: v for k, v in
+                                                               (("rel_gap", gap), ("threads", threads), ("seed", seed))
+                                                               if v is not None})
+            overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
         _check_out(out_dir, instance)
         if report and out_dir is None:
             raise InstanceError([Problem("--report", expected="--out DIR as well: the report is written to DIR/report.html")])
-        options = _solve_options(time_limit=time_limit, rel_gap=gap, threads=threads, seed=seed)
-        set_ = (set_ or []) + _scenario_sets(scenarios)
-        inst = _load(instance, set_, variant)
+        extras = _model_extras(write_model, out_dir)
+        inst = _load(instance, overrides, variant)
     except FriendshoreError as exc:
         fail(exc)
+    if replay is not None:
+        now = files_hash(instance)
+        replayed_from = {"run_json": rep.source, "files_sha256": rep.files_sha256,
+                         "instance_sha256": rep.instance_sha256}
+        if rep.files_sha256 and now != rep.files_sha256:
+            err.print(f"[bold yellow]warning:[/] the instance's files changed since the recorded run "
+                      f"(sha256 {rep.files_sha256[:12]} then, {now[:12]} now): this is not an exact replay.",
+                      highlight=False)
+        out.print(f"replaying {rep.source}: {instance}"
+                  + (f", variant {variant}" if variant else "")
+                  + (f", {len(overrides)} override(s)" if overrides else ""), highlight=False)
     _warn_numerics(inst, instance)
 
     with err.status(f"solving {inst.meta.name} ..."):
         cmp = run_comparison(inst, options, with_cost_only=compare)
     main = cmp.main
-
     def record():
         return run_record(
             cmp, instance_path=str(instance), files_hash=files_hash(instance), instance_hash=instance_hash(inst),
-            overrides=dict(_split(s) for s in (set_ or [])), variant=variant, options=options, started=started,
+            overrides=overrides, variant=variant, options=options, started=started, compare=compare,
+            replayed_from=replayed_from, files=sorted(extras),
         )
 
     if not main.has_solution:
@@ -186,7 +229,8 @@ def solve(
             # Say which policy constraints conflict, and by how much; write diagnosis.* and run.json only.
             from .diagnose import report_infeasible
 
-            report_infeasible(inst, options, out, out_dir, formats, record() if out_dir is not None else None)
+            report_infeasible(inst, options, out, out_dir, formats, record() if out_dir is not None else None,
+                              extras=_bind(extras, inst))
             if report and out_dir is not None and out_dir.exists():
                 from .report import write_report
 
@@ -199,11 +243,34 @@ def solve(
     print_summary(cmp, tables["kpis"])
     if out_dir is not None:
         try:  # the report is written into the staged folder, so tables and report land together or not at all
-            write_outputs(out_dir, tables, record(), formats, report=report)
+            write_outputs(out_dir, tables, record(), formats, report=report, extras=_bind(extras, inst))
         except FriendshoreError as exc:
             fail(exc)
         out.print(f"wrote {', '.join(sorted(tables))} ({', '.join(formats)}) and run.json to {out_dir}"
-                  + (f", and {out_dir / 'report.html'}" if report else ""))
+                  + (f", and {out_dir / 'report.html'}" if report else "")
+                  + "".join(f", and {out_dir / name}" for name in sorted(extras)))
+
+
+def _model_extras(fmt: str | None, out_dir: Path | None) -> dict[str, str]:
+    """``--write-model mps|lp`` as {file name in --out: format}; exit 2 if bad or without --out
+    (nothing is written outside --out)."""
+    if fmt is None:
+        return {}
+    from .solve import MODEL_FORMATS
+
+    if fmt.lower() not in MODEL_FORMATS:
+        raise InstanceError([Problem("--write-model", value=fmt, expected=f"one of {', '.join(MODEL_FORMATS)}")])
+    if out_dir is None:
+        raise InstanceError([Problem("--write-model", value=fmt,
+                                     expected="--out DIR as well: the model is written to DIR/model." + fmt.lower())])
+    return {f"model.{fmt.lower()}": fmt.lower()}
+
+
+def _bind(extras: dict[str, str], inst):
+    """Writers of the extra files, called on the staged output folder (so they land with the tables)."""
+    from .solve import write_model
+
+    return {name: (lambda path, inst=inst: write_model(inst, path)) for name in extras}
 
 
 def _check_output_options(fmt: str, time_limit: float | None) -> tuple[str, ...]:
@@ -234,11 +301,6 @@ def _solve_options(**values):
         raise InstanceError([Problem(_OPTION_NAMES.get(str(err["loc"][0]), str(err["loc"][0])),
                                      value=str(values.get(err["loc"][0])), expected=err["msg"])
                              for err in e.errors()]) from None
-
-
-def _split(s: str) -> tuple[str, str]:
-    k, _, v = s.partition("=")
-    return k.strip(), v.strip()
 
 
 def print_summary(cmp, kpis) -> None:
@@ -353,15 +415,15 @@ def stress(
 ) -> None:
     """Evaluate a sourcing against every disruption scenario: shortfall, time-to-survive, time-to-recover."""
     from . import stress as st
-    from .io import files_hash, instance_hash
+    from .io import files_hash, instance_hash, parse_overrides
     from .solve import SolveOptions
 
     try:
         formats = _check_output_options(fmt, time_limit)
         _check_out(out_dir, instance, sourcing)
         options = _solve_options(time_limit=time_limit, seed=seed)
-        set_ = (set_ or []) + _scenario_sets(scenarios)
-        inst = _load(instance, set_, variant)
+        overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
+        inst = _load(instance, overrides, variant)
         with err.status(f"stress-testing {sourcing} ..."):
             result = st.run(inst, sourcing, options)
     except FriendshoreError as exc:
@@ -369,7 +431,7 @@ def stress(
     st.print_result(out, inst, result)
     if out_dir is not None:
         rec = st.record(inst, result, instance_path=str(instance), files_hash=files_hash(instance),
-                        instance_hash=instance_hash(inst), overrides=dict(_split(s) for s in set_),
+                        instance_hash=instance_hash(inst), overrides=overrides,
                         variant=variant, options=options)
         st.write(out_dir, result, rec, formats)
         out.print(f"wrote stress, scenarios ({', '.join(formats)}) and run.json to {out_dir}")
@@ -392,13 +454,14 @@ def network(
 ) -> None:
     """Supply network: stages, upstream exposure, single points of failure; GraphML and a drawing (PNG, SVG)."""
     from . import network as nw
-    from .io import files_hash, instance_hash
+    from .io import files_hash, instance_hash, parse_overrides
     from .solve import SolveOptions
 
     try:
         formats = _check_output_options(fmt, time_limit)
         _check_out(out_dir, instance, sourcing)
-        inst = _load(instance, set_, variant)
+        overrides = parse_overrides(set_ or [])
+        inst = _load(instance, overrides, variant)
         with err.status(f"analysing the network of {sourcing} ..."):
             result = nw.run(inst, sourcing, beta, _solve_options(time_limit=time_limit, seed=seed))
     except FriendshoreError as exc:
@@ -406,7 +469,7 @@ def network(
     nw.print_result(out, inst, result)
     if out_dir is not None:
         rec = nw.record(inst, result, instance_path=str(instance), files_hash=files_hash(instance),
-                        instance_hash=instance_hash(inst), overrides=dict(_split(s) for s in (set_ or [])),
+                        instance_hash=instance_hash(inst), overrides=overrides,
                         variant=variant)
         nw.write(out_dir, inst, result, rec, formats)
         out.print(f"wrote {', '.join(result.tables)} ({', '.join(formats)}), network.graphml, network.png, "

@@ -785,12 +785,15 @@ def _cell(x: float) -> str:
 
 
 def write_diagnosis(out_dir: Path, diag: Diagnosis, formats: Iterable[str] = ("csv",),
-                    record: dict | None = None) -> list[Path]:
-    """Write ``diagnosis.<fmt>`` (and ``run.json`` if a record is given) into ``out_dir``, atomically."""
+                    record: dict | None = None, extras: dict | None = None) -> list[Path]:
+    """Write ``diagnosis.<fmt>`` (and ``run.json`` if a record is given, and each of ``extras``:
+    file name -> writer) into ``out_dir``, atomically."""
     from .export import atomic_dir, export_tables, write_json
 
     with atomic_dir(Path(out_dir)) as stage:
         export_tables({"diagnosis": diag.table}, stage, formats)
+        for name, writer in (extras or {}).items():
+            writer(stage / name)
         if record is not None:
             write_json(stage / "run.json", {**record, "diagnosis": {
                 "kind": diag.kind, "headline": diag.headline, "violation": diag.violation,
@@ -799,7 +802,8 @@ def write_diagnosis(out_dir: Path, diag: Diagnosis, formats: Iterable[str] = ("c
 
 
 def report_infeasible(inst: Instance, options: SolveOptions, console, out_dir: Path | None = None,
-                      formats: Iterable[str] = ("csv",), record: dict | None = None) -> Diagnosis | None:
+                      formats: Iterable[str] = ("csv",), record: dict | None = None,
+                      extras: dict | None = None) -> Diagnosis | None:
     """For the CLI: diagnose, print, and write the diagnosis into ``out_dir`` if given.
 
     A failure of the diagnosis itself is reported briefly (the run is still
@@ -819,8 +823,9 @@ def report_infeasible(inst: Instance, options: SolveOptions, console, out_dir: P
         return None
     print_diagnosis(diag, console)
     if out_dir is not None:
-        write_diagnosis(out_dir, diag, formats, record)
-        console.print(f"wrote diagnosis ({', '.join(formats)}){' and run.json' if record else ''} to {out_dir}")
+        write_diagnosis(out_dir, diag, formats, record, extras)
+        console.print(f"wrote diagnosis ({', '.join(formats)}){' and run.json' if record else ''}"
+                      f"{''.join(', ' + n for n in sorted(extras or {}))} to {out_dir}")
     return diag
 
 

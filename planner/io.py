@@ -44,7 +44,7 @@ META_SHEET = "instance"
 SET = "--set"
 """``Problem.file`` of problems caused by an override."""
 
-__all__ = ["load_instance", "apply_overrides", "parse_override", "write_instance", "instance_hash", "files_hash"]
+__all__ = ["load_instance", "apply_overrides", "parse_override", "parse_overrides", "write_instance", "instance_hash", "files_hash"]
 
 
 # --------------------------------------------------------------------------- raw instance
@@ -286,6 +286,20 @@ def parse_override(s: str) -> tuple[str, object]:
         problem = Problem(SET, value=s, expected="bad override; expected KEY=VALUE, e.g. policy.country_share_cap=0.5")
         raise InstanceError([problem])
     return key, safe_yaml.load(text, SET, column=key, expected="a YAML value")[0]
+
+
+def parse_overrides(texts: Iterable[str]) -> dict[str, Any]:
+    """``--set`` texts as the mapping run.json stores and :func:`load_instance` accepts.
+
+    Each key keeps its last value, placed where it last occurred, so applying the mapping in
+    order gives what applying the texts in order gives (a later ``a=...`` still replaces an
+    earlier ``a.b=...``).  The values are plain data, so the mapping round-trips through JSON."""
+    out: dict[str, Any] = {}
+    for text in texts:
+        key, value = parse_override(text)
+        out.pop(key, None)
+        out[key] = value
+    return out
 
 
 @dataclass(frozen=True)

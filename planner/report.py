@@ -211,6 +211,11 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+
+def _set_text(value: Any) -> str:
+    """An override value as it would be typed after ``--set key=`` (JSON is YAML flow text)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
 def _typed(name: str, df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame:
     """Check required columns, then convert text/number/bool columns, naming any bad cell."""
     spec = dict(COLUMNS.get(name, {}))
@@ -1291,7 +1296,7 @@ def data_section(ctx: Ctx) -> str:
         solver = rec.get("solver") or {}
         timing = rec.get("timing") or {}
         pairs = [("instance", inst.get("name")), ("instance path", inst.get("path")), ("variant", rec.get("variant")),
-                 ("overrides", ", ".join(f"{a}={b}" for a, b in (rec.get("overrides") or {}).items())),
+                 ("overrides", ", ".join(f"{a}={_set_text(b)}" for a, b in (rec.get("overrides") or {}).items())),
                  ("solver", f"{solver.get('name', '')} {solver.get('version', '')}".strip()),
                  ("options", ", ".join(f"{a}={b}" for a, b in (rec.get("options") or {}).items() if b not in (None, {}))),
                  ("started (UTC)", timing.get("started_utc")),
@@ -1339,7 +1344,7 @@ def solve_header(ctx: Ctx) -> tuple[str, str, list[str]]:
     if rec.get("variant"):
         sub.append(f"variant {rec['variant']}")
     if rec.get("overrides"):
-        sub.append("overrides " + ", ".join(f"{k}={v}" for k, v in rec["overrides"].items()))
+        sub.append("overrides " + ", ".join(f"{k}={_set_text(v)}" for k, v in rec["overrides"].items()))
     started = (rec.get("timing") or {}).get("started_utc")
     if started:
         sub.append(f"solved {started.replace('T', ' ').replace('+00:00', ' UTC')}")

@@ -8,16 +8,18 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from .compare import CASES, Comparison
 from .export import atomic_dir, export_tables, write_json
 from .schema import Instance
 from .solve import SolveOptions, SolveResult
 
-RUN_SCHEMA = 1
+RUN_SCHEMA = 2
+"""2: ``overrides`` holds values as data (1 held the ``--set`` texts, read back as YAML)."""
 
 
 def case_status(res: SolveResult | None) -> tuple[str, float]:
@@ -112,6 +114,9 @@ def run_record(
     variant: str | None,
     options: SolveOptions,
     started: float,
+    compare: bool = True,
+    replayed_from: dict[str, Any] | None = None,
+    files: list[str] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce a run, and its outcome (run.json).
 
@@ -137,11 +142,15 @@ def run_record(
     main = cmp.main
     return {
         "schema": RUN_SCHEMA,
-        "instance": {"name": cmp.instance.meta.name, "path": instance_path, "files_sha256": files_hash,
+        "instance": {"name": cmp.instance.meta.name, "path": instance_path,
+                     "abs_path": str(Path(instance_path).resolve()), "files_sha256": files_hash,
                      "instance_sha256": instance_hash, "currency": cmp.instance.meta.currency,
                      "tiers": list(cmp.instance.meta.tiers)},
         "variant": variant,
         "overrides": overrides,
+        "compare": compare,
+        **({"replayed_from": replayed_from} if replayed_from else {}),
+        **({"files": files} if files else {}),
         "policy": cmp.instance.policy.model_dump(mode="json"),
         "options": options.model_dump(mode="json"),
         "solver": {"name": "highs", "version": main.solver_version if main else ""},
@@ -163,14 +172,83 @@ def run_record(
 
 
 def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any], formats,
-                  report: bool = False) -> list[Path]:
-    """Write the tables, run.json and (``report``) report.html into ``out`` atomically (all or nothing)."""
+                  report: bool = False, extras: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
+    """Write the tables, run.json, (``report``) report.html and each of ``extras`` (file name ->
+    writer, e.g. the model) into ``out`` atomically (all or nothing)."""
     formats = tuple(formats)
     with atomic_dir(Path(out)) as stage:
         export_tables(tables, stage, formats)
+        for name, writer in (extras or {}).items():
+            writer(stage / name)
         write_json(stage / "run.json", {**record, "formats": list(formats)})
         if report:
             from .report import write_report
 
             write_report(stage, stage / "report.html")
     return sorted(Path(out).iterdir())
+
+
+class Replay(BaseModel):
+    """What ``solve --replay RUN_DIR/run.json`` takes from a recorded run: the same instance,
+    variant, overrides, solver options and formats, and the hashes to compare the inputs with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    instance: Path
+    variant: str | None
+    overrides: dict[str, Any]
+    options: SolveOptions
+    formats: tuple[str, ...]
+    compare: bool
+    model_format: str | None
+    """The format of the model file the run wrote (solve --write-model), if any."""
+    files_sha256: str | None
+    instance_sha256: str | None
+
+
+def read_replay(path: Path) -> Replay:
+    """The recorded run in ``path`` (a run.json, or the folder holding one), checked; InstanceError
+    (exit 2) naming run.json and the key when it is not a solve's run.json or the instance is gone."""
+    import json
+
+    from pydantic import ValidationError
+
+    from .errors import InstanceError, Problem
+
+    path = Path(path)
+    file = path / "run.json" if path.is_dir() else path
+    shown = str(file)
+    try:
+        rec = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InstanceError([Problem(shown, expected=f"cannot read it ({e}); expected the run.json of a "
+                                                     "`friendshore solve --out DIR`")]) from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("instance"), dict) or "cases" not in rec \
+            or not isinstance(rec.get("options"), dict):
+        raise InstanceError([Problem(shown, expected="not the run.json of a solve; expected one written by "
+                                                     "`friendshore solve --out DIR`")])
+    inst = rec["instance"]
+    # The absolute path first: a replay need not start in the folder the run started in.
+    where = next((p for p in (inst.get("abs_path"), inst.get("path")) if p and Path(p).exists()), None)
+    if where is None:
+        raise InstanceError([Problem(shown, column="instance.path", value=str(inst.get("path")),
+                                     expected="the recorded instance, which is no longer there; expected the "
+                                              "instance folder or workbook at the recorded path")])
+    overrides = rec.get("overrides") or {}
+    if rec.get("schema") == 1 and isinstance(overrides, dict):
+        from .io import parse_overrides
+
+        overrides = parse_overrides(f"{k}={v}" for k, v in overrides.items())
+    try:
+        return Replay(source=shown, instance=Path(where), variant=rec.get("variant"), overrides=overrides,
+                      options=SolveOptions.model_validate(rec["options"]),
+                      formats=tuple(rec.get("formats") or ("csv",)),
+                      compare=bool(rec.get("compare", "cost_only" in rec["cases"])),
+                      model_format=next((f.rpartition(".")[2] for f in rec.get("files") or ()
+                                         if isinstance(f, str) and f.startswith("model.")), None),
+                      files_sha256=inst.get("files_sha256"), instance_sha256=inst.get("instance_sha256"))
+    except ValidationError as e:
+        raise InstanceError([Problem(shown, column=".".join(str(x) for x in err["loc"]),
+                                     value=str(err.get("input"))[:120], expected=err["msg"])
+                             for err in e.errors(include_url=False)]) from None

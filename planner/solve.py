@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -418,3 +419,21 @@ def build_and_solve(inst, options: SolveOptions | None = None):
     m = models.build(inst)
     build_s = time.perf_counter() - t0
     return m, solve_model(m, options, build_s=build_s)
+
+
+MODEL_FORMATS = ("mps", "lp")
+"""Formats of ``solve --write-model``: free MPS and CPLEX LP, read by HiGHS, SCIP, CBC, Gurobi, CPLEX."""
+
+
+def write_model(inst, path: Path) -> None:
+    """Write the model of ``inst`` to ``path`` (MPS or LP by its suffix) with readable names
+    (``Flow(cobalt_AU_JP)``, ``Demand_Balance(...)``), for cross-checks with another solver.
+
+    It is the model Friendshore hands to HiGHS, built from the same instance; its optimum is the
+    run's objective (the file holds the objective's constant as a fixed variable)."""
+    import models
+
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in MODEL_FORMATS:
+        raise ValueError(f"model format {fmt!r}; expected one of {MODEL_FORMATS}")
+    models.build(inst).write(str(path), io_options={"symbolic_solver_labels": True})

@@ -68,7 +68,7 @@ def test_set_override_changes_the_plan(tmp_path):
     run = json.loads((tmp_path / "o" / "run.json").read_text())
     assert run["objective"] == pytest.approx(130.0)
     assert run["cases"]["cost_only"]["objective"] == pytest.approx(100.0)
-    assert run["overrides"] == {"policy.country_share_cap": "0.7"}
+    assert run["overrides"] == {"policy.country_share_cap": 0.7}
 
 
 def test_infeasible_policy_exits_3_and_writes_only_the_diagnosis(tmp_path):

@@ -238,7 +238,7 @@ def test_run_json_records_what_reproducing_a_run_needs(generated, tmp_path):
     assert r.exit_code == 0, r.output
     run = json.loads((out / "run.json").read_text())
     assert len(run["instance"]["files_sha256"]) == 64 and len(run["instance"]["instance_sha256"]) == 64
-    assert run["overrides"] == {"policy.country_share_cap": "0.7"} and run["variant"] is None
+    assert run["overrides"] == {"policy.country_share_cap": 0.7} and run["variant"] is None
     assert run["policy"]["country_share_cap"] == 0.7
     assert run["options"]["seed"] == 3 and run["options"]["threads"] == 1 and "rel_gap" in run["options"]
     assert run["formats"] == ["csv", "json"]

@@ -426,7 +426,7 @@ def test_cli_solve_with_generated_scenarios(tmp_path):
                             "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     run = json.loads((tmp_path / "o" / "run.json").read_text())
-    assert run["overrides"]["policy.scenario_generators"] == "[n1, chokepoints]"
+    assert run["overrides"]["policy.scenario_generators"] == ["n1", "chokepoints"]
     ids = set(pd.read_csv(tmp_path / "o" / "stress.csv")["scenario"])
     assert {"n1:A", "chokepoint:malacca"} <= ids
 
