@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from planner import safe_yaml
 from planner import tables as tb
+from planner import xlsx_package
 from planner.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem
 from planner.export import strip_zip_times
@@ -152,17 +153,22 @@ def yaml_lines(node: Any, prefix: str = "") -> dict[str, int]:
 def _read_workbook(path: Path) -> _Raw:
     book = path.name
     raw = _Raw(None, f"{book}[{META_SHEET}]", {}, {})
+    xlsx_package.check_size(path, book)  # before openpyxl unpacks anything
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as e:
         problem = Problem(book, expected=f"unreadable workbook ({e}); expected an .xlsx workbook")
         raise InstanceError([problem]) from None
-    try:
-        sheets = {ws.title: list(ws.iter_rows(min_row=1, values_only=True)) for ws in wb.worksheets
-                  if ws.title in TABLES or ws.title == META_SHEET}
+    try:  # only the sheets the workbook lists and Friendshore reads
+        used = [ws for ws in wb.worksheets if ws.title in TABLES or ws.title == META_SHEET]
+        parts = {ws.title: ws._worksheet_path.lstrip("/") for ws in used}
+        sheets = {ws.title: _sheet_rows(path, book, ws) for ws in used}
     finally:
         wb.close()
-    raw.problems += _uncached_formulas(path, sheets)
+    scans = {title: xlsx_package.scan_sheet(path, part) for title, part in parts.items()}
+    raw.problems += _merged_cells(book, sheets, scans)
+    if any(s.has_formula for s in scans.values()):
+        raw.problems += _uncached_formulas(path, sheets)
     if META_SHEET in sheets:
         raw.meta, raw.meta_lines = _unflatten_sheet(raw.meta_file, sheets[META_SHEET], raw.problems)
     else:
@@ -183,16 +189,57 @@ def _read_workbook(path: Path) -> _Raw:
     return raw
 
 
+def _sheet_rows(path: Path, book: str, ws) -> list[tuple]:
+    """A sheet's rows as values; a cell openpyxl cannot read is exit 2 naming the sheet and cell."""
+    rows: list[tuple] = []
+    try:
+        for row in ws.iter_rows(min_row=1, values_only=True):
+            rows.append(row)
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        bad = xlsx_package.text_in_numeric_cell(path, ws._worksheet_path.lstrip("/"))
+        file = f"{book}[{ws.title}]"
+        if bad is None:
+            raise InstanceError([Problem(file, len(rows) + 1, expected=f"unreadable workbook ({e}); expected "
+                                                                      "cells holding numbers or text")]) from None
+        ref, value = bad
+        letters = ref.rstrip("0123456789")
+        raise InstanceError([Problem(file, int(ref[len(letters):]), _column_name(rows, letters), value,
+                                     f"unreadable workbook: cell {ref} is stored as a number but holds text; "
+                                     "expected a number (retype the cell, or re-save the workbook in a "
+                                     "spreadsheet program)")]) from None
+    return rows
+
+
+def _column_name(rows: list[tuple], letters: str) -> str:
+    """The header of the column with these letters (A, B, ..., AA), or the letters themselves."""
+    from openpyxl.utils import column_index_from_string
+
+    c = column_index_from_string(letters) - 1
+    name = tb.xl_text(rows[0][c]).strip() if rows and c < len(rows[0]) else ""
+    return name or letters
+
+
+def _merged_cells(book: str, sheets: dict[str, list[tuple]],
+                  scans: dict[str, xlsx_package.SheetScan]) -> list[Problem]:
+    """Merged ranges: openpyxl reads all but the first cell of one as empty, so a default would
+    apply silently where the sheet shows a value."""
+    out = []
+    for title, scan in scans.items():
+        for c1, r1, c2, r2 in scan.merged:
+            ref = f"{c1}{r1}:{c2}{r2}"
+            out.append(Problem(f"{book}[{title}]", r1, _column_name(sheets.get(title, []), c1), ref,
+                               f"merged cells; expected one value in each cell (unmerge {ref} and type the value "
+                               "into every cell)"))
+    return out
+
+
 def _uncached_formulas(path: Path, sheets: dict[str, list[tuple]]) -> list[Problem]:
     """Formula cells without a saved result, which openpyxl reads as empty (a default would be used silently).
 
     Such cells get the formula text instead, so they are never read as empty.  Only workbooks
-    whose sheets hold a formula at all are opened a second time.
+    whose read sheets hold a formula at all are opened a second time.
     """
     try:
-        with zipfile.ZipFile(path) as zf:
-            if not any(b"<f" in zf.read(n) for n in zf.namelist() if n.startswith("xl/worksheets/")):
-                return []
         wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException):
         return []  # it was readable once: leave the values as read
