@@ -144,10 +144,12 @@ def _item_demand(inst: Instance) -> dict[str, float]:
     return {i: q for i, q in tot.items() if q > 0}
 
 
-def stress_kpis(inst: Instance, table: pd.DataFrame) -> dict[tuple, float]:
-    """Resilience KPIs of one stress table: worst shortfall, expected shortfall, TTS against TTR."""
+def stress_kpis(inst: Instance, result: st.StressResult) -> dict[tuple, float]:
+    """Resilience KPIs of one stress test: worst shortfall (counting demand the sourcing leaves
+    unserved before any disruption), expected shortfall, TTS against TTR."""
     units = {i.id: i.unit for i in inst.items}
-    head = st.summary(table)
+    table, unserved = result.table, result.unserved
+    head = st.summary(table, unserved)
     out: dict[tuple, float] = {
         _row("worst_case_shortfall_pct", "%"): head["worst_case_shortfall_pct"],
         _row("min_tts_weeks", "weeks"): head["min_tts_weeks"],
@@ -158,7 +160,9 @@ def stress_kpis(inst: Instance, table: pd.DataFrame) -> dict[tuple, float]:
     expected = st.expected_shortfall(table)
     for i in sorted(_item_demand(inst)):
         rows = table[table["item"] == i]
-        out[_row("worst_case_shortfall_pct", "%", i)] = float(rows["shortfall_pct"].max()) if len(rows) else 0.0
+        planned = unserved.loc[unserved["item"] == i, "shortfall_pct"]
+        out[_row("worst_case_shortfall_pct", "%", i)] = max(float(rows["shortfall_pct"].max()) if len(rows) else 0.0,
+                                                            float(planned.max()) if len(planned) else 0.0)
         out[_row("expected_shortfall", f"{units.get(i, '')} per year".strip(), i)] = expected.get(i, 0.0)
         out[_row("min_tts_weeks", "weeks", i)] = float(rows["tts_weeks"].min()) if len(rows) else TTS_CAP_WEEKS
     return out
@@ -179,7 +183,7 @@ def kpi_table(
     if stress is None:
         stress = stress_cases(inst, solutions)
     for c, r in stress.items():
-        per_case.setdefault(c, {}).update(stress_kpis(inst, r.table))
+        per_case.setdefault(c, {}).update(stress_kpis(inst, r))
     base = per_case.get("baseline", {}).get(_row("total_cost", cur))
     cheap = per_case.get("cost_only", {}).get(_row("total_cost", cur))
     for c, k in per_case.items():

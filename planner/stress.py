@@ -71,6 +71,9 @@ COLUMNS = [
     "tts_below_ttr",
 ]
 """Columns of the stress table; volumes are over the disruption (annual x duration / 52), in the item's unit."""
+UNSERVED_COLUMNS = ["item", "importer", "demand", "received", "shortfall", "shortfall_pct"]
+"""Columns of the unserved table: demand a sourcing leaves unmet in normal times (per year, in the
+item's unit), as a plan with ``allow_shortage`` may; every scenario leaves it unmet too."""
 TOL = 1e-7
 """Slack kept when the fairest largest shortfall share is fixed for the next solve."""
 NOISE = 1e-7
@@ -103,6 +106,9 @@ class StressResult:
     status: str
     build_s: float = 0.0
     solve_s: float = 0.0
+    unserved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UNSERVED_COLUMNS))
+    """Item x importer pairs the sourcing leaves short before any disruption (columns
+    :data:`UNSERVED_COLUMNS`): no scenario needs to touch them for them to be short."""
 
 
 # --------------------------------------------------------------------------- sourcings
@@ -229,6 +235,7 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
            options: SolveOptions | None = None) -> StressResult:
     """Evaluate ``src`` against ``scenarios`` (default: the instance's, table and generated)."""
     scen = tuple(scenarios_of(inst) if scenarios is None else scenarios)
+    left_short = unserved(inst, src)
     rate = crisis_supply(inst, src)
     dem = {k: q for k, q in inst.demand_qty.items() if q > 0}
     routes = [(i, c, j) for (i, c, j) in inst.lane_for if (i, c) in rate and (i, j) in dem]
@@ -241,7 +248,7 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
         found = sorted([b for b in found if b.key not in keys] + up.blocks,
                        key=lambda b: (order[b.scenario.id], b.item))
     if not found:
-        return StressResult(src.name, scen, pd.DataFrame(columns=COLUMNS), "optimal")
+        return StressResult(src.name, scen, pd.DataFrame(columns=COLUMNS), "optimal", unserved=left_short)
     t0 = time.perf_counter()
     lp = _RecourseLP(found, rate, dem, stock_levels(inst, src), up, inst)
     build_s = time.perf_counter() - t0
@@ -265,7 +272,21 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
             "drawdown": draw, "stock": lp.held[k], "shortfall": short, "shortfall_pct": 100.0 * short / need,
             "demand_per_week": w, "supply_per_week": r, "tts_weeks": tts, "tts_below_ttr": tts < s.ttr_weeks - 1e-9,
         })
-    return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s)
+    return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s, left_short)
+
+
+def unserved(inst: Instance, src: Sourcing) -> pd.DataFrame:
+    """Demand the sourcing's contracted flows leave unmet in normal times, per item x importer."""
+    got: dict[tuple[str, str], float] = {}
+    for (i, _, j), v in src.flows.items():
+        got[i, j] = got.get((i, j), 0.0) + v
+    rows = []
+    for (i, j), q in sorted(inst.demand_qty.items()):
+        short = q - got.get((i, j), 0.0)
+        if q > 0 and short > 1e-6 * q:  # solver tolerances, not a plan's choice
+            rows.append({"item": i, "importer": j, "demand": q, "received": q - short, "shortfall": short,
+                         "shortfall_pct": 100.0 * short / q})
+    return pd.DataFrame(rows, columns=UNSERVED_COLUMNS)
 
 
 @dataclass
@@ -535,13 +556,18 @@ def time_to_survive(stock: float, demand_per_week: float, supply_per_week: float
 
 
 # --------------------------------------------------------------------------- summaries
-def summary(table: pd.DataFrame) -> dict[str, float]:
-    """Headline numbers of a stress table (all items together)."""
+def summary(table: pd.DataFrame, unserved: pd.DataFrame | None = None) -> dict[str, float]:
+    """Headline numbers of a stress table (all items together).
+
+    The worst case counts demand the sourcing leaves ``unserved`` in normal times: every scenario
+    leaves it short too, touched or not (``unserved_pct`` is the largest such share alone)."""
+    planned = float(unserved["shortfall_pct"].max()) if unserved is not None and len(unserved) else 0.0
     if table.empty:
-        return {"worst_case_shortfall_pct": 0.0, "min_tts_weeks": TTS_CAP_WEEKS, "min_ttr_weeks": math.nan,
-                "min_tts_ttr_ratio": math.nan, "scenarios_tts_below_ttr": 0.0}
+        return {"worst_case_shortfall_pct": planned, "unserved_pct": planned, "min_tts_weeks": TTS_CAP_WEEKS,
+                "min_ttr_weeks": math.nan, "min_tts_ttr_ratio": math.nan, "scenarios_tts_below_ttr": 0.0}
     return {
-        "worst_case_shortfall_pct": float(table["shortfall_pct"].max()),
+        "worst_case_shortfall_pct": max(float(table["shortfall_pct"].max()), planned),
+        "unserved_pct": planned,
         "min_tts_weeks": float(table["tts_weeks"].min()),
         "min_ttr_weeks": float(table["ttr_weeks"].min()),
         "min_tts_ttr_ratio": float((table["tts_weeks"] / table["ttr_weeks"]).min()),
@@ -617,7 +643,7 @@ def record(inst: Instance, result: StressResult, *, instance_path: str, files_ha
                      "instance_sha256": instance_hash},
         "variant": variant, "overrides": overrides, "options": options.model_dump(mode="json"),
         "sourcing": result.sourcing, "scenarios": len(result.scenarios), "rows": len(result.table),
-        "status": result.status, "summary": summary(result.table),
+        "status": result.status, "summary": summary(result.table, result.unserved),
         "expected_shortfall": expected_shortfall(result.table),
         "timing": {"build_s": result.build_s, "solve_s": result.solve_s}, "versions": versions(),
     }
@@ -628,7 +654,8 @@ def write(out: Path, result: StressResult, rec: dict, formats: Iterable[str]) ->
     from .export import atomic_dir, export_tables, write_json
 
     with atomic_dir(Path(out)) as stage:
-        export_tables({"stress": result.table, "scenarios": scenario_table(result.scenarios)}, stage, formats)
+        export_tables({"stress": result.table, "scenarios": scenario_table(result.scenarios),
+                       "unserved": result.unserved}, stage, formats)
         write_json(stage / "run.json", rec)
 
 
@@ -637,12 +664,18 @@ def print_result(console, inst: Instance, result: StressResult, most: int = 25) 
     from rich.table import Table
 
     t = result.table
-    head = summary(t)
+    head = summary(t, result.unserved)
     console.print(f"stress test of {result.sourcing} against {len(result.scenarios)} scenarios "
                   f"({len(t)} scenario x item x importer rows touched); LP {result.solve_s:.2f} s")
     console.print(f"worst-case shortfall {head['worst_case_shortfall_pct']:.1f} %, min TTS "
                   f"{_weeks(head['min_tts_weeks'])}, scenarios with TTS < TTR: {head['scenarios_tts_below_ttr']:.0f}",
                   highlight=False)
+    if len(result.unserved):
+        units = {i.id: i.unit for i in inst.items}
+        pairs = ", ".join(f"{r.item}/{r.importer} {r.shortfall_pct:.1f} % ({r.shortfall:,.4g} {units.get(r.item, '')})"
+                          for r in result.unserved.itertuples(index=False))
+        console.print(f"[bold yellow]unserved before any disruption[/] (the plan leaves this demand short, in every "
+                      f"scenario too): {pairs}", highlight=False)
     if t.empty:
         return
     units = {i.id: i.unit for i in inst.items}

@@ -240,6 +240,38 @@ def test_stress_shares_shortfall_fairly():
     assert t["shortfall_pct"].tolist() == pytest.approx([50.0, 50.0])
 
 
+def test_stress_reports_demand_the_plan_leaves_unserved_by_choice(tmp_path):
+    # Issue 13, item 20. x: A (cost 1) serves J's 100 t; y: only B at cost 10, while a unit short costs 5
+    # (allow_shortage), so the plan leaves all 40 t of y unserved. The scenario takes half of A for 13 weeks:
+    # it touches only x. Before, "worst-case shortfall" counted x alone; y is short in every scenario: 100 %.
+    inst = tiny([("x", "A", 100, 1.0), ("y", "B", 50, 10.0)], [("J", "x", 100), ("J", "y", 40)],
+                policy=Policy(allow_shortage=True, shortage_penalty=5.0))
+    inst = with_(inst, scenarios=[Scenario(id="halfA", countries=("A",), duration_weeks=13, loss=0.5)])
+    src = st.sourcing_for(inst, "optimized")
+    assert src.flows.get(("y", "B", "J"), 0.0) == pytest.approx(0.0)
+    result = st.stress(inst, src)
+    assert set(result.table["item"]) == {"x"}
+    u = result.unserved
+    assert u[["item", "importer"]].values.tolist() == [["y", "J"]]
+    assert (u["shortfall"].iloc[0], u["shortfall_pct"].iloc[0]) == pytest.approx((40.0, 100.0))
+    head = st.summary(result.table, result.unserved)
+    assert head["worst_case_shortfall_pct"] == pytest.approx(100.0) and head["unserved_pct"] == pytest.approx(100.0)
+    from planner.compare import stress_kpis
+
+    kpis = stress_kpis(inst, result)
+    assert kpis[("worst_case_shortfall_pct", "y", "all", "all", "%")] == pytest.approx(100.0)
+    # x: 50 t of A's 100 lost for 13 weeks, nothing else qualified: 12.5 of 25 t short = 50 %.
+    assert kpis[("worst_case_shortfall_pct", "x", "all", "all", "%")] == pytest.approx(50.0)
+    # The CLI says so and writes the unserved table.
+    folder = tmp_path / "i"
+    write_instance(inst, folder)
+    r = runner.invoke(app, ["stress", str(folder), "--sourcing", "optimized", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "unserved before any disruption" in r.output and "y/J 100.0 %" in r.output
+    assert pd.read_csv(tmp_path / "o" / "unserved.csv")["item"].tolist() == ["y"]
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["summary"]["worst_case_shortfall_pct"] == 100.0
+
+
 def test_baseline_expected_shortage_is_priced_like_the_plan():
     # The baseline buys all from A; the scenario leaves J's 13 t short with p 0.1 at cost 5: 6.5.
     from planner.compare import run_comparison
