@@ -7,6 +7,7 @@ Exit codes: 0 success; 2 bad input (nothing written); 3 no feasible solution;
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,8 +26,50 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class _StdoutOrNothing:
+    """sys.stdout (looked up at each write, so test runners can swap it) until the reader closes
+    the pipe (`friendshore solve ... | head`): then the rest of the terminal output is dropped and
+    the run goes on to write its outputs, instead of dying of BrokenPipeError half-way."""
+
+    broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return sys.stdout.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.broken = True
+        try:  # so Python's own flush at exit does not complain either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def isatty(self) -> bool:
+        return not self.broken and sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+
 # Piped output (logs, CI) gets a wide console so tables do not wrap at 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 130)
+out = Console(file=_StdoutOrNothing(), width=None if sys.stdout.isatty() else 130)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 130)
 
 SetOpt = Annotated[
@@ -307,10 +350,10 @@ def print_summary(cmp, kpis) -> None:
     """The comparison in two compact rich tables: costs, then dependence and resilience per item."""
     main = cmp.main
     style = "green" if main.proven_optimal else "bold yellow"
-    bound = "-" if main.bound is None else f"{main.bound:,.6g}"
+    bound = "-" if main.bound is None else _fmt(main.bound)
     out.print(
         f"[{style}]{main.status.upper()}[/]: {main.explanation}\n"
-        f"objective {main.objective:,.6g}, bound {bound}, gap {0.0 if main.gap is None else main.gap:.2e}; "
+        f"objective {_fmt(main.objective)}, bound {bound}, gap {0.0 if main.gap is None else main.gap:.2e}; "
         f"build {main.build_s:.2f} s, hand-off {main.handoff_s:.2f} s, HiGHS {main.solve_s:.2f} s"
     )
     for s in cmp.solutions.values():
@@ -340,7 +383,7 @@ def print_summary(cmp, kpis) -> None:
         vals = [val(kpi, c) for c in cases]
         if all(v != v for v in vals) or (kpi == "cost_shortage" and not any(v for v in vals if v == v)):
             continue
-        cost.add_row(label, *(_fmt(v) for v in vals))
+        cost.add_row(label, *(_fmt(v, 2 if kpi.endswith("_pct") else None) for v in vals))
     for p in cmp.instance.programmes:
         cost.add_row(f"budget left: {p.id}", *(_fmt(val("budget_left", c, group=p.id)) for c in cases))
     out.print(cost)
@@ -381,7 +424,11 @@ def _fmt(v, digits: int | None = None) -> str:
         return "-"
     if digits is not None:
         return f"{v:.{digits}f}"
-    return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+    # Six significant digits, never an exponent, trailing zeros dropped: 153.675 stays 153.675
+    # (an instance's own precision), 11,084,553.4 shows as 11,084,553.
+    whole = len(str(int(abs(v)))) if abs(v) >= 1 else 1
+    text = f"{v:,.{max(0, 6 - whole)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @app.command()

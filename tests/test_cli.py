@@ -180,3 +180,25 @@ def test_solver_options_out_of_range_exit_2_naming_the_option(tmp_path, args, op
     assert r.exit_code == 2, r.output
     assert option in r.output and "Traceback" not in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_summary_keeps_the_instances_precision():
+    # Issue 13, item 21: the transport optimum is 153.675 (tests/test_models.py derives it by hand);
+    # the summary printed 154. Money keeps six significant digits without an exponent.
+    r = runner.invoke(app, ["solve", str(TRANSPORT)])
+    assert r.exit_code == 0, r.output
+    assert "objective 153.675" in r.output
+    assert "│ total cost             │   153.675 │      153.675 │" in r.output
+
+
+def test_a_closed_pipe_does_not_stop_the_run_before_its_outputs(tmp_path):
+    # Issue 13, item 21: `friendshore solve ... | head` died of BrokenPipeError before writing --out.
+    # The reader here closes the pipe before the first line is printed.
+    p = subprocess.Popen([sys.executable, "-m", "planner", "solve", str(TRANSPORT), "--out", str(tmp_path / "o")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    p.stdout.close()
+    with p.stderr:
+        err_text = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0, err_text
+    assert "Traceback" not in err_text and "BrokenPipe" not in err_text
+    assert (tmp_path / "o" / "run.json").exists() and (tmp_path / "o" / "allocations.csv").exists()
