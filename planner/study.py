@@ -1006,7 +1006,7 @@ def cli_study(study_file: Path, out_dir: Path, *, workers: int | None, scheduler
             out.print(f"... and {len(report.failed) - 20} more: see results.csv", highlight=False)
     for k in report.knees:
         out.print(f"knee of frontier {k['frontier']}: cap {k['level']:g}, measure {k['measure_value']:.4g}, "
-                  f"total cost {k['total_cost']:,.6g} ({k['run_id']})", highlight=False)
+                  f"total cost {k['total_cost']:,.0f} ({k['run_id']})", highlight=False)
     if t is not None and len(t) and "warm_start" in t:
         reused = int(t["reused"].fillna(False).astype(bool).sum()) if "reused" in t else 0
         used = int((t["warm_start"] == "used").sum())

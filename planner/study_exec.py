@@ -457,6 +457,12 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
         if not slot.unknown:
             _set_params(slot.model, inst)
         slots.move_to_end(key)
+        if slot.highs is not None:
+            # Pushing a coefficient of 0 where the matrix holds none makes HiGHS log a warning
+            # ("|Value| of 0 supplied to Highs::changeCoeff ... ignored") straight to the terminal,
+            # outside the captured solve; it is harmless, so HiGHS stays silent while Params are
+            # pushed (solve_model sets its own output options for the solve).
+            slot.highs.setOptionValue("output_flag", False)
         slot.solver.update_parameters()
         info["update_s"] = time.perf_counter() - t0
         info["reused"] = True
