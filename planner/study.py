@@ -778,12 +778,38 @@ def _connect(scheduler: str):
     """A client of the Dask cluster at ``scheduler``; a bad address is bad input (exit 2, nothing written)."""
     from distributed import Client
 
+    _probe(scheduler)
     try:
         with _quiet_dask():
             return Client(scheduler, timeout="20s")
     except (OSError, TimeoutError, ValueError) as e:
         raise InstanceError([Problem("--scheduler", value=scheduler, expected=f"no Dask scheduler answered ({e}); "
                                      "expected the address of a running scheduler, e.g. tcp://host:8786")]) from None
+
+
+def _probe(scheduler: str) -> None:
+    """Fail fast on a TCP address nobody listens on: Dask's client would retry for its whole
+    timeout (20 s) before saying so. Other schemes (tls://, ucx://) go straight to Dask."""
+    import socket
+
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, loc = parse_address(scheduler)
+        if scheme != "tcp":
+            return
+        host, port = parse_host_port(loc, default_port=8786)
+    except (ValueError, TypeError) as e:
+        raise InstanceError([Problem("--scheduler", value=scheduler, expected=f"a scheduler address ({e}), "
+                                     "e.g. tcp://host:8786")]) from None
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as e:
+        why = "connection refused" if isinstance(e, ConnectionRefusedError) else (str(e) or type(e).__name__)
+        raise InstanceError([Problem("--scheduler", value=scheduler,
+                                     expected=f"no Dask scheduler answered ({why}); expected the address of a "
+                                              "running scheduler, e.g. tcp://host:8786")]) from None
 
 
 def _run_dask(tasks: list[RunTask], base: Instance, on_done: Callable[[RunTask, RunOutcome], None], *,

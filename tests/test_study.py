@@ -388,3 +388,26 @@ def test_persistent_resolves_print_no_highs_warnings(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "persistent re-solves: 22 of 24" in " ".join(r.stdout.split())
     assert "changeCoeff" not in r.stdout + r.stderr and "WARNING" not in r.stdout + r.stderr
+
+
+def test_a_refused_scheduler_address_fails_fast_with_exit_2(tmp_path):
+    # Issue 13, item 12: a TCP address nobody listens on waited out Dask's 20 s connect timeout.
+    # The probe says "connection refused" (Dask's own message is "Timed out ... after 20 s").
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = runner.invoke(app, ["study", str(ROOT / "studies" / "minerals-subsidy-x-cap.yaml"), "--out",
+                            str(tmp_path / "o"), "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert r.exit_code == 2 and "connection refused" in " ".join(r.output.split())
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_probe_lets_a_live_scheduler_through():
+    from distributed import LocalCluster
+
+    from planner.study import _probe
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        _probe(cluster.scheduler_address)
