@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import types
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -509,9 +509,44 @@ def _meta_message(err: dict) -> str:
     return f"invalid value ({msg}); expected a value of the right kind"
 
 
-def _build(raw: _Raw, overrides: Mapping[str, object] | Iterable[str] = (), variant: str | None = None) -> Instance:
+def _build(read: Callable[[], _Raw], overrides: Mapping[str, object] | Iterable[str] = (),
+           variant: str | None = None) -> Instance:
+    """Read (``read()`` gives a fresh raw instance), apply the edits, check; InstanceError otherwise.
+
+    A problem the edits caused where they did not write (an edited capacity leaves demand.csv
+    short) names the edits too, so the message points at both the table and the override."""
+    raw = read()
     problems = list(raw.problems)
-    meta_src, cell_src = _apply_edits(raw, _edits(raw, overrides, variant, problems), problems)
+    edits = _edits(raw, overrides, variant, problems)
+    try:
+        return _check(raw, edits, problems)
+    except InstanceError as e:
+        if not edits or not e.problems:
+            raise
+        try:
+            fresh = read()
+            _check(fresh, [], list(fresh.problems))
+            before: set = set()
+        except InstanceError as base:
+            before = {(p.file, p.row, p.column) for p in base.problems}
+        raise InstanceError([_caused_by(p, edits) if p.file not in _edit_files(edits)
+                             and (p.file, p.row, p.column) not in before else p for p in e.problems]) from None
+
+
+def _edit_files(edits: list[_Edit]) -> set[str]:
+    return {e.file for e in edits}
+
+
+def _caused_by(p: Problem, edits: list[_Edit]) -> Problem:
+    said = "; ".join(f"--set {e.key}={_short(e.value)}" if e.file == SET else f"{e.file} {e.column}"
+                     for e in edits[:5]) + (f" and {len(edits) - 5} more" if len(edits) > 5 else "")
+    return dataclasses.replace(p, expected=f"{p.expected} (this row is as the file has it; the problem comes from "
+                                           f"the override{'s' if len(edits) != 1 else ''} {said}: without "
+                                           f"{'them' if len(edits) != 1 else 'it'} the check passes)")
+
+
+def _check(raw: _Raw, edits: list[_Edit], problems: list[Problem]) -> Instance:
+    meta_src, cell_src = _apply_edits(raw, edits, problems)
     meta = _validate_meta(raw, problems)
     frames: dict[str, pd.DataFrame | None] = {}
     for name, table in raw.tables.items():
@@ -573,13 +608,13 @@ def load_instance(path: str | os.PathLike, overrides: Mapping[str, object] | Ite
     (``supply.gallium:CN.capacity``).  Raises :class:`InstanceError` listing
     every problem found.
     """
-    return _build(_read(path), overrides, variant)
+    return _build(lambda: _read(path), overrides, variant)
 
 
 def apply_overrides(inst: Instance, overrides: Mapping[str, object] | Iterable[str] = (),
                     variant: str | None = None) -> Instance:
     """``inst`` with a variant and overrides applied, re-checked exactly as :func:`load_instance` does."""
-    return _build(_from_instance(inst), overrides, variant)
+    return _build(lambda: _from_instance(inst), overrides, variant)
 
 
 def write_instance(inst: Instance, path: str | os.PathLike) -> None:

@@ -451,3 +451,19 @@ def test_no_temp_files_left_by_loading(folder):
     before = sorted(os.listdir(folder))
     load_instance(folder)
     assert sorted(os.listdir(folder)) == before
+
+
+def test_a_problem_an_override_causes_elsewhere_names_the_override_too(tmp_path):
+    # Issue 13, item 15: cutting every gallium capacity to 10 t (--set, in supply) surfaces as a capacity
+    # shortfall against demand, reported at the policy; the message named only where it surfaced.
+    folder = make(tmp_path / "tiny")
+    sets = [f"supply.gallium:{c}.capacity=10" for c in ("CN", "US", "AU")]
+    (p,) = problems_of(folder, sets)
+    assert p.file == "instance.yaml" and "below demand 150" in p.expected
+    assert all(f"--set {s}" in p.expected for s in sets), p.expected
+
+
+def test_a_problem_the_file_already_had_is_not_blamed_on_an_override(tmp_path):
+    folder = make(tmp_path / "tiny", demand_csv="importer,item,quantity\nJP,gallium,-5\n")
+    (p,) = problems_of(folder, ["policy.country_share_cap=0.9"])
+    assert (p.file, p.row, p.column) == ("demand.csv", 2, "quantity") and "--set" not in p.expected
