@@ -219,7 +219,7 @@ def solve(
                                           ("--seed", seed), ("--scenarios", scenarios)) if v]
             if given:
                 raise InstanceError([Problem("--replay", value=", ".join(given),
-                                             expected="no instance, overrides or solver options with --replay: "
+                                             expected="expected no instance, overrides or solver options with --replay: "
                                                       "it repeats the recorded run (solve it without --replay to "
                                                       "change something)")])
             rep = read_replay(replay)
@@ -229,7 +229,7 @@ def solve(
             write_model = write_model or rep.model_format
         else:
             if instance is None:
-                raise InstanceError([Problem("INSTANCE", expected="an instance folder or .xlsx workbook "
+                raise InstanceError([Problem("INSTANCE", expected="expected an instance folder or .xlsx workbook "
                                                                   "(or --replay RUN_DIR/run.json)")])
             formats = _check_output_options(fmt or "csv", time_limit)
             options = _solve_options(time_limit=time_limit, **{k: v for k, v in
@@ -238,7 +238,7 @@ def solve(
             overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
         _check_out(out_dir, instance)
         if report and out_dir is None:
-            raise InstanceError([Problem("--report", expected="--out DIR as well: the report is written to DIR/report.html")])
+            raise InstanceError([Problem("--report", expected="expected --out DIR as well: the report is written to DIR/report.html")])
         extras = _model_extras(write_model, out_dir)
         inst = _load(instance, overrides, variant)
     except FriendshoreError as exc:
@@ -302,10 +302,10 @@ def _model_extras(fmt: str | None, out_dir: Path | None) -> dict[str, str]:
     from .solve import MODEL_FORMATS
 
     if fmt.lower() not in MODEL_FORMATS:
-        raise InstanceError([Problem("--write-model", value=fmt, expected=f"one of {', '.join(MODEL_FORMATS)}")])
+        raise InstanceError([Problem("--write-model", value=fmt, expected=f"expected one of {', '.join(MODEL_FORMATS)}")])
     if out_dir is None:
         raise InstanceError([Problem("--write-model", value=fmt,
-                                     expected="--out DIR as well: the model is written to DIR/model." + fmt.lower())])
+                                     expected="expected --out DIR as well: the model is written to DIR/model." + fmt.lower())])
     return {f"model.{fmt.lower()}": fmt.lower()}
 
 
@@ -342,7 +342,8 @@ def _solve_options(**values):
         return SolveOptions(**values)
     except ValidationError as e:
         raise InstanceError([Problem(_OPTION_NAMES.get(str(err["loc"][0]), str(err["loc"][0])),
-                                     value=str(values.get(err["loc"][0])), expected=err["msg"])
+                                     value=str(values.get(err["loc"][0])),
+                                     expected="expected " + err["msg"].removeprefix("Input should be "))
                              for err in e.errors()]) from None
 
 

@@ -481,5 +481,5 @@ def print_result(console, inst: Instance, result: NetworkResult) -> None:
 def run(inst: Instance, which: str, beta: float = DEFAULT_BETA, options=None) -> NetworkResult:
     """The `network` command's analysis of the chosen sourcing."""
     if not 0.0 <= beta <= 1.0:
-        raise InstanceError([Problem("--beta", value=f"{beta:g}", expected="a fraction in [0, 1]")])
+        raise InstanceError([Problem("--beta", value=f"{beta:g}", expected="expected a fraction in [0, 1]")])
     return analyse(inst, sourcing(inst, which, options), beta)

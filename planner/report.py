@@ -250,7 +250,7 @@ def _typed(name: str, df: pd.DataFrame, file: str, problems: list[Problem]) -> p
             vals = pd.to_numeric(raw, errors="coerce")
             bad = vals.isna() & raw.notna() & ~raw.map(lambda v: isinstance(v, float) and math.isnan(v))
             for k in list(bad[bad].index[:3]):
-                problems.append(Problem(file, row=int(k) + 2, column=col, value=str(s[k]), expected="a number"))
+                problems.append(Problem(file, row=int(k) + 2, column=col, value=str(s[k]), expected="expected a number"))
             df[col] = vals.astype(float)
         elif kind == "bool":
             out = []

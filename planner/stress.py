@@ -604,7 +604,7 @@ def sourcing_for(inst: Instance, which: str, options: SolveOptions | None = None
     if which == "baseline":
         src = baseline(inst)
         if src is None:
-            raise InstanceError([Problem("--sourcing", value=which, expected="a baseline table in the instance (it has "
+            raise InstanceError([Problem("--sourcing", value=which, expected="expected a baseline table in the instance (it has "
                                          "none); or optimized, or the output folder of a solve")])
         return src
     if which in ("optimized", "optimised"):
@@ -618,7 +618,7 @@ def sourcing_for(inst: Instance, which: str, options: SolveOptions | None = None
         return from_solution(s)
     path = Path(which)
     if not path.is_dir():
-        raise InstanceError([Problem("--sourcing", value=which, expected="baseline, optimized, or the output folder "
+        raise InstanceError([Problem("--sourcing", value=which, expected="expected baseline, optimized, or the output folder "
                                      "of `friendshore solve --out` (no such folder)")])
     return from_run_dir(inst, path)
 

@@ -49,8 +49,8 @@ def check_size(path: Path, book: str) -> None:
     except (OSError, zipfile.BadZipFile, ValueError) as e:
         raise InstanceError([Problem(book, expected=f"unreadable workbook ({e}); expected an .xlsx workbook")]) from None
     if total > MAX_UNPACKED_BYTES:
-        raise InstanceError([Problem(book, value=f"{total / 2**20:,.0f} MiB unpacked",
-                                     expected=f"a workbook whose parts unpack to at most "
+        raise InstanceError([Problem(book, value=f"{total / 2**20:,.1f} MiB unpacked",
+                                     expected=f"too large once unpacked; expected a workbook whose parts unpack to at most "
                                               f"{MAX_UNPACKED_BYTES // 2**20} MiB; save the tables as a folder of "
                                               f"CSV files instead (friendshore convert)")])
 
