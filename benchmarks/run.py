@@ -43,7 +43,7 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
 GAPS = (0.01, 0.001)
 
 
-SCENARIOS = 0  # --scenarios N: disruption scenarios in every generated size (planner.generate)
+SCENARIOS = 0  # --scenarios N: disruption scenarios in every generated size (planner.instance.generate)
 
 
 # --------------------------------------------------------------------------- worker (one subprocess)
@@ -58,12 +58,12 @@ EXTRA: dict[str, object] = {}  # --highs-option name=value: further HiGHS option
 def _highs_from_mps(path: str, time_limit: float, seed: int, gap: float):
     import highspy
 
-    from planner.solve import user_scales
+    from planner.solve.highs import user_scales
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.readModel(path)
-    # The same user_bound_scale / user_objective_scale as planner.solve.solve_model (0 with --no-scale).
+    # The same user_bound_scale / user_objective_scale as planner.solve.highs.solve_model (0 with --no-scale).
     bs, os_ = user_scales(h) if SCALE else (0, 0)
     h.setOptionValue("user_bound_scale", bs)
     h.setOptionValue("user_objective_scale", os_)
@@ -102,7 +102,7 @@ def _solve_seed(path: str, time_limit: float, seed: int, gap: float) -> dict:
     info = h.getInfo()
     status = h.modelStatusToString(h.getModelStatus())
     mip_gap = info.mip_gap if math.isfinite(info.mip_gap) else None
-    # HiGHS 1.15.1 returns the dual bound still user-scaled (see planner.solve._unscaled_bound).
+    # HiGHS 1.15.1 returns the dual bound still user-scaled (see planner.solve.highs._unscaled_bound).
     k = h.getOptionValue("user_bound_scale")[1] + h.getOptionValue("user_objective_scale")[1]
     off = float(h.getLp().offset_)
     bound = (info.mip_dual_bound - off) / 2.0 ** k + off
@@ -146,8 +146,8 @@ def worker(size: str, formulation: str, seeds: int, time_limit: float, gap: floa
     from pyomo.environ import Var
 
     import models
-    from planner.generate import generate
-    from planner.solve import make_solver
+    from planner.instance.generate import generate
+    from planner.solve.highs import make_solver
 
     items, countries, importers, iseed = SIZES[size]
     t0 = time.perf_counter()
@@ -180,8 +180,8 @@ def worker(size: str, formulation: str, seeds: int, time_limit: float, gap: floa
 def shipped(time_limit: float) -> list[dict]:
     """Build, hand-off and solve time of every shipped instance, through the product's own path."""
     import models
-    from planner.io import load_instance
-    from planner.solve import SolveOptions, make_solver, solve_model
+    from planner.instance.io import load_instance
+    from planner.solve.highs import SolveOptions, make_solver, solve_model
 
     rows = []
     for folder in sorted(p for p in (ROOT / "instances").iterdir() if (p / "instance.yaml").exists()):
@@ -264,7 +264,7 @@ def tables(results: list[dict], time_limit: float, seeds: int) -> str:
     lines = [
         f"HiGHS {results[0]['highs']}, pyomo {results[0]['pyomo']}, {seeds} HiGHS seed(s), "
         f"time limit {time_limit:g} s per solve, 1 thread, gap 1e-4; formulation `{default}`; "
-        + ("HiGHS user scaling as chosen by `planner.solve.user_scales` (column `scales`)." if scaled
+        + ("HiGHS user scaling as chosen by `planner.solve.highs.user_scales` (column `scales`)." if scaled
            else "no HiGHS user scaling applied (none was needed, or --no-scale)."),
         "",
         "| size | items x countries x importers | columns | binaries | rows | nonzeros | build s | hand-off s "
@@ -429,7 +429,7 @@ def main(argv=None) -> int:
     compare = set(a.compare_sizes.split(","))
     import pyomo
 
-    from planner.solve import highs_version
+    from planner.solve.highs import highs_version
 
     a.out.mkdir(parents=True, exist_ok=True)
 

@@ -28,8 +28,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from planner.io import load_instance  # noqa: E402
-from planner.schema import ALL, Scenario  # noqa: E402
+from planner.instance.io import load_instance  # noqa: E402
+from planner.instance.schema import ALL, Scenario  # noqa: E402
 
 INSTANCE = ROOT / "instances" / "critical-minerals-us-japan"
 
@@ -64,9 +64,9 @@ def run_one(n: int, seeds: list[int], beta: float, time_limit: float | None) -> 
     import models
     from pyomo.environ import Constraint, Var
 
-    from planner import stress as st
-    from planner.solution import from_model
-    from planner.solve import SolveOptions, solve_model
+    from planner.analysis import stress as st
+    from planner.results.solution import from_model
+    from planner.solve.highs import SolveOptions, solve_model
 
     base = load_instance(INSTANCE, [f"policy.scenario_beta={beta}"])
     inst = base.replace(scenarios=random_scenarios(base, n))

@@ -6,7 +6,7 @@ ones.  Costs are not summed here: each module registers its cost expressions in
 ``m.cost_terms`` and :mod:`models.objective` sums that registry.
 
 The package knows nothing of files or the CLI; it only reads a validated
-:class:`planner.schema.Instance`.
+:class:`planner.instance.schema.Instance`.
 """
 
 from __future__ import annotations

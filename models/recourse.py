@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
-from planner.scenarios import WEEKS_PER_YEAR, Block, blocks, loss_of, model_scenarios, route_blocked
+from planner.instance.scenarios import WEEKS_PER_YEAR, Block, blocks, loss_of, model_scenarios, route_blocked
 
 from .registry import register_cost
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.schema import Country, Demand, Instance, Investment, Item, Lane, Meta, Policy, Programme, Supply
+from planner.instance.schema import Country, Demand, Instance, Investment, Item, Lane, Meta, Policy, Programme, Supply
 
 
 def tiny(
@@ -53,7 +53,7 @@ def tiny(
 @pytest.fixture
 def solve_tiny():
     """Solve an instance; return (SolveResult, Solution) and check the accounting matches the model."""
-    from planner.compare import solve_case
+    from planner.analysis.compare import solve_case
 
     def run(inst: Instance):
         res, s = solve_case(inst, "friendshored")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from planner.errors import InstanceError, Problem
-from planner.io import load_instance
+from planner.instance.io import load_instance
 
 LEFT_OUT = "defaults: [supply.qualification_cost, supply.min_order, lanes.transport_cost, lanes.tariff_rate]"
 """instance.yaml's line for test fixtures that leave these columns out on purpose (tests/test_io.py checks

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pyomo.environ import Constraint, Objective, maximize, minimize, quicksum
 
 import models
-from planner.solve import SolveOptions, make_solver, solve_model
+from planner.solve.highs import SolveOptions, make_solver, solve_model
 
 # Cost slack of the face: HiGHS' absolute gap (1e-6) plus a relative 1e-7 for rounding.
 REL_TOL, ABS_TOL = 1e-7, 1e-6

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from planner.cli import app
+from planner.cli.app import app
 from tests.io_fixtures import LEFT_OUT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_unwritable_output_path_is_a_clear_error_not_a_bug(tmp_path):
 def test_version_names_friendshore_highs_pyomo_and_python():
     import platform
 
-    from planner.solve import highs_version
+    from planner.solve.highs import highs_version
 
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0, r.output

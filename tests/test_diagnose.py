@@ -16,10 +16,10 @@ from pyomo.environ import Constraint
 from typer.testing import CliRunner
 
 import models
-from planner.checks import check_feasibility
-from planner.cli import app
-from planner.diagnose import COLUMNS, diagnose, diagnose_model, run_diagnosis
-from planner.schema import Policy
+from planner.instance.checks import check_feasibility
+from planner.cli.app import app
+from planner.analysis.diagnose import COLUMNS, diagnose, diagnose_model, run_diagnosis
+from planner.instance.schema import Policy
 from tests.conftest import tiny
 from tests.test_cli import TWO_SUPPLIERS, write_instance_files
 
@@ -228,7 +228,7 @@ def test_robust_scenario_level_beyond_what_survives():
     # models/recourse.py's robust floor joins by name.  A (100 t) and B (30 t) serve J's 100 t; a scenario takes all
     # of A for 52 weeks (tau = 1).  B's crisis supply is at most its qualified capacity, 30 t (surge 1), so J is
     # served at most 30 of its 100 t: scenario_beta 1.0 must fall to 0.3 (70 points), or 70 t more must survive.
-    from planner import schema
+    from planner.instance import schema
 
     inst = tiny([("x", "A", 100, 1.0), ("x", "B", 30, 2.0)], [("J", "x", 100)],
                 policy=Policy(scenario_beta=1.0, scenario_mode="robust"))
@@ -247,7 +247,7 @@ def test_phase_2_finds_a_plan_on_the_shipped_resilient_batteries_case():
     # "phase 2 ... stopped without a solution (infeasible)" appeared.
     from pathlib import Path
 
-    from planner.io import load_instance
+    from planner.instance.io import load_instance
 
     root = Path(__file__).resolve().parents[1]
     inst = load_instance(root / "instances" / "batteries-japan", ["policy.scenario_generators=[n1, n2, chokepoints]"],
@@ -259,12 +259,12 @@ def test_phase_2_finds_a_plan_on_the_shipped_resilient_batteries_case():
 
 
 def test_cli_a_failing_diagnosis_still_exits_3_without_traceback_or_output(tmp_path, monkeypatch):
-    import planner.diagnose
+    import planner.analysis.diagnose
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom [x]")
 
-    monkeypatch.setattr(planner.diagnose, "run_diagnosis", broken)
+    monkeypatch.setattr(planner.analysis.diagnose, "run_diagnosis", broken)
     monkeypatch.delenv("FRIENDSHORE_DEBUG", raising=False)
     inst = write_instance_files(tmp_path / "two", TWO_SUPPLIERS)
     out = tmp_path / "o"
@@ -278,7 +278,7 @@ def test_cli_a_failing_diagnosis_still_exits_3_without_traceback_or_output(tmp_p
 
 def _mine_chain(policy: Policy):
     """Ore mines A (concern, 300 t) and B (ally, 60 t) -> metal plant R (ally, 100 t, 2 t of ore per t) -> J (100 t)."""
-    from planner.schema import Bom, Country, Demand, Instance, Item, Lane, Meta, Stage, Supply
+    from planner.instance.schema import Bom, Country, Demand, Instance, Item, Lane, Meta, Stage, Supply
 
     return Instance(
         meta=Meta(name="mine-chain", policy=policy),

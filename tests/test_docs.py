@@ -8,7 +8,7 @@ import pytest
 from pyomo.environ import Constraint
 
 import models
-from planner.schema import TABLES, Bom, Investment, Item, Policy, Programme, Stage, Supply
+from planner.instance.schema import TABLES, Bom, Investment, Item, Policy, Programme, Stage, Supply
 from tests.conftest import tiny
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -10,8 +10,8 @@ import pytest
 from pyomo.environ import UnitInterval, Var
 
 import models
-from planner.schema import Investment, Policy, Programme
-from planner.solve import SolveOptions, make_solver, solve_model
+from planner.instance.schema import Investment, Policy, Programme
+from planner.solve.highs import SolveOptions, make_solver, solve_model
 from tests.conftest import tiny
 
 AB = [("x", "A", 100, 1.0), ("x", "B", 100, 2.0)]  # A: 100 t at 1/t, B: 100 t at 2/t

@@ -1,7 +1,7 @@
 """Property-based fuzzing of every input reader: bad input never crashes, is never read silently.
 
 Each test mutates the tiny valid instance of ``tests/io_fixtures.py`` (or a study
-file on it) with hypothesis and calls :func:`planner.io.load_instance` directly.
+file on it) with hypothesis and calls :func:`planner.instance.io.load_instance` directly.
 The properties:
 
 * the reader raises nothing but :class:`InstanceError` (anything else is a bug
@@ -39,11 +39,11 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from planner.cli import app
+from planner.cli.app import app
 from planner.errors import InstanceError, Problem
-from planner.io import apply_overrides, instance_hash, load_instance, write_instance
-from planner.schema import REQUIRED_TABLES, TABLES
-from planner.tables import columns_of
+from planner.instance.io import apply_overrides, instance_hash, load_instance, write_instance
+from planner.instance.schema import REQUIRED_TABLES, TABLES
+from planner.instance.tables import columns_of
 from tests.io_fixtures import BASE, base
 
 CI_CASES = 1000  # the least number of generated bad-input cases a CI run must try
@@ -612,7 +612,7 @@ def test_workbook_structure_is_reported(data, book, root):
     import re
     import zipfile
 
-    from planner import xlsx_package
+    from planner.instance import xlsx_package
 
     kind = data.draw(st.sampled_from(["merge", "text_in_number", "too_big"]))
     folder = Path(tempfile.mkdtemp(dir=root))
@@ -685,7 +685,7 @@ def test_workbook_structure_is_reported(data, book, root):
 @st.composite
 def yaml_attack(draw) -> tuple[str, bool]:
     """(YAML flow text, whether the limits refuse it): deep nesting, alias fan-out, self-reference."""
-    from planner import safe_yaml
+    from planner.instance import safe_yaml
 
     kind = draw(st.sampled_from(["deep", "aliases", "self"]))
     if kind == "deep":
@@ -707,7 +707,7 @@ def yaml_attack(draw) -> tuple[str, bool]:
 @given(attack=yaml_attack(), where=st.sampled_from(["instance.yaml", "instance sheet", "--set", "study"]))
 def test_yaml_limits_hold_in_every_reader(attack, where, book, root):
     """Whatever the source, YAML beyond the limits ends in InstanceError naming that source (issue 13, item 11)."""
-    from planner import study as study_mod
+    from planner.study import core as study_mod
 
     text, refused = attack
     folder = Path(tempfile.mkdtemp(dir=root))
@@ -752,7 +752,7 @@ def test_yaml_limits_hold_in_every_reader(attack, where, book, root):
 def test_solver_options_out_of_range_are_refused_naming_the_option(option, value):
     """--time-limit, --gap, --threads, --seed: accepted exactly in their documented range, else exit 2 naming
     the option (issue 13, item 5)."""
-    from planner.cli import _OPTION_NAMES, _solve_options
+    from planner.cli.app import _OPTION_NAMES, _solve_options
 
     if option in ("threads", "seed") and isinstance(value, float):
         value = value if not math.isfinite(value) or value != int(value) else int(value)
@@ -849,7 +849,7 @@ def study_mutations(draw) -> tuple[str, str | None]:
 @fuzz(20)
 @given(mutation=study_mutations())
 def test_bad_study_file_is_reported(mutation, root):
-    study = pytest.importorskip("planner.study")
+    study = pytest.importorskip("planner.study.core")
     text, key = mutation
     folder = Path(tempfile.mkdtemp(dir=root))
     try:
@@ -870,7 +870,7 @@ def test_bad_study_file_is_reported(mutation, root):
 
 
 def test_repeated_key_in_a_study_file_is_reported(tmp_path):
-    study = pytest.importorskip("planner.study")
+    study = pytest.importorskip("planner.study.core")
     _write({}, tmp_path / "inst")
     path = tmp_path / "study.yaml"
     path.write_text(STUDY + "name: other\n", encoding="utf-8")

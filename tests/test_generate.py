@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import io
-from planner.generate import DEFAULT_POLICY, generate, write_generated
+from planner.instance import io
+from planner.instance.generate import DEFAULT_POLICY, generate, write_generated
 
 
 def test_same_seed_same_instance():
@@ -67,8 +67,8 @@ def test_generated_instance_loads(items, countries, importers, seed):
 
 @pytest.mark.parametrize("args", [(1, 3, 1, 0), (3, 6, 3, 1), (8, 20, 4, 2)])
 def test_default_policy_feasible(args):
-    from planner.compare import run_comparison
-    from planner.solve import SolveOptions
+    from planner.analysis.compare import run_comparison
+    from planner.solve.highs import SolveOptions
 
     cmp = run_comparison(generate(*args), SolveOptions(time_limit=30))
     assert cmp.results["friendshored"].has_solution
@@ -79,8 +79,8 @@ def test_default_policy_feasible(args):
 def test_scenarios_are_added_without_changing_the_rest(tmp_path):
     # Scenarios come from their own random stream: supply, demand and baseline stay as
     # without them, and the same seed gives the same scenarios.
-    from planner.generate import generate, write_generated
-    from planner.io import load_instance
+    from planner.instance.generate import generate, write_generated
+    from planner.instance.io import load_instance
 
     plain = generate(4, 12, 2, seed=5)
     rich = generate(4, 12, 2, seed=5, scenarios=9)

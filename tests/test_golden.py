@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from planner.compare import cost_only, run_comparison
-from planner.io import load_instance
-from planner.solve import highs_version
+from planner.analysis.compare import cost_only, run_comparison
+from planner.instance.io import load_instance
+from planner.solve.highs import highs_version
 from tests.optimal_face import EXACT, is_unique, kpi_group, unique_groups
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.io import load_instance
+from planner.instance.io import load_instance
 
 INSTANCES = Path(__file__).resolve().parent.parent / "instances"
 FOLDERS = sorted(p for p in INSTANCES.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -47,8 +47,8 @@ def test_sources_and_readme(folder):
 @pytest.mark.parametrize("folder,variant", [(f, None) for f in FOLDERS] + VARIANTS,
                          ids=lambda x: getattr(x, "name", str(x)))
 def test_instance_solves_to_a_proven_optimum(folder, variant):
-    from planner.compare import run_comparison
-    from planner.solve import SolveOptions
+    from planner.analysis.compare import run_comparison
+    from planner.solve.highs import SolveOptions
 
     inst = load_instance(folder, variant=variant)
     # The limit only guards against a hang; speed is measured in benchmarks/, not asserted here.
@@ -59,7 +59,7 @@ def test_instance_solves_to_a_proven_optimum(folder, variant):
 
 
 def test_transport_known_optimum():
-    from planner.compare import run_comparison
+    from planner.analysis.compare import run_comparison
 
     cmp = run_comparison(load_instance(INSTANCES / "transport"))
     assert cmp.results["friendshored"].objective == pytest.approx(153.675, rel=1e-6)
@@ -72,7 +72,7 @@ def test_critical_minerals_readme_headline_matches_the_golden_kpis():
     import json
     import re
 
-    from planner.solve import SolveOptions, build_and_solve
+    from planner.solve.highs import SolveOptions, build_and_solve
 
     folder = INSTANCES / "critical-minerals-us-japan"
     text = " ".join((folder / "README.md").read_text().split())

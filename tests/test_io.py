@@ -1,4 +1,4 @@
-"""Reading, writing, hashing and overriding instances (planner.io)."""
+"""Reading, writing, hashing and overriding instances (planner.instance.io)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 from tests.io_fixtures import base, find, make, problems_of
 
-from planner import io as pio
-from planner import tables
+from planner.instance import io as pio
+from planner.instance import tables
 from planner.errors import InstanceError
-from planner.io import apply_overrides, files_hash, instance_hash, load_instance, parse_override, write_instance
-from planner.schema import ItemPolicy, Supply
+from planner.instance.io import apply_overrides, files_hash, instance_hash, load_instance, parse_override, write_instance
+from planner.instance.schema import ItemPolicy, Supply
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_transport_without_its_freight_column_exits_2(tmp_path):
 
     from typer.testing import CliRunner
 
-    from planner.cli import app
+    from planner.cli.app import app
 
     inst = tmp_path / "transport"
     shutil.copytree(Path(__file__).resolve().parents[1] / "instances" / "transport", inst)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.schema import Investment, Policy, Programme
+from planner.instance.schema import Investment, Policy, Programme
 from tests.conftest import tiny
 
 # Two suppliers of one item to one importer J (demand 100), free lanes:

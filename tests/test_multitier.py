@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 import models
-from planner import stress as st
+from planner.analysis import stress as st
 from planner.errors import InstanceError
-from planner.io import load_instance, write_instance
-from planner.schema import (Baseline, Bom, Country, Demand, Instance, Item, Lane, Meta, Policy, Scenario, Stage,
+from planner.instance.io import load_instance, write_instance
+from planner.instance.schema import (Baseline, Bom, Country, Demand, Instance, Item, Lane, Meta, Policy, Scenario, Stage,
                             Stock, Supply)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ def test_exposure_through_an_intermediate_country_by_hand(solve_tiny):
 def test_exposure_of_a_plant_with_two_inputs_is_its_scarcest():
     # Plant R makes 100 t of metal from 1 t ore (all from A) and 1 t flux per t: 40 t of flux from X, 60 t
     # from Y.  Losing X cuts R's flux by 40 %, so R (and J) lose 40 %; losing A cuts all ore: 100 %.
-    from planner.exposure import exposure_tables
+    from planner.results.exposure import exposure_tables
 
     inst = Instance(
         meta=Meta(name="two-inputs"),
@@ -172,7 +172,7 @@ def test_single_tier_models_are_unchanged():
 def test_baseline_splits_plant_inputs_by_its_rows():
     # Today: J buys all metal from R; R's ore 25 % from A, 75 % from B: 200 t of ore = 50 + 150.
     # Cost 100*5 + 50*1 + 150*2 = 850; A's upstream share of J's metal is 25 %.
-    from planner.solution import from_baseline
+    from planner.results.solution import from_baseline
 
     base = [Baseline(importer="J", item="metal", country="R", share=1.0),
             Baseline(importer="R", item="ore", country="A", share=0.25),
@@ -186,7 +186,7 @@ def test_baseline_splits_plant_inputs_by_its_rows():
 
 def test_baseline_without_input_rows_splits_by_capacity():
     # No rows for R's ore: split by capacity among the mines reaching R, A 150 : B 300 -> 1/3, 2/3 of 200 t.
-    from planner.solution import from_baseline
+    from planner.results.solution import from_baseline
 
     s = from_baseline(chain(150, baseline=[Baseline(importer="J", item="metal", country="R", share=1.0)]))
     assert vol(s.feeds) == {"A": pytest.approx(200 / 3), "B": pytest.approx(400 / 3)}
@@ -374,7 +374,7 @@ def test_stress_of_a_robust_chain_plan_never_exceeds_beta(case):
     # The stress test re-sources plant inputs like the model's chain blocks (same crisis supply, surge on spare
     # capacity after flows and feeds, open lanes, BOM limits, losses at every stage), so the robust plan's
     # fairest recourse leaves every importer at most 1 - beta short in every scenario.
-    from planner.compare import solve_case
+    from planner.analysis.compare import solve_case
 
     inst, beta = case
     res, s = solve_case(inst, "friendshored")
@@ -436,7 +436,7 @@ def problems(folder) -> list[str]:
 
 def test_multi_tier_instance_round_trips(tmp_path):
     inst = chain(150, Policy(stage_caps={"refine": {"partner": 0.3}}), {"R": "partner"})
-    from planner.io import instance_hash
+    from planner.instance.io import instance_hash
 
     back = load_instance(write(tmp_path, inst))
     assert back.bom == inst.bom and back.stages == inst.stages and back.items == inst.items
@@ -511,7 +511,7 @@ def test_baseline_rows_for_plant_inputs_are_accepted_elsewhere_rejected(tmp_path
 
 # --------------------------------------------------------------------------- the shipped instance
 def test_magnets_upstream_exposure_the_last_tier_misses():
-    from planner.compare import run_comparison
+    from planner.analysis.compare import run_comparison
 
     cmp = run_comparison(load_instance(MAGNETS))
     assert cmp.main.proven_optimal

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from planner import network as nw
-from planner.cli import app
-from planner.schema import Bom, Country, Demand, Instance, Item, Lane, Meta, Stage, Supply
+from planner.analysis import network as nw
+from planner.cli.app import app
+from planner.instance.schema import Bom, Country, Demand, Instance, Item, Lane, Meta, Stage, Supply
 
 ROOT = Path(__file__).resolve().parents[1]
 MAGNETS = ROOT / "instances" / "rare-earth-magnets"
@@ -102,7 +102,7 @@ def test_a_plant_with_two_inputs_is_solved_by_lp_not_min_cut():
 
 def test_sourcing_network_uses_qualified_capacity_and_volumes():
     # A plan that qualified only A and R: the network holds A, R and J; R ships 40 t.
-    from planner.stress import Sourcing
+    from planner.analysis.stress import Sourcing
 
     src = Sourcing("plan", {("metal", "R", "J"): 40.0}, frozenset({("ore", "A"), ("metal", "R")}),
                    feeds={("ore", "A", "R"): 80.0})

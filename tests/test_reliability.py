@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import planner.solve
-from planner.checks import check_numerics
-from planner.cli import app
-from planner.export import PAUSE_ENV, atomic_dir, clean_stale, write_json
-from planner.generate import write_generated
-from planner.io import load_instance
+import planner.solve.highs
+from planner.instance.checks import check_numerics
+from planner.cli.app import app
+from planner.results.export import PAUSE_ENV, atomic_dir, clean_stale, write_json
+from planner.instance.generate import write_generated
+from planner.instance.io import load_instance
 from tests.io_fixtures import LEFT_OUT, make
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +139,7 @@ def test_json_is_strict_and_written_atomically(tmp_path):
 def limited(options: dict[str, Any]):
     """SolveOptions whose default HiGHS options stop the search early, deterministically (work limits, not time)."""
 
-    class Limited(planner.solve.SolveOptions):
+    class Limited(planner.solve.highs.SolveOptions):
         solver_options: dict[str, Any] = options
 
     return Limited
@@ -155,7 +155,7 @@ def generated(tmp_path_factory) -> Path:
 
 def test_a_run_stopped_early_returns_its_best_solution_flagged_not_proven_optimal(generated, tmp_path, monkeypatch):
     # mip_max_improving_sols=1: HiGHS stops at its first incumbent, like a time limit but deterministic.
-    monkeypatch.setattr(planner.solve, "SolveOptions", limited({"mip_max_improving_sols": 1}))
+    monkeypatch.setattr(planner.solve.highs, "SolveOptions", limited({"mip_max_improving_sols": 1}))
     out = tmp_path / "out"
     r = runner.invoke(app, ["solve", str(generated), "--out", str(out), "--format", "csv,parquet,json", "--report"])
     assert r.exit_code == 0, r.output
@@ -192,7 +192,7 @@ def test_a_run_stopped_early_returns_its_best_solution_flagged_not_proven_optima
 
 def test_a_limit_hit_before_any_solution_exits_3_and_writes_nothing(generated, tmp_path, monkeypatch):
     # No branch-and-bound node and no heuristic: HiGHS stops at the root without an incumbent.
-    monkeypatch.setattr(planner.solve, "SolveOptions", limited({"mip_max_nodes": 0, "mip_heuristic_effort": 0.0}))
+    monkeypatch.setattr(planner.solve.highs, "SolveOptions", limited({"mip_max_nodes": 0, "mip_heuristic_effort": 0.0}))
     out = tmp_path / "out"
     r = runner.invoke(app, ["solve", str(generated), "--out", str(out)])
     assert r.exit_code == 3, r.output
@@ -254,7 +254,7 @@ def test_run_json_records_what_reproducing_a_run_needs(generated, tmp_path):
 def test_lock_record_names_each_package_installed_at_another_version(monkeypatch):
     from importlib import metadata
 
-    import planner.run as run_mod
+    import planner.analysis.run as run_mod
 
     real = metadata.version
     monkeypatch.setattr(run_mod.metadata, "version", lambda name: "0.0.1" if name == "highspy" else real(name))
@@ -337,8 +337,8 @@ def test_validate_and_solve_print_numerical_warnings_and_carry_on(tmp_path):
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_run_whose_worker_raises_is_recorded_failed_and_the_others_complete(tmp_path, monkeypatch):
-    study = pytest.importorskip("planner.study")
-    import planner.study_exec as exec_
+    study = pytest.importorskip("planner.study.core")
+    import planner.study.execute as exec_
 
     make(tmp_path / "inst")
     (tmp_path / "s.yaml").write_text(
@@ -422,7 +422,7 @@ def test_out_replaces_an_earlier_output_and_keeps_its_permissions(tmp_path, monk
 def test_a_failing_report_leaves_the_previous_output_whole(tmp_path, monkeypatch):
     # Defect: `solve --report` swapped the tables in, then wrote the report: a failure (or kill) in
     # between left new tables with no report, the old report gone.  The report is now staged too.
-    import planner.report as report_mod
+    import planner.report.page as report_mod
 
     out = tmp_path / "o"
     assert runner.invoke(app, ["solve", str(TRANSPORT), "--out", str(out), "--report"]).exit_code == 0
@@ -451,7 +451,7 @@ def test_exports_never_carry_live_formulas(tmp_path):
 
     import openpyxl
 
-    from planner.report import read_folder
+    from planner.report.page import read_folder
 
     inst = tmp_path / "inj"
     shutil.copytree(TRANSPORT, inst)
@@ -479,7 +479,7 @@ def test_exports_never_carry_live_formulas(tmp_path):
 
 
 def test_neutralise_and_restore_are_inverse():
-    from planner.export import neutralise_text, restore_text
+    from planner.results.export import neutralise_text, restore_text
 
     for v in ["=1+1", "+x", "-y", "@z", "\tq", "plain", "'=kept", "", "'"]:
         assert restore_text(neutralise_text(v)) == v

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from planner.cli import app
-from planner.io import instance_hash, load_instance
-from planner.solve import SolveOptions, build_and_solve, new_highs
+from planner.cli.app import app
+from planner.instance.io import instance_hash, load_instance
+from planner.solve.highs import SolveOptions, build_and_solve, new_highs
 from tests.io_fixtures import make
 
 runner = CliRunner()

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from planner.cli import app
+from planner.cli.app import app
 from tests.io_fixtures import LEFT_OUT
-from planner.report import read_folder, write_report
+from planner.report.page import read_folder, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 MINERALS = ROOT / "instances" / "critical-minerals-us-japan"
@@ -456,7 +456,7 @@ def test_a_running_study_without_results_exits_2(tmp_path):
 
 def test_report_on_a_real_study(tmp_path):
     """End to end with planner/study.py: two scenarios and a two-point grid on the critical-minerals instance."""
-    study = pytest.importorskip("planner.study")
+    study = pytest.importorskip("planner.study.core")
     spec = tmp_path / "s.yaml"
     spec.write_text(f"name: small\nbase: {MINERALS}\nscenarios:\n  today: {{}}\n  strict:\n"
                     f"    policy.tier_caps.concern: 0.3\ngrids:\n  cap:\n    axes:\n"

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from planner.cli import app
+from planner.cli.app import app
 
 from .test_report import EVIL, Dom, _rewrite_cells, copy_only, read_csv
 

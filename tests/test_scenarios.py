@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st_
 from typer.testing import CliRunner
 
-from planner import stress as st
-from planner.cli import app
+from planner.analysis import stress as st
+from planner.cli.app import app
 from tests.io_fixtures import LEFT_OUT
 from planner.errors import InstanceError
-from planner.io import instance_hash, load_instance, write_instance
-from planner.scenarios import TTS_CAP_WEEKS, generated, scenarios_of
-from planner.schema import Lane, Policy, Scenario, Stock
+from planner.instance.io import instance_hash, load_instance, write_instance
+from planner.instance.scenarios import TTS_CAP_WEEKS, generated, scenarios_of
+from planner.instance.schema import Lane, Policy, Scenario, Stock
 from tests.conftest import tiny
 
 runner = CliRunner()
@@ -256,7 +256,7 @@ def test_stress_reports_demand_the_plan_leaves_unserved_by_choice(tmp_path):
     assert (u["shortfall"].iloc[0], u["shortfall_pct"].iloc[0]) == pytest.approx((40.0, 100.0))
     head = st.summary(result.table, result.unserved)
     assert head["worst_case_shortfall_pct"] == pytest.approx(100.0) and head["unserved_pct"] == pytest.approx(100.0)
-    from planner.compare import stress_kpis
+    from planner.analysis.compare import stress_kpis
 
     kpis = stress_kpis(inst, result)
     assert kpis[("worst_case_shortfall_pct", "y", "all", "all", "%")] == pytest.approx(100.0)
@@ -274,8 +274,8 @@ def test_stress_reports_demand_the_plan_leaves_unserved_by_choice(tmp_path):
 
 def test_baseline_expected_shortage_is_priced_like_the_plan():
     # The baseline buys all from A; the scenario leaves J's 13 t short with p 0.1 at cost 5: 6.5.
-    from planner.compare import run_comparison
-    from planner.schema import Baseline
+    from planner.analysis.compare import run_comparison
+    from planner.instance.schema import Baseline
 
     inst = tiny([("x", "A", 100, 1.0), ("x", "B", 100, 2.0, 10.0)], [("J", "x", 52)],
                 policy=Policy(scenario_mode="expected", scenario_shortage_cost=5.0))
@@ -322,7 +322,7 @@ def robust_instances(draw):
 def test_stress_of_a_robust_plan_never_exceeds_beta(case):
     # Unlimited stockpiles make every instance feasible; whatever the plan, the stress test's
     # fairest recourse must leave every importer at most (1 - beta) short in every scenario.
-    from planner.compare import solve_case
+    from planner.analysis.compare import solve_case
 
     inst, beta = case
     res, s = solve_case(inst, "friendshored")

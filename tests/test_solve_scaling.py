@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import models
-from planner.schema import Policy
-from planner.solve import SolveOptions, make_solver, solve_model, user_scales
+from planner.instance.schema import Policy
+from planner.solve.highs import SolveOptions, make_solver, solve_model, user_scales
 from tests.conftest import tiny
 
 # Importer J needs 1e7 t of x; A sells at 1e4/t, B at 2e4/t with a minimum order of 3e6 t; each supplier
@@ -111,8 +111,8 @@ def test_user_scales_scale_small_values_up_and_leave_ranges_inside_alone():
 def test_a_reused_solver_reports_each_runs_own_highs_time():
     # HiGHS accumulates getRunTime() over the runs of one object; solve_model must
     # report per-run time: the runs add up to the total (cumulative reports would not).
-    from planner.generate import generate
-    from planner.solve import SolveOptions, make_solver, solve_model
+    from planner.instance.generate import generate
+    from planner.solve.highs import SolveOptions, make_solver, solve_model
     import models
 
     m = models.build(generate(4, 12, 2, seed=2))
@@ -129,7 +129,7 @@ MEASURED_SCALED_BOUND = {"1.15": True, "1.16": False}
 
 
 def test_scaled_bound_probe_matches_the_measured_behaviour_of_the_installed_highs():
-    from planner.solve import highs_returns_scaled_mip_bound, highs_version
+    from planner.solve.highs import highs_returns_scaled_mip_bound, highs_version
 
     minor = ".".join(highs_version().split(".")[:2])
     assert minor in MEASURED_SCALED_BOUND, (
@@ -144,7 +144,7 @@ def test_node_limited_scaled_solve_reports_a_valid_bound_in_model_units():
     # lies between the bound and the incumbent.  A bound left scaled by 2**-6 falls far below the LP bound.
     from pyomo.environ import TransformationFactory
 
-    from planner.generate import generate
+    from planner.instance.generate import generate
 
     inst = generate(15, 40, 3, seed=1)
     limited = SolveOptions(rel_gap=0, solver_options={"mip_max_nodes": 1, "user_bound_scale": -2,

@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from planner.cli import app
-from planner.compare import solve_case as solve_single
-from planner.generate import generate
-from planner.io import apply_overrides, instance_hash, load_instance, write_instance
-from planner.schema import Investment, Policy, Programme
-from planner.study import load_study, read_table, run_study
-from planner.study_exec import Scale, apply_scales, derive_instance, structure_key
-from planner.study_report import find_knee, pareto
+from planner.cli.app import app
+from planner.analysis.compare import solve_case as solve_single
+from planner.instance.generate import generate
+from planner.instance.io import apply_overrides, instance_hash, load_instance, write_instance
+from planner.instance.schema import Investment, Policy, Programme
+from planner.study.core import load_study, read_table, run_study
+from planner.study.execute import Scale, apply_scales, derive_instance, structure_key
+from planner.study.frontier import find_knee, pareto
 from tests.conftest import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,9 +299,9 @@ def test_persistent_resolves_report_each_runs_own_subsidy_and_costs():
     # (rate 0.333333: objective 11,110,791 but total_cost 11,133,141 and public_subsidy 0).  Each
     # persistent re-solve must give the tables of a fresh solve of the same instance, its cost table
     # summing to its objective.
-    from planner import solution as sol
-    from planner import study_exec as se
-    from planner.solve import SolveOptions
+    from planner.results import solution as sol
+    from planner.study import execute as se
+    from planner.solve.highs import SolveOptions
 
     se.reset_worker_state()
     for rate in (0, 0.333333, 0.5):
@@ -320,9 +320,9 @@ def test_a_cost_table_that_disagrees_with_the_objective_is_refused(solve_tiny):
     # The guard behind every solved case: tables computed from values other than the reported solution
     # (here one flow altered after the solve) never pass as a result.
     import models
-    from planner import solution as sol
+    from planner.results import solution as sol
     from planner.errors import InconsistentResultError
-    from planner.solve import solve_model
+    from planner.solve.highs import solve_model
 
     inst = tiny([("x", "A", 10, 1.0), ("x", "B", 10, 2.0)], [("J", "x", 5)])
     m = models.build(inst)
@@ -354,7 +354,7 @@ def test_study_solver_options_are_allowed_typed_and_never_write_files(tmp_path, 
 
 
 def test_allowed_solver_options_pass():
-    from planner.solve import SolveOptions
+    from planner.solve.highs import SolveOptions
 
     o = SolveOptions(solver_options={"mip_heuristic_effort": 0.1, "presolve": "off", "mip_max_nodes": 10})
     assert o.solver_options["presolve"] == "off"
@@ -407,7 +407,7 @@ def test_a_refused_scheduler_address_fails_fast_with_exit_2(tmp_path):
 def test_the_probe_lets_a_live_scheduler_through():
     from distributed import LocalCluster
 
-    from planner.study import _probe
+    from planner.study.core import _probe
 
     with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
         _probe(cluster.scheduler_address)

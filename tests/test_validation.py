@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.io import load_instance
+from planner.instance.io import load_instance
 from tests.io_fixtures import LEFT_OUT, base, find, make, problems_of
 
 # Base instance (see io_fixtures): JP demands 150 t gallium; CN (concern) 300 t,
@@ -348,7 +348,7 @@ def test_per_item_cap_dicts_merge_with_the_instance_wide_ones():
     # concern tier.  Per-item cap dicts merge key by key, as docs/instance-format.md says.
     from pathlib import Path
 
-    from planner.compare import run_comparison
+    from planner.analysis.compare import run_comparison
 
     minerals = Path(__file__).resolve().parents[1] / "instances" / "critical-minerals-us-japan"
     inst = load_instance(minerals, ["policy.items.lithium.tier_caps.neutral=0.3"])

@@ -15,9 +15,9 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from planner import xlsx_package
-from planner.cli import app
-from planner.io import load_instance, write_instance
+from planner.instance import xlsx_package
+from planner.cli.app import app
+from planner.instance.io import load_instance, write_instance
 from tests.io_fixtures import find, make, problems_of
 
 runner = CliRunner()

@@ -15,9 +15,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from planner import safe_yaml
+from planner.instance import safe_yaml
 from planner.errors import InstanceError
-from planner.io import load_instance, parse_override, write_instance
+from planner.instance.io import load_instance, parse_override, write_instance
 from tests.io_fixtures import base, make, problems_of
 
 # Nine levels of nine aliases each: 9**9 (387 million) values once expanded, 300 bytes of text.

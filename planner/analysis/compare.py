@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import solution as sol
-from . import stress as st
-from .scenarios import TTS_CAP_WEEKS, expected_weights, scenarios_of
-from .schema import Instance, Policy
-from .solve import SolveOptions, SolveResult, build_and_solve
+from planner.results import solution as sol
+from planner.analysis import stress as st
+from planner.instance.scenarios import TTS_CAP_WEEKS, expected_weights, scenarios_of
+from planner.instance.schema import Instance, Policy
+from planner.solve.highs import SolveOptions, SolveResult, build_and_solve
 
 CASES = ("baseline", "cost_only", "friendshored")
 ALL = "all"

@@ -13,10 +13,10 @@ from typing import Any, Callable
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from .compare import CASES, Comparison
-from .export import atomic_dir, export_tables, write_json
-from .schema import Instance
-from .solve import SolveOptions, SolveResult
+from planner.analysis.compare import CASES, Comparison
+from planner.results.export import atomic_dir, export_tables, write_json
+from planner.instance.schema import Instance
+from planner.solve.highs import SolveOptions, SolveResult
 
 RUN_SCHEMA = 2
 """2: ``overrides`` holds values as data (1 held the ``--set`` texts, read back as YAML)."""
@@ -59,7 +59,7 @@ def versions() -> dict[str, str]:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
-    from .solve import highs_version
+    from planner.solve.highs import highs_version
 
     out["highs"] = highs_version()
     return out
@@ -124,7 +124,7 @@ def run_record(
     after overrides), variant, overrides, options (threads, seed, limits) and versions give
     byte-identical tables.  Only ``timing`` and the per-case ``*_s`` seconds differ.
     """
-    from .checks import check_numerics
+    from planner.instance.checks import check_numerics
     cases = {}
     for case, res in cmp.results.items():
         if res is None:
@@ -182,7 +182,7 @@ def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, 
             writer(stage / name)
         write_json(stage / "run.json", {**record, "formats": list(formats)})
         if report:
-            from .report import write_report
+            from planner.report.page import write_report
 
             write_report(stage, stage / "report.html")
     return sorted(Path(out).iterdir())
@@ -214,7 +214,7 @@ def read_replay(path: Path) -> Replay:
 
     from pydantic import ValidationError
 
-    from .errors import InstanceError, Problem
+    from planner.errors import InstanceError, Problem
 
     path = Path(path)
     file = path / "run.json" if path.is_dir() else path
@@ -237,7 +237,7 @@ def read_replay(path: Path) -> Replay:
                                               "instance folder or workbook at the recorded path")])
     overrides = rec.get("overrides") or {}
     if rec.get("schema") == 1 and isinstance(overrides, dict):
-        from .io import parse_overrides
+        from planner.instance.io import parse_overrides
 
         overrides = parse_overrides(f"{k}={v}" for k, v in overrides.items())
     try:

@@ -248,7 +248,7 @@ def check_output_folder(out: Path, protect: Iterable[Path] = (), option: str = "
     Refused: the current folder, any folder in ``protect`` (the input instance), a parent of
     either, and an existing non-empty folder that is not an earlier output of ours (no run.json
     of ours).  Raises InstanceError (exit 2) before anything is solved or written."""
-    from .errors import InstanceError, Problem
+    from planner.errors import InstanceError, Problem
 
     target = Path(out).resolve()
     why = None

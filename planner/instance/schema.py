@@ -2,7 +2,7 @@
 
 Every table row is a pydantic model with ``extra="forbid"`` and ``frozen=True``;
 its field docstrings give the unit and are the single source for
-``docs/instance-format.md``.  ``planner.io`` reads files into these models and
+``docs/instance-format.md``.  ``planner.instance.io`` reads files into these models and
 checks references across tables; ``models/`` only ever sees a validated
 :class:`Instance`.
 """
@@ -18,7 +18,7 @@ ALL = "*"
 """Wildcard accepted in list columns (all items, all hosts) and in lanes.item."""
 
 # Strict numbers: YAML's true/yes/on and a quoted '0.5' are refused, never read as 1.0 or 0.5
-# (whole numbers are fine).  Table cells are parsed from text by planner.tables, not by these.
+# (whole numbers are fine).  Table cells are parsed from text by planner.instance.tables, not by these.
 Rate = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
 
@@ -366,7 +366,7 @@ class Meta(Strict):
 
 # --------------------------------------------------------------------------- instance
 class Instance(Strict):
-    """A validated instance.  Build it with ``planner.io.load_instance``."""
+    """A validated instance.  Build it with ``planner.instance.io.load_instance``."""
 
     meta: Meta
     countries: tuple[Country, ...]
@@ -446,7 +446,7 @@ class Instance(Strict):
     @cached_property
     def chain(self):
         """Multi-tier structure: stages, bill of materials, lanes for intermediate goods (planner/multitier.py)."""
-        from planner.multitier import Chain
+        from planner.instance.multitier import Chain
 
         return Chain(self)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InstanceError, Problem
+from planner.errors import InstanceError, Problem
 
 MAX_VALUES = 100_000
 """Most values a document may hold once its aliases are expanded."""

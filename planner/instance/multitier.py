@@ -13,7 +13,7 @@ supply rows of the input items, over a lane (origin -> the plant's country,
 structure every other part uses: the BOM both ways, items in topological order
 (inputs first), stage of each item, and the feed routes with their lanes.
 :func:`check_references` (frames) and :func:`check_chain` (a built instance)
-are called by ``planner.checks`` / ``planner.io``.
+are called by ``planner.instance.checks`` / ``planner.instance.io``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import networkx as nx
 import pandas as pd
 
 from planner.errors import Problem
-from planner.schema import ALL, Instance, Lane, Meta
+from planner.instance.schema import ALL, Instance, Lane, Meta
 
 class Chain:
     """The multi-tier structure of one instance (empty BOM: single tier)."""
@@ -152,10 +152,10 @@ class Chain:
 def check_references(t: dict, files: dict[str, str], meta: Meta | None, meta_file: str) -> list[Problem]:
     """Stages, BOM and the multi-tier policy refer to declared ids; the BOM has no cycle; quantities are > 0.
 
-    Works on the parsed frames of ``planner.tables`` (rows whose cells failed to
+    Works on the parsed frames of ``planner.instance.tables`` (rows whose cells failed to
     parse are skipped: they are reported already).
     """
-    from planner.tables import LINE, OK
+    from planner.instance.tables import LINE, OK
 
     out: list[Problem] = []
     items_f, stages_f, bom_f = t.get("items"), t.get("stages"), t.get("bom")
@@ -272,7 +272,7 @@ def check_chain(inst: Instance, files: dict[str, str], frames: dict[str, pd.Data
     chain = inst.chain
     if not chain.multi_tier:
         return []
-    from planner.tables import LINE
+    from planner.instance.tables import LINE
 
     def lines(table: str, *cols: str) -> dict[tuple, int]:
         f = frames.get(table)
@@ -324,7 +324,7 @@ def check_chain(inst: Instance, files: dict[str, str], frames: dict[str, pd.Data
             reach[(i, j)].add(c)
     for d in inst.demand:
         if d.quantity <= 0 or not reach[(d.item, d.importer)]:
-            continue  # no supplier at all: planner.checks says so
+            continue  # no supplier at all: planner.instance.checks says so
         if not any((d.item, c) in producible for c in reach[(d.item, d.importer)]):
             lacking = sorted({j for c in reach[(d.item, d.importer)]
                               for j in chain.closure([d.item]) - {d.item}

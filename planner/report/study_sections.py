@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import report_svg as sv
-from .report import HEADERS, KNOWN_TIERS, Col, Ctx, banner, esc, figure, finite, fmt_frac, section
+from planner.report import svg as sv
+from planner.report.page import HEADERS, KNOWN_TIERS, Col, Ctx, banner, esc, figure, finite, fmt_frac, section
 
 SOLVED = ("optimal", "feasible")
 PARAM_PREFIXES = ("policy.", "programmes.", "multiplier.", "supply.", "demand.", "lanes.", "investments.",

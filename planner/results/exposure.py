@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .schema import Instance
+from planner.instance.schema import Instance
 
 EPS = 1e-7
 

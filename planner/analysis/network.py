@@ -37,11 +37,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .errors import InstanceError, NoSolutionError, Problem
-from .exposure import EPS, exposure_tables
-from .schema import Instance
-from .solve import new_highs
-from .stress import Sourcing
+from planner.errors import InstanceError, NoSolutionError, Problem
+from planner.results.exposure import EPS, exposure_tables
+from planner.instance.schema import Instance
+from planner.solve.highs import new_highs
+from planner.analysis.stress import Sourcing
 
 ALL_SOURCING = "all"
 DEFAULT_BETA = 0.8
@@ -334,7 +334,7 @@ def sourcing(inst: Instance, which: str, options=None) -> Sourcing | None:
     """``all`` (None: the whole data network), or a sourcing as ``friendshore stress`` reads it."""
     if which == ALL_SOURCING:
         return None
-    from .stress import sourcing_for
+    from planner.analysis.stress import sourcing_for
 
     return sourcing_for(inst, which, options)
 
@@ -414,7 +414,7 @@ def draw(g: nx.DiGraph, inst: Instance, png: Path, svg: Path, title: str = "") -
 def record(inst: Instance, result: NetworkResult, *, instance_path: str, files_hash: str, instance_hash: str,
            overrides: dict, variant: str | None) -> dict:
     """run.json of a network run."""
-    from .run import versions
+    from planner.analysis.run import versions
 
     spof = result.tables["spof"]
     return {
@@ -431,7 +431,7 @@ def record(inst: Instance, result: NetworkResult, *, instance_path: str, files_h
 
 def write(out: Path, inst: Instance, result: NetworkResult, rec: dict, formats: Iterable[str]) -> None:
     """Tables (every format), network.graphml, network.png, network.svg and run.json, atomically."""
-    from .export import atomic_dir, export_tables, write_json
+    from planner.results.export import atomic_dir, export_tables, write_json
 
     with atomic_dir(Path(out)) as stage:
         export_tables(result.tables, stage, formats)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .errors import InconsistentResultError
-from .exposure import baseline_feeds, exposure_tables
-from .scenarios import expected_weights
-from .schema import Instance
-from .solve import SolveResult
+from planner.errors import InconsistentResultError
+from planner.results.exposure import baseline_feeds, exposure_tables
+from planner.instance.scenarios import expected_weights
+from planner.instance.schema import Instance
+from planner.solve.highs import SolveResult
 
 EPS = 1e-7  # volumes below this are solver noise, not shipments
 

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_NO_SOLUTION, FriendshoreError, InstanceError, Problem
+from planner.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_NO_SOLUTION, FriendshoreError, InstanceError, Problem
 
 app = typer.Typer(
     name="friendshore",
@@ -89,7 +89,7 @@ def _version(value: bool) -> None:
         return
     import platform
 
-    from .run import lock_record, versions
+    from planner.analysis.run import lock_record, versions
 
     v = versions()
     lock = lock_record()
@@ -115,7 +115,7 @@ def _scenario_sets(text: str | None) -> list[str]:
     """--scenarios n1,n2 as the override policy.scenario_generators=[n1, n2]."""
     if text is None:
         return []
-    from .scenarios import GENERATORS
+    from planner.instance.scenarios import GENERATORS
 
     names = [t.strip() for t in text.split(",") if t.strip()]
     bad = [n for n in names if n not in GENERATORS]
@@ -129,7 +129,7 @@ def _check_out(out_dir: Path | None, instance: Path, sourcing: str | None = None
     """Refuse an --out that would replace what Friendshore did not create (the inputs included)."""
     if out_dir is None:
         return
-    from .export import check_output_folder
+    from planner.results.export import check_output_folder
 
     protect = [instance] + ([Path(sourcing)] if sourcing and Path(sourcing).is_dir() else [])
     check_output_folder(out_dir, protect)
@@ -148,14 +148,14 @@ def fail(exc: FriendshoreError) -> None:
 
 
 def _load(path: Path, overrides, variant: str | None):
-    from .io import load_instance
+    from planner.instance.io import load_instance
 
     return load_instance(path, overrides or (), variant=variant)
 
 
 def _warn_numerics(inst, path: Path) -> None:
     """Numerical-hygiene warnings (ill-conditioning, inconsistent units): printed, never fatal."""
-    from .checks import check_numerics
+    from planner.instance.checks import check_numerics
 
     for p in check_numerics(inst, str(path)):
         err.print(f"[bold yellow]warning:[/] {p}", highlight=False)
@@ -204,15 +204,15 @@ def solve(
              "with another solver.")] = None,
 ) -> None:
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
-    from .compare import run_comparison
-    from .io import files_hash, instance_hash, parse_overrides
-    from .run import result_tables, run_record, write_outputs
+    from planner.analysis.compare import run_comparison
+    from planner.instance.io import files_hash, instance_hash, parse_overrides
+    from planner.analysis.run import result_tables, run_record, write_outputs
 
     started = time.time()
     replayed_from = None
     try:
         if replay is not None:
-            from .run import read_replay
+            from planner.analysis.run import read_replay
 
             given = [name for name, v in (("INSTANCE", instance), ("--set", set_), ("--variant", variant),
                                           ("--time-limit", time_limit), ("--gap", gap), ("--threads", threads),
@@ -270,12 +270,12 @@ def solve(
         err.print(f"[bold red]no solution:[/] {main.explanation} (HiGHS: {main.termination}).")
         if main.status in ("infeasible", "infeasible_or_unbounded"):
             # Say which policy constraints conflict, and by how much; write diagnosis.* and run.json only.
-            from .diagnose import report_infeasible
+            from planner.analysis.diagnose import report_infeasible
 
             report_infeasible(inst, options, out, out_dir, formats, record() if out_dir is not None else None,
                               extras=_bind(extras, inst))
             if report and out_dir is not None and out_dir.exists():
-                from .report import write_report
+                from planner.report.page import write_report
 
                 out.print(f"wrote {write_report(out_dir, out_dir / 'report.html')}")
         else:
@@ -299,7 +299,7 @@ def _model_extras(fmt: str | None, out_dir: Path | None) -> dict[str, str]:
     (nothing is written outside --out)."""
     if fmt is None:
         return {}
-    from .solve import MODEL_FORMATS
+    from planner.solve.highs import MODEL_FORMATS
 
     if fmt.lower() not in MODEL_FORMATS:
         raise InstanceError([Problem("--write-model", value=fmt, expected=f"expected one of {', '.join(MODEL_FORMATS)}")])
@@ -311,14 +311,14 @@ def _model_extras(fmt: str | None, out_dir: Path | None) -> dict[str, str]:
 
 def _bind(extras: dict[str, str], inst):
     """Writers of the extra files, called on the staged output folder (so they land with the tables)."""
-    from .solve import write_model
+    from planner.solve.highs import write_model
 
     return {name: (lambda path, inst=inst: write_model(inst, path)) for name in extras}
 
 
 def _check_output_options(fmt: str, time_limit: float | None) -> tuple[str, ...]:
     """The formats of --format, after checking it and --time-limit (InstanceError, exit 2, if bad)."""
-    from .export import parse_formats
+    from planner.results.export import parse_formats
 
     try:
         formats = parse_formats(fmt)
@@ -336,7 +336,7 @@ def _solve_options(**values):
     """SolveOptions from command-line values; a value out of range is an InstanceError naming the option."""
     from pydantic import ValidationError
 
-    from .solve import SolveOptions
+    from planner.solve.highs import SolveOptions
 
     try:
         return SolveOptions(**values)
@@ -411,7 +411,7 @@ def print_summary(cmp, kpis) -> None:
             " / ".join(_fmt(val("qualified_suppliers", c, item), 0) for c in cases),
         )
     out.print(dep)
-    from .stress import resilience_table
+    from planner.analysis.stress import resilience_table
 
     scen = resilience_table(cmp, kpis, cases)
     if scen is not None:
@@ -438,7 +438,7 @@ def report(
     to: Annotated[Optional[Path], typer.Option("--to", help="HTML file to write (default: FOLDER/report.html).")] = None,
 ) -> None:
     """Write a self-contained HTML report (charts, tables, CSV downloads) from an output folder."""
-    from .report import write_report
+    from planner.report.page import write_report
 
     try:
         path = write_report(folder, to)
@@ -462,9 +462,9 @@ def stress(
     seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
 ) -> None:
     """Evaluate a sourcing against every disruption scenario: shortfall, time-to-survive, time-to-recover."""
-    from . import stress as st
-    from .io import files_hash, instance_hash, parse_overrides
-    from .solve import SolveOptions
+    from planner.analysis import stress as st
+    from planner.instance.io import files_hash, instance_hash, parse_overrides
+    from planner.solve.highs import SolveOptions
 
     try:
         formats = _check_output_options(fmt, time_limit)
@@ -501,9 +501,9 @@ def network(
     seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
 ) -> None:
     """Supply network: stages, upstream exposure, single points of failure; GraphML and a drawing (PNG, SVG)."""
-    from . import network as nw
-    from .io import files_hash, instance_hash, parse_overrides
-    from .solve import SolveOptions
+    from planner.analysis import network as nw
+    from planner.instance.io import files_hash, instance_hash, parse_overrides
+    from planner.solve.highs import SolveOptions
 
     try:
         formats = _check_output_options(fmt, time_limit)
@@ -530,7 +530,7 @@ def convert(
     to: Annotated[Path, typer.Option("--to", help="Target: a folder, or a path ending in .xlsx.")],
 ) -> None:
     """Convert an instance between a folder of CSV files and one .xlsx workbook."""
-    from .io import load_instance, write_instance
+    from planner.instance.io import load_instance, write_instance
 
     try:
         inst = load_instance(instance)
@@ -550,7 +550,7 @@ def generate(
     scenarios: Annotated[int, typer.Option(min=0, help="Number of disruption scenarios (0 = none).")] = 0,
 ) -> None:
     """Write a synthetic instance of any size with realistic structure."""
-    from .generate import write_generated
+    from planner.instance.generate import write_generated
 
     if importers > countries:
         fail(InstanceError([Problem("--importers", value=str(importers), expected=f"at most --countries ({countries})")]))
@@ -568,7 +568,7 @@ def study(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build a fresh model for every run (no persistent re-solve).")] = False,
 ) -> None:
     """Run a parameter study: scenarios, grid sweeps and Pareto frontiers, stored run by run."""
-    from .study import cli_study
+    from planner.study.core import cli_study
 
     try:
         cli_study(study_file, out_dir, workers=workers, scheduler=scheduler, resume=resume, rebuild=rebuild,

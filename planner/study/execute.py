@@ -29,10 +29,10 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from .checks import check_feasibility
-from .errors import InstanceError, Problem
-from .schema import ALL, TABLES, Instance, Meta
-from .solve import STALE, SolveOptions, SolveResult, make_solver, solve_model
+from planner.instance.checks import check_feasibility
+from planner.errors import InstanceError, Problem
+from planner.instance.schema import ALL, TABLES, Instance, Meta
+from planner.solve.highs import STALE, SolveOptions, SolveResult, make_solver, solve_model
 
 MAX_SLOTS = 4
 """Persistent models kept per worker thread (least recently used dropped)."""
@@ -107,7 +107,7 @@ class RunTask:
     tables: bool = True
     """Return the full result tables (a run folder); False returns the summary row only."""
     measure: Any = None
-    """A frontier measure (planner.study.Measure) whose value goes into the row, or None."""
+    """A frontier measure (planner.study.core.Measure) whose value goes into the row, or None."""
     base_path: str = ""
     files_hash: str = ""
     variant: str | None = None
@@ -154,7 +154,7 @@ def _set_path(data: dict, parts: list[str], value: Any) -> None:
 
 
 def _fast(base: Instance, delta: dict[str, Any]) -> Instance | None:
-    """``delta`` applied without the text round trip of :func:`planner.io.apply_overrides`, or None.
+    """``delta`` applied without the text round trip of :func:`planner.instance.io.apply_overrides`, or None.
 
     Only numbers, booleans, lists, mappings and nulls in instance.yaml keys, and
     numbers in table cells of tables with plain keys, take this path; the study
@@ -253,9 +253,9 @@ def derive_instance(base: Instance, delta: dict[str, Any], scales=()) -> Instanc
     """The run's instance: ``delta`` overrides on ``base``, then the multipliers, then the plain-infeasibility checks.
 
     Raises :class:`Rejected` ('invalid' for a bad value, 'infeasible' for a policy
-    that the checks of :func:`planner.checks.check_feasibility` show cannot hold).
+    that the checks of :func:`planner.instance.checks.check_feasibility` show cannot hold).
     """
-    from .io import apply_overrides
+    from planner.instance.io import apply_overrides
 
     inst = _fast(base, delta)
     if inst is None:
@@ -514,10 +514,10 @@ def execute_run(task: RunTask, base: Instance) -> RunOutcome:
 
 
 def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
-    from . import solution as sol
-    from .compare import Comparison, cost_only
-    from .io import instance_hash
-    from .run import result_tables, run_record
+    from planner.results import solution as sol
+    from planner.analysis.compare import Comparison, cost_only
+    from planner.instance.io import instance_hash
+    from planner.analysis.run import result_tables, run_record
 
     t0 = time.perf_counter()
     try:

@@ -1,6 +1,6 @@
 """Checks across tables (references, baseline, policy names) and plain-infeasibility checks.
 
-``check_references`` works on the parsed frames of ``planner.tables`` so that
+``check_references`` works on the parsed frames of ``planner.instance.tables`` so that
 it runs even when some rows are broken and scales to large tables (``isin``
 on whole columns).  ``check_feasibility`` needs a valid :class:`Instance` and
 is only run when nothing else is wrong: on a broken instance its findings
@@ -15,10 +15,10 @@ from typing import Iterable
 
 import pandas as pd
 
-from planner import multitier
+from planner.instance import multitier
 from planner.errors import Problem
-from planner.schema import ALL, Instance, ItemPolicy, Meta, Policy
-from planner.tables import LINE, MISSING, OK
+from planner.instance.schema import ALL, Instance, ItemPolicy, Meta, Policy
+from planner.instance.tables import LINE, MISSING, OK
 
 SHARE_TOL = 1e-3
 """Baseline shares of one (importer, item) must sum to 1 within this."""

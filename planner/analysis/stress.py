@@ -40,7 +40,7 @@ TTS of an importer (Simchi-Levi et al., 2015): with weekly demand
 w = demand / 52, crisis supply received at the weekly rate r = received /
 duration and a stockpile S, demand is fully met for TTS = S / (w - r) weeks
 when r < w; when r >= w it never runs short and TTS is reported as
-:data:`~planner.scenarios.TTS_CAP_WEEKS` (520).  A row is flagged when
+:data:`~planner.instance.scenarios.TTS_CAP_WEEKS` (520).  A row is flagged when
 TTS < TTR: the importer runs out before supply recovers.
 """
 
@@ -57,13 +57,13 @@ import highspy
 import numpy as np
 import pandas as pd
 
-from .errors import InstanceError, NoSolutionError, Problem
-from .export import restore_csv_frame
-from .scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, loss_of, route_blocked, scenarios_of
-from .schema import Instance, Scenario
-from .exposure import baseline_feeds
-from .solution import EPS, Solution, baseline_flows
-from .solve import SolveOptions, new_highs
+from planner.errors import InstanceError, NoSolutionError, Problem
+from planner.results.export import restore_csv_frame
+from planner.instance.scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, loss_of, route_blocked, scenarios_of
+from planner.instance.schema import Instance, Scenario
+from planner.results.exposure import baseline_feeds
+from planner.results.solution import EPS, Solution, baseline_flows
+from planner.solve.highs import SolveOptions, new_highs
 
 COLUMNS = [
     "scenario", "name", "item", "importer", "duration_weeks", "ttr_weeks", "probability", "demand", "received",
@@ -583,7 +583,7 @@ def expected_shortfall(table: pd.DataFrame) -> dict[str, float]:
 
 
 def shortfalls(table: pd.DataFrame) -> dict[tuple[str, str, str], float]:
-    """(scenario, item, importer) -> shortfall, the form :func:`planner.solution.account` prices."""
+    """(scenario, item, importer) -> shortfall, the form :func:`planner.results.solution.account` prices."""
     return {(s, i, j): float(v) for s, i, j, v in zip(table["scenario"], table["item"], table["importer"],
                                                        table["shortfall"]) if v > 0}
 
@@ -608,7 +608,7 @@ def sourcing_for(inst: Instance, which: str, options: SolveOptions | None = None
                                          "none); or optimized, or the output folder of a solve")])
         return src
     if which in ("optimized", "optimised"):
-        from .compare import solve_case
+        from planner.analysis.compare import solve_case
 
         res, s = solve_case(inst, "friendshored", options)
         if s is None:
@@ -635,7 +635,7 @@ def run(inst: Instance, which: str, options: SolveOptions | None = None) -> Stre
 def record(inst: Instance, result: StressResult, *, instance_path: str, files_hash: str, instance_hash: str,
            overrides: dict, variant: str | None, options: SolveOptions) -> dict:
     """run.json of a stress run: inputs, sourcing, scenario count, status and headline numbers."""
-    from .run import versions
+    from planner.analysis.run import versions
 
     return {
         "command": "stress",
@@ -651,7 +651,7 @@ def record(inst: Instance, result: StressResult, *, instance_path: str, files_ha
 
 def write(out: Path, result: StressResult, rec: dict, formats: Iterable[str]) -> None:
     """stress and scenarios tables (every format) and run.json, atomically."""
-    from .export import atomic_dir, export_tables, write_json
+    from planner.results.export import atomic_dir, export_tables, write_json
 
     with atomic_dir(Path(out)) as stage:
         export_tables({"stress": result.table, "scenarios": scenario_table(result.scenarios),

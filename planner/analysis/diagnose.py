@@ -43,8 +43,8 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from .schema import Instance
-from .solve import SolveOptions, SolveResult, make_solver, solve_model
+from planner.instance.schema import Instance
+from planner.solve.highs import SolveOptions, SolveResult, make_solver, solve_model
 
 POLICY_CONSTRAINTS: tuple[str, ...] = (
     "Country_Share_Cap",
@@ -801,7 +801,7 @@ def write_diagnosis(out_dir: Path, diag: Diagnosis, formats: Iterable[str] = ("c
                     record: dict | None = None, extras: dict | None = None) -> list[Path]:
     """Write ``diagnosis.<fmt>`` (and ``run.json`` if a record is given, and each of ``extras``:
     file name -> writer) into ``out_dir``, atomically."""
-    from .export import atomic_dir, export_tables, write_json
+    from planner.results.export import atomic_dir, export_tables, write_json
 
     with atomic_dir(Path(out_dir)) as stage:
         export_tables({"diagnosis": diag.table}, stage, formats)

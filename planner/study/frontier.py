@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .study import Study
+    from planner.study.core import Study
 
 SOLVED = ("optimal", "feasible")
 REL_TOL = 1e-9
@@ -214,8 +214,8 @@ def _plot_tiers(group: str, g: pd.DataFrame, tiers: list[str], keys: list[str], 
 
 def write_plots(table: pd.DataFrame, fronts: pd.DataFrame, study: "Study", folder: Path) -> list[Path]:
     """Frontiers with knees, premium against each grid axis, and tier shares per group; replaces ``folder``."""
-    from .export import atomic_dir
-    from .study import MEASURES
+    from planner.results.export import atomic_dir
+    from planner.study.core import MEASURES
 
     written: list[Path] = []
     solved = table[table["status"].isin(SOLVED)] if len(table) else table

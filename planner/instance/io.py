@@ -31,14 +31,14 @@ import yaml
 from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ValidationError
 
-from planner import safe_yaml
-from planner import tables as tb
-from planner import xlsx_package
-from planner.checks import check_feasibility, check_references
+from planner.instance import safe_yaml
+from planner.instance import tables as tb
+from planner.instance import xlsx_package
+from planner.instance.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem
-from planner.export import strip_zip_times
-from planner.multitier import check_chain
-from planner.schema import REQUIRED_TABLES, TABLES, Instance, Meta
+from planner.results.export import strip_zip_times
+from planner.instance.multitier import check_chain
+from planner.instance.schema import REQUIRED_TABLES, TABLES, Instance, Meta
 
 META_FILE = "instance.yaml"
 META_SHEET = "instance"

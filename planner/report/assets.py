@@ -113,7 +113,7 @@ JS = r"""
   function csvCell(v) {
     if (v === null || v === undefined) return '';
     var s = typeof v === 'string' ? v : (typeof v === 'boolean' ? (v ? 'True' : 'False') : String(v));
-    // CSV injection: text a spreadsheet would run as a formula gets a leading ' (planner.export.neutralise_text).
+    // CSV injection: text a spreadsheet would run as a formula gets a leading ' (planner.results.export.neutralise_text).
     if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
     if (/[",\r\n]/.test(s) || /^\s|\s$/.test(s)) s = '"' + s.replace(/"/g, '""') + '"';
     return s;

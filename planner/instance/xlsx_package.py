@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InstanceError, Problem
+from planner.errors import InstanceError, Problem
 
 MAX_UNPACKED_BYTES = 200 * 2**20
 """Most bytes a workbook's parts may unpack to in all (a workbook of 2 million filled cells is

@@ -1,6 +1,6 @@
 """Synthetic instances of any size with the structure of real sourcing problems.
 
-:func:`generate` builds a valid :class:`~planner.schema.Instance` from a seed:
+:func:`generate` builds a valid :class:`~planner.instance.schema.Instance` from a seed:
 
 * countries in four tiers (ally, partner, neutral, concern), placed on a map
   (distances give freight) and belonging to a few partnerships (groups); the
@@ -21,7 +21,7 @@
 
 The same arguments always give the same instance (``numpy.random.default_rng``
 seeded once, no other randomness), and :func:`write_generated` writes it with
-:func:`planner.io.write_instance`, so the same seed gives the same files.
+:func:`planner.instance.io.write_instance`, so the same seed gives the same files.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import os
 
 import numpy as np
 
-from planner.schema import (
+from planner.instance.schema import (
     ALL,
     Baseline,
     Country,
@@ -132,7 +132,7 @@ def generate(items: int, countries: int, importers: int, seed: int, name: str | 
 
     Deterministic in its arguments.  The default policy of the instance
     (:data:`DEFAULT_POLICY`) is feasible: it passes the plain-infeasibility
-    checks of :func:`planner.io.load_instance` and has a feasible plan
+    checks of :func:`planner.instance.io.load_instance` and has a feasible plan
     (one is constructed while generating).
     """
     _check_sizes(items, countries, importers)
@@ -250,7 +250,7 @@ def generate(items: int, countries: int, importers: int, seed: int, name: str | 
 
     meta = Meta(
         name=name or f"synthetic-i{items}-c{countries}-k{importers}-s{seed}",
-        description=(f"Synthetic instance from planner.generate (items={items}, countries={countries}, "
+        description=(f"Synthetic instance from planner.instance.generate (items={items}, countries={countries}, "
                      f"importers={importers}, seed={seed}). Every number is synthetic."),
         currency="USD thousand",
         units={"volume": "t per year", "money": "USD thousand per year; unit and transport costs per t"},
@@ -325,7 +325,7 @@ def with_disruptions(inst: Instance, n: int, seed: int, pos: np.ndarray | None =
 def write_generated(out: str | os.PathLike, items: int, countries: int, importers: int, seed: int,
                     name: str | None = None, scenarios: int = 0) -> Instance:
     """Generate an instance and write it to ``out`` (a folder, or an .xlsx workbook); returns it."""
-    from planner.io import write_instance
+    from planner.instance.io import write_instance
 
     inst = generate(items, countries, importers, seed, name, scenarios)
     write_instance(inst, out)

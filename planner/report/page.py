@@ -3,8 +3,8 @@
 ``friendshore report DIR --to report.html`` reads only the tables a run exported
 (CSV, Parquet, JSON or ``results.xlsx``, whichever exists) and ``run.json``, so a
 report can be made at any time from any output folder.  The page has no
-external resources: charts are inline SVG (:mod:`planner.report_svg`), the
-style and a small script are inlined (:mod:`planner.report_assets`), and every
+external resources: charts are inline SVG (:mod:`planner.report.svg`), the
+style and a small script are inlined (:mod:`planner.report.assets`), and every
 table can be downloaded as CSV from data embedded in the page.
 
 The page is a list of sections.  Each :class:`Section` names the folder kinds
@@ -29,11 +29,11 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import report_svg as sv
-from .errors import InstanceError, Problem
-from .export import restore_csv_frame
-from .report_assets import CSS, JS
-from .report_svg import esc
+from planner.report import svg as sv
+from planner.errors import InstanceError, Problem
+from planner.results.export import restore_csv_frame
+from planner.report.assets import CSS, JS
+from planner.report.svg import esc
 
 CASE_ORDER = ("baseline", "cost_only", "friendshored")
 CASE_LABELS = {"baseline": "Baseline (today)", "cost_only": "Cost-only", "friendshored": "Friendshored"}
@@ -1362,7 +1362,7 @@ def infeasible_header(ctx: Ctx) -> tuple[str, str, list[str]]:
 
 HEADERS: dict[str, Callable[[Ctx], tuple[str, str, list[str]]]] = {"solve": solve_header,
                                                                     "infeasible": infeasible_header}
-"""Folder kind -> its page header; planner.report_study adds 'study'."""
+"""Folder kind -> its page header; planner.report.study_sections adds 'study'."""
 
 
 def build_html(folder: Folder) -> str:
@@ -1395,9 +1395,6 @@ def build_html(folder: Folder) -> str:
         f'<script type="application/json" id="fs-data">{_json_script({"tables": ctx.data})}</script>\n'
         f"<script>{JS}</script></body></html>\n"
     )
-
-
-from . import report_study  # noqa: E402,F401  (registers the study sections and header)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

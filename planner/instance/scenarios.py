@@ -25,7 +25,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .schema import ALL, Instance, Scenario
+from planner.instance.schema import ALL, Instance, Scenario
 
 WEEKS_PER_YEAR = 52.0
 TTS_CAP_WEEKS = 520.0

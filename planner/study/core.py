@@ -31,12 +31,12 @@ from typing import Any, Callable, ClassVar, Iterator, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InstanceError, Problem
-from . import safe_yaml
-from .io import yaml_lines, yaml_repeats
-from .schema import TABLES, Instance
-from .solve import HighsOptions, RelGap, Seed, SolveOptions, Threads, TimeLimit
-from .study_exec import FILTER_COLUMNS, SCALABLE_TABLES, RunOutcome, RunTask, Scale, execute_run, reset_worker_state
+from planner.errors import InstanceError, Problem
+from planner.instance import safe_yaml
+from planner.instance.io import yaml_lines, yaml_repeats
+from planner.instance.schema import TABLES, Instance
+from planner.solve.highs import HighsOptions, RelGap, Seed, SolveOptions, Threads, TimeLimit
+from planner.study.execute import FILTER_COLUMNS, SCALABLE_TABLES, RunOutcome, RunTask, Scale, execute_run, reset_worker_state
 
 STUDY_SCHEMA = 1
 RUNS = "runs"
@@ -105,7 +105,7 @@ class SolverSpec(_Strict):
     """HiGHS random seed, in [0, 2147483647]."""
     options: HighsOptions = {}
     """Further HiGHS options by name (e.g. mip_heuristic_effort: 0.1), from an allowed list with typed values
-    (planner.solve.HIGHS_OPTIONS); options that write files are refused."""
+    (planner.solve.highs.HIGHS_OPTIONS); options that write files are refused."""
 
 
 class GridSpec(_Strict):
@@ -487,7 +487,7 @@ def load_study(path: str | os.PathLike) -> Study:
     on the base (with shortage allowed, so a policy that only turns out infeasible
     is a failed run later, not a bad study file).
     """
-    from .io import apply_overrides, files_hash, load_instance
+    from planner.instance.io import apply_overrides, files_hash, load_instance
 
     path = Path(path)
     file = str(path)
@@ -550,7 +550,7 @@ def load_study(path: str | os.PathLike) -> Study:
             return None
 
     def check_factors(at: str, factors: dict[str, float], key: str | None = None) -> None:
-        from .study_exec import apply_scales
+        from planner.study.execute import apply_scales
 
         for name, f in factors.items():
             try:
@@ -917,7 +917,7 @@ def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persi
         plan_ids = {r.run_id for r in study.runs}
         # A run that crashed (status error) is run again; infeasible and other failures stand.
         finished = {rid for rid, st in done.items() if rid in plan_ids and st != "error"}
-        from .export import write_json
+        from planner.results.export import write_json
 
         write_json(out / "study.json", {**_plan_json(study), "status": "running"})
         todo = [r for r in study.runs if r.run_id not in finished]
@@ -933,7 +933,7 @@ def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persi
                        "measure": run.measure.label if run.measure else None, **outcome.row}
                 row["run_id"] = run.run_id
                 if outcome.tables is not None and outcome.record is not None:
-                    from .run import write_outputs
+                    from planner.analysis.run import write_outputs
 
                     write_outputs(out / RUNS / run.run_id, outcome.tables, outcome.record, study.spec.formats)
                 _write_row(out / RUNS / f"{run.run_id}.parquet", row)
@@ -972,8 +972,8 @@ def _progress(console, enabled: bool, total: int, resumed: int) -> Iterator[Call
 
 
 def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, plots: bool) -> StudyReport:
-    from .export import write_json
-    from .study_report import frontier_table, write_plots
+    from planner.results.export import write_json
+    from planner.study.frontier import frontier_table, write_plots
 
     table = read_table(out, study)
     _atomic_write(out / "results.parquet", lambda tmp: table.to_parquet(tmp, index=False))

@@ -25,7 +25,7 @@ import pandas as pd
 from annotated_types import Ge, Le
 
 from planner.errors import Problem
-from planner.schema import TABLES, Strict
+from planner.instance.schema import TABLES, Strict
 
 LINE = "_line"
 """Frame column holding each row's line in its file (header = line 1)."""
