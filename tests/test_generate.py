@@ -90,3 +90,14 @@ def test_scenarios_are_added_without_changing_the_rest(tmp_path):
     assert generate(4, 12, 2, seed=5, scenarios=9).scenarios == rich.scenarios
     back = load_instance(tmp_path / "i") if write_generated(tmp_path / "i", 4, 12, 2, 5, scenarios=9) else None
     assert back.scenarios == rich.scenarios
+
+
+def test_a_draw_of_only_concern_tier_producers_still_generates():
+    # Defect found by the property test below: with seed 3915570 (3 items, 12 countries) every producer drawn
+    # for one item was of the concern tier, so the concern cap could not hold and generation raised RuntimeError.
+    from planner.instance.generate import generate
+
+    inst = generate(items=3, countries=12, importers=3, seed=3915570)
+    tier = {c.code: c.tier for c in inst.countries}
+    for item in {s.item for s in inst.supply}:
+        assert any(tier[s.country] != "concern" for s in inst.supply if s.item == item)

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 import planner.solve.highs
 from planner.instance.checks import check_numerics
 from planner.cli.app import app
-from planner.results.export import PAUSE_ENV, atomic_dir, clean_stale, write_json
+from planner.files import PAUSE_ENV, atomic_dir, clean_stale, write_json
 from planner.instance.generate import write_generated
 from planner.instance.io import load_instance
 from tests.io_fixtures import LEFT_OUT, make
@@ -118,9 +118,14 @@ def test_stale_folders_of_dead_writers_are_cleaned_and_a_swap_cut_in_half_is_und
     other = tmp_path / f".outer.staging-{dead}-jkl012"  # another target's folder: not ours to clean
     other.mkdir()
 
-    clean_stale(out)
+    tmp_file = tmp_path / f".out.tmp-{dead}-mno345.json"  # a file a killed writer staged (planner.files' names)
+    tmp_file.write_text("{")
+
+    clean_stale(tmp_path, "out")
     assert (out / "kpis.csv").read_text() == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name, other.name])
+    clean_stale(tmp_path)  # every target's leftovers of dead writers (a study's folders)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name])
 
 
 def test_json_is_strict_and_written_atomically(tmp_path):

@@ -801,7 +801,8 @@ def write_diagnosis(out_dir: Path, diag: Diagnosis, formats: Iterable[str] = ("c
                     record: dict | None = None, extras: dict | None = None) -> list[Path]:
     """Write ``diagnosis.<fmt>`` (and ``run.json`` if a record is given, and each of ``extras``:
     file name -> writer) into ``out_dir``, atomically."""
-    from planner.results.export import atomic_dir, export_tables, write_json
+    from planner.files import atomic_dir, write_json
+    from planner.results.export import export_tables
 
     with atomic_dir(Path(out_dir)) as stage:
         export_tables({"diagnosis": diag.table}, stage, formats)

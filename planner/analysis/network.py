@@ -431,7 +431,8 @@ def record(inst: Instance, result: NetworkResult, *, instance_path: str, files_h
 
 def write(out: Path, inst: Instance, result: NetworkResult, rec: dict, formats: Iterable[str]) -> None:
     """Tables (every format), network.graphml, network.png, network.svg and run.json, atomically."""
-    from planner.results.export import atomic_dir, export_tables, write_json
+    from planner.files import atomic_dir, write_json
+    from planner.results.export import export_tables
 
     with atomic_dir(Path(out)) as stage:
         export_tables(result.tables, stage, formats)

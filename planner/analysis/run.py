@@ -14,8 +14,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from planner.analysis.compare import CASES, Comparison
-from planner.results.export import atomic_dir, export_tables, write_json
-from planner.instance.schema import Instance
+from planner.files import atomic_dir, write_json
+from planner.results.export import export_tables
 from planner.solve.highs import SolveOptions, SolveResult
 
 RUN_SCHEMA = 2
@@ -172,19 +172,16 @@ def run_record(
 
 
 def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any], formats,
-                  report: bool = False, extras: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
-    """Write the tables, run.json, (``report``) report.html and each of ``extras`` (file name ->
-    writer, e.g. the model) into ``out`` atomically (all or nothing)."""
+                  extras: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
+    """Write the tables, run.json and each of ``extras`` (file name -> writer called with its path
+    in the staged folder, after the tables and run.json: the model, the report) into ``out``
+    atomically (all or nothing)."""
     formats = tuple(formats)
     with atomic_dir(Path(out)) as stage:
         export_tables(tables, stage, formats)
+        write_json(stage / "run.json", {**record, "formats": list(formats)})
         for name, writer in (extras or {}).items():
             writer(stage / name)
-        write_json(stage / "run.json", {**record, "formats": list(formats)})
-        if report:
-            from planner.report.page import write_report
-
-            write_report(stage, stage / "report.html")
     return sorted(Path(out).iterdir())
 
 

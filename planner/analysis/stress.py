@@ -651,7 +651,8 @@ def record(inst: Instance, result: StressResult, *, instance_path: str, files_ha
 
 def write(out: Path, result: StressResult, rec: dict, formats: Iterable[str]) -> None:
     """stress and scenarios tables (every format) and run.json, atomically."""
-    from planner.results.export import atomic_dir, export_tables, write_json
+    from planner.files import atomic_dir, write_json
+    from planner.results.export import export_tables
 
     with atomic_dir(Path(out)) as stage:
         export_tables({"stress": result.table, "scenarios": scenario_table(result.scenarios),

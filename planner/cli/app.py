@@ -286,7 +286,7 @@ def solve(
     print_summary(cmp, tables["kpis"])
     if out_dir is not None:
         try:  # the report is written into the staged folder, so tables and report land together or not at all
-            write_outputs(out_dir, tables, record(), formats, report=report, extras=_bind(extras, inst))
+            write_outputs(out_dir, tables, record(), formats, extras=_bind(extras, inst) | _report_extra(report))
         except FriendshoreError as exc:
             fail(exc)
         out.print(f"wrote {', '.join(sorted(tables))} ({', '.join(formats)}) and run.json to {out_dir}"
@@ -307,6 +307,16 @@ def _model_extras(fmt: str | None, out_dir: Path | None) -> dict[str, str]:
         raise InstanceError([Problem("--write-model", value=fmt,
                                      expected="expected --out DIR as well: the model is written to DIR/model." + fmt.lower())])
     return {f"model.{fmt.lower()}": fmt.lower()}
+
+
+def _report_extra(report: bool) -> dict:
+    """report.html as an extra file of the staged output folder: it reads the tables and run.json
+    written there, and lands with them or not at all."""
+    if not report:
+        return {}
+    from planner.report.page import write_report
+
+    return {"report.html": lambda path: write_report(path.parent, path)}
 
 
 def _bind(extras: dict[str, str], inst):
@@ -464,7 +474,6 @@ def stress(
     """Evaluate a sourcing against every disruption scenario: shortfall, time-to-survive, time-to-recover."""
     from planner.analysis import stress as st
     from planner.instance.io import files_hash, instance_hash, parse_overrides
-    from planner.solve.highs import SolveOptions
 
     try:
         formats = _check_output_options(fmt, time_limit)
@@ -503,7 +512,6 @@ def network(
     """Supply network: stages, upstream exposure, single points of failure; GraphML and a drawing (PNG, SVG)."""
     from planner.analysis import network as nw
     from planner.instance.io import files_hash, instance_hash, parse_overrides
-    from planner.solve.highs import SolveOptions
 
     try:
         formats = _check_output_options(fmt, time_limit)

@@ -169,6 +169,11 @@ def generate(items: int, countries: int, importers: int, seed: int, name: str | 
             first = str(rng.choice(codes))
         others = [c for c in codes if c != first]
         chosen = [first] + [str(c) for c in rng.choice(others, size=n_sup - 1, replace=False)]
+        trusted = sorted(set(codes) - set(concern) - set(chosen))
+        if all(c in concern for c in chosen) and trusted:
+            # Only concern-tier producers: the concern cap could never hold and the tail below would
+            # have nothing to grow (seed 3915570, 3 items, 12 countries); one producer is not of that tier.
+            chosen[-1] = str(rng.choice(trusted))
         n_dom = 1 if n_sup < 5 or rng.random() < 0.6 else 2
         dom_share = rng.uniform(0.5, 0.8)
         dom_w = rng.dirichlet(np.full(n_dom, 3.0)) * dom_share

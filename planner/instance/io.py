@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import types
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
@@ -36,7 +35,7 @@ from planner.instance import tables as tb
 from planner.instance import xlsx_package
 from planner.instance.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem
-from planner.results.export import strip_zip_times
+from planner.files import atomic_file, fix_zip_times, staging_dir
 from planner.instance.multitier import check_chain
 from planner.instance.schema import REQUIRED_TABLES, TABLES, Instance, Meta
 
@@ -626,13 +625,13 @@ def write_instance(inst: Instance, path: str | os.PathLike) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".xlsx":
-        _atomic_file(target, lambda tmp: (_write_workbook(inst, tmp), strip_zip_times(tmp)))  # same data, same bytes
+        atomic_file(target, lambda tmp: (_write_workbook(inst, tmp), fix_zip_times(tmp)))  # same data, same bytes
     else:
         _write_folder(inst, target)
 
 
 def _write_folder(inst: Instance, target: Path) -> None:
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    stage = staging_dir(target)
     try:
         with open(stage / META_FILE, "w", encoding="utf-8") as fh:
             yaml.safe_dump(_meta_data(inst.meta), fh, sort_keys=False, allow_unicode=True)
@@ -646,17 +645,6 @@ def _write_folder(inst: Instance, target: Path) -> None:
             os.replace(f, target / f.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-def _atomic_file(target: Path, write: Any) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(name))
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 def _write_workbook(inst: Instance, path: Path) -> None:

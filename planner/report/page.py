@@ -19,8 +19,6 @@ import contextlib
 import json
 import math
 import numbers
-import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from planner.report import svg as sv
+from planner.files import write_text
 from planner.errors import InstanceError, Problem
 from planner.results.export import restore_csv_frame
 from planner.report.assets import CSS, JS
@@ -1397,22 +1396,6 @@ def build_html(folder: Folder) -> str:
     )
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file whole or not at all (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(folder: Path, to: Path | None = None) -> Path:
     """Read an output folder and write its report (default ``FOLDER/report.html``); return the path written."""
     folder = Path(folder)
@@ -1420,5 +1403,5 @@ def write_report(folder: Path, to: Path | None = None) -> Path:
     if to.exists() and to.is_dir():
         raise _bad(to, "a file path for the report (e.g. report.html), not a folder")
     page = build_html(read_folder(folder))
-    write_text_atomic(to, page)
+    write_text(to, page)
     return to

@@ -1,35 +1,23 @@
 """Write tidy tables and run records; every write is atomic.
 
 :func:`export_tables` is the one function that writes tables in every format
-(CSV, XLSX, Parquet, JSON).  :func:`atomic_dir` stages a whole output folder
-and swaps it in only when every file is written, so a failure or a kill leaves
+(CSV, XLSX, Parquet, JSON), into a folder that :func:`planner.files.atomic_dir`
+stages and swaps in only when every file is written, so a failure or a kill leaves
 the previous output intact and never a half-written one.  The same tables give
 the same bytes in every format (the XLSX zip carries no write time).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-import os
-import re
-import shutil
-import sys
-import tempfile
-import time
-import zipfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import pandas as pd
 
+from planner.files import fix_zip_times
+
 FORMATS = ("csv", "xlsx", "parquet", "json")
-
-PAUSE_ENV = "FRIENDSHORE_TEST_PAUSE_BEFORE_SWAP"
-"""Test-only hook: seconds :func:`atomic_dir` sleeps after staging, just before the swap,
-so a test can kill the process at that point deterministically.  Never set it otherwise."""
-
 
 def parse_formats(text: str) -> tuple[str, ...]:
     """'csv,xlsx' -> ('csv', 'xlsx'); raises ValueError naming an unknown format."""
@@ -95,7 +83,7 @@ def export_tables(tables: dict[str, pd.DataFrame], folder: Path, formats: Iterab
                         for cell in row:
                             if cell.data_type == "f":
                                 cell.data_type = "s"
-            strip_zip_times(path)
+            fix_zip_times(path)
             written.append(path)
             continue
         for name, df in tables.items():
@@ -110,127 +98,6 @@ def export_tables(tables: dict[str, pd.DataFrame], folder: Path, formats: Iterab
                 raise ValueError(f"unknown format {fmt!r}")
             written.append(path)
     return written
-
-
-_FIXED_TIME = "1980-01-01T00:00:00Z"
-"""Creation/modification time written into XLSX files (and their zip entries), so equal tables give equal bytes."""
-
-
-def strip_zip_times(path: Path) -> None:
-    """Rewrite an .xlsx with fixed zip entry times and document-property dates (openpyxl stamps 'now')."""
-    with zipfile.ZipFile(path) as zin:
-        entries = [(info, zin.read(info)) for info in zin.infolist()]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info, data in entries:
-            if info.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)",
-                              lambda m: m.group(1) + _FIXED_TIME.encode() + m.group(3), data)
-            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = info.external_attr
-            zout.writestr(fixed, data)
-    os.replace(tmp, path)
-
-
-def _finite(x):
-    """JSON has no NaN or infinity: such numbers (e.g. a bound of -inf) are written as null."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write strict JSON atomically (temporary file, then rename); NaN and infinities become null."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_finite(data), fh, indent=2, sort_keys=False, default=str, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _stale_pattern(target: Path) -> re.Pattern:
-    return re.compile(rf"\.{re.escape(target.name)}\.(staging|old)-(\d+)-[A-Za-z0-9_]+")
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    except OSError:
-        return True  # cannot tell: leave its folders alone
-    return True
-
-
-def clean_stale(target: Path) -> list[Path]:
-    """Remove staging/old folders of ``target`` left by killed writers; returns what was removed.
-
-    Folders are named ``.<target>.staging-<pid>-<random>`` and ``.<target>.old-<pid>-<random>``;
-    those of a process that is still running are left alone.  If a writer was killed between
-    its two renames (``target`` missing, the previous output moved aside), that previous
-    output is put back instead of being removed.
-    """
-    target = Path(target)
-    if not target.parent.is_dir():
-        return []
-    pat, prefix = _stale_pattern(target), f".{target.name}."
-    stale = []
-    with os.scandir(target.parent) as entries:  # cheap even next to thousands of study run folders
-        for e in entries:
-            m = pat.fullmatch(e.name) if e.name.startswith(prefix) else None
-            if m and e.is_dir() and not _alive(int(m.group(2))):
-                stale.append((m.group(1), target.parent / e.name))
-    olds = sorted((p for kind, p in stale if kind == "old"), key=lambda p: p.stat().st_mtime)
-    removed = []
-    if olds and not target.exists():
-        os.replace(olds.pop(), target)  # the newest previous output
-    for _, p in stale:
-        if p.exists():
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
-    return removed
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush staged files to disk before the swap, so a power cut cannot swap in empty files."""
-    for p in folder.rglob("*"):
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a folder
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _test_pause(stage: Path) -> None:
-    seconds = os.environ.get(PAUSE_ENV)
-    if seconds:
-        print(f"{PAUSE_ENV}: staged {stage}; sleeping {seconds} s before the swap", file=sys.stderr, flush=True)
-        time.sleep(float(seconds))
 
 
 def is_our_output(folder: Path) -> bool:
@@ -265,45 +132,5 @@ def check_output_folder(out: Path, protect: Iterable[Path] = (), option: str = "
             why = "a non-empty folder that is not a Friendshore output (it has no run.json of ours)"
     if why is not None:
         raise InstanceError([Problem(option, value=str(out), expected=(
-            f"a new or empty folder, or an earlier output of this command; this is {why}, and writing "
+            f"expected a new or empty folder, or an earlier output of this command; this is {why}, and writing "
             "would replace everything in it"))])
-
-
-@contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a staging folder; on success it replaces ``target`` whole.
-
-    On any error the staging folder is removed and ``target`` is untouched.
-    The swap is two renames on one file system; a previous ``target`` is moved
-    aside first and deleted only after the new one is in place.  A kill leaves
-    at most dot-prefixed staging/old folders next to ``target``; the next
-    write to ``target`` cleans them up (:func:`clean_stale`).
-    """
-    target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(target)
-    pid = os.getpid()
-    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-{pid}-"))
-    # mkdtemp makes the folder 0700: give it the mode the folder had, or a new folder's mode.
-    if target.is_dir():
-        os.chmod(stage, target.stat().st_mode & 0o7777)
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(stage, 0o777 & ~umask)
-    try:
-        yield stage
-        _fsync_tree(stage)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    _test_pause(stage)
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-{pid}-"))
-        os.rmdir(old)
-        os.replace(target, old)
-    os.replace(stage, target)
-    _fsync_dir(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

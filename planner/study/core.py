@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any, Callable, ClassVar, Iterator, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planner.files import atomic_file, clean_stale, write_json
 from planner.errors import InstanceError, Problem
 from planner.instance import safe_yaml
 from planner.instance.io import yaml_lines, yaml_repeats
@@ -665,16 +665,6 @@ class StudyReport:
     table: pd.DataFrame | None = None
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _jsonable(v: Any) -> Any:
     """A parameter value as a table cell: scalars as they are, anything else as JSON text."""
     if v is None or isinstance(v, (bool, int, float, str)):
@@ -684,7 +674,7 @@ def _jsonable(v: Any) -> Any:
 
 def _write_row(path: Path, row: dict[str, Any]) -> None:
     frame = pd.DataFrame([{k: _jsonable(v) for k, v in row.items()}])
-    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_file(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def _records(out: Path) -> dict[str, Path]:
@@ -695,17 +685,9 @@ def _records(out: Path) -> dict[str, Path]:
 
 
 def _clean_stale(out: Path) -> None:
-    """Remove what a killed study left half-written: staging folders and temporary files."""
-    folder = out / RUNS
-    for base in (out, folder):
-        if not base.is_dir():
-            continue
-        for p in base.iterdir():
-            if p.name.startswith(".") and (".staging-" in p.name or ".old-" in p.name):
-                shutil.rmtree(p, ignore_errors=True)
-            elif p.name.startswith(".") and p.name.endswith(".tmp"):
-                p.unlink(missing_ok=True)
-
+    """Remove what a killed study left half-written (staged files and folders, by planner.files' names)."""
+    for folder in (out, out / RUNS):
+        clean_stale(folder)
 
 @contextlib.contextmanager
 def _lock(out: Path) -> Iterator[None]:
@@ -917,7 +899,6 @@ def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persi
         plan_ids = {r.run_id for r in study.runs}
         # A run that crashed (status error) is run again; infeasible and other failures stand.
         finished = {rid for rid, st in done.items() if rid in plan_ids and st != "error"}
-        from planner.results.export import write_json
 
         write_json(out / "study.json", {**_plan_json(study), "status": "running"})
         todo = [r for r in study.runs if r.run_id not in finished]
@@ -972,16 +953,15 @@ def _progress(console, enabled: bool, total: int, resumed: int) -> Iterator[Call
 
 
 def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, plots: bool) -> StudyReport:
-    from planner.results.export import write_json
     from planner.study.frontier import frontier_table, write_plots
 
     table = read_table(out, study)
-    _atomic_write(out / "results.parquet", lambda tmp: table.to_parquet(tmp, index=False))
-    _atomic_write(out / "results.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
+    atomic_file(out / "results.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    atomic_file(out / "results.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
     files = [out / "results.parquet", out / "results.csv"]
     fronts = frontier_table(table, study)
     if len(fronts):
-        _atomic_write(out / "frontiers.csv", lambda tmp: fronts.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
+        atomic_file(out / "frontiers.csv", lambda tmp: fronts.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
         files.append(out / "frontiers.csv")
     if plots and len(table):
         files += write_plots(table, fronts, study, out / "plots")
