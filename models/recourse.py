@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
-from planner.instance.scenarios import WEEKS_PER_YEAR, Block, blocks, loss_of, model_scenarios, route_blocked
+from planner.instance.scenarios import blocks, chain_recourse, model_scenarios
 
 from .registry import register_cost
 
@@ -42,7 +42,8 @@ def add_to(m, inst) -> None:
         return i in beta or cost.get(i, 0.0) * s.probability > 0
 
     found = [b for b in found if matters(b.scenario, b.item)]
-    up = _chain_recourse(m, inst, model_scenarios(inst), set(beta) | set(cost), matters) if len(m.BOM_NODES) else None
+    up = chain_recourse(inst, model_scenarios(inst), set(m.outflows), set(beta) | set(cost), matters) \
+        if len(m.BOM_NODES) else None
     if up is not None:  # multi-tier: chain blocks replace the direct ones of the same (scenario, item)
         keys = {b.key for b in up.blocks}
         found = sorted([b for b in found if b.key not in keys] + up.blocks, key=lambda b: (b.scenario.id, b.item))
@@ -217,88 +218,3 @@ def add_to(m, inst) -> None:
         return m.ScenarioShort[s, i, j] <= (1 - m.scenario_beta_frac[i]) * m.tau_frac[s, i] * m.demand_u[i, j]
 
     m.Scenario_Beta = Constraint(m.PRICED_ROBUST, rule=scenario_beta)
-
-
-class _Chain:
-    """What a multi-tier scenario adds: chain blocks, their inputs' feeds, supplier limits and BOM rows."""
-
-    def __init__(self, blocks_, inputs, feeds, limits, bom, tau):
-        self.blocks: list[Block] = blocks_
-        self.inputs: set[tuple[str, str]] = inputs  # (s, input) fed over the scenario
-        self.feeds: list[tuple[str, str, str, str]] = feeds  # (s, input, supplier, plant country)
-        self.limits: dict[tuple[str, str, str], float] = limits  # (s, item, supplier) -> surviving share
-        self.bom: dict[tuple[str, str, str], list[str]] = bom  # (s, input, plant country) -> outputs limited
-        self.tau: dict[str, float] = tau
-
-
-def _chain_recourse(m, inst, scenarios, policy_items: set[str], matters) -> _Chain:
-    """Chain blocks of a multi-tier model: (scenario, item) pairs with a touched input somewhere upstream.
-
-    Per scenario s, an item is *touched* if one of its live supply options
-    loses capacity or one of its routes or feed routes is blocked, and
-    *upstream-touched* (set U_s) if it or any input upstream of it is.  A
-    block item in U_s with an upstream-touched input, or feeding a plant of an
-    item in U_s, is a chain block: modelled route by route (never pooled), its
-    plants limited by their touched inputs, which are fed from surviving
-    suppliers over open lanes.  Items outside U_s get nothing.
-    """
-    chain = inst.chain
-    live = set(m.outflows)  # options that ship something (to importers or plants)
-    wanted = chain.closure(policy_items)
-    options: dict[str, list[str]] = {}
-    for i, c in sorted(live):
-        if i in wanted:
-            options.setdefault(i, []).append(c)
-    importers: dict[str, list[str]] = {}
-    for i, j in m.DEMANDS:
-        importers.setdefault(i, []).append(j)
-    out = _Chain([], set(), [], {}, {}, {})
-    for s in scenarios:
-        tau = s.duration_weeks / WEEKS_PER_YEAR
-
-        def closed(i, c, k, s=s):  # the lane of a final route or a feed route is closed by the scenario
-            return route_blocked(s, i, chain.chokepoints(i, c, k))
-
-        touched = {i for i, cs in options.items()
-                   if any(loss_of(s, i, c) > 0 for c in cs)
-                   or any(closed(*r) for c in cs for r in m.routes_from.get((i, c), ()))
-                   or any(closed(*r) for c in cs for r in m.feeds_from.get((i, c), ()))}
-        if not touched:
-            continue
-        upt: set[str] = set()
-        for i in chain.item_order:  # inputs first
-            if i in options and (i in touched or any(x in upt for x in chain.inputs_of.get(i, {}))):
-                upt.add(i)
-        fed = {i for (i, k), outs in m.plants_using.items() if i in upt and any(o in upt for o in outs)}
-        chained = [o for o in sorted(upt & policy_items) if o in m.item_demand_u and matters(s, o)
-                   and (o in fed or any(x in upt for x in chain.inputs_of.get(o, {})))]
-        if not chained:
-            continue
-        out.tau[s.id] = tau
-        for o in chained:
-            routes = tuple(sorted((c, j) for c in options[o] for _, _, j in m.routes_from.get((o, c), ())
-                                  if loss_of(s, o, c) < 1.0 and not closed(o, c, j)))
-            surviving = {c: 1.0 - loss_of(s, o, c) for c in sorted({c for c, _ in routes})}
-            out.blocks.append(Block(s, o, tuple(importers[o]), surviving, routes, False))
-            out.limits.update({(s.id, o, c): v for c, v in surviving.items()})
-        # Plants of items in U_s that have an open way out in this scenario: their touched inputs are fed.
-        shipping = {(o, c) for (sid, o, c) in out.limits if sid == s.id}
-        for item in reversed(chain.item_order):  # outputs first: a plant is fed only if it has a way out
-            if item not in fed:
-                continue
-            for c in options[item]:
-                if loss_of(s, item, c) >= 1.0:
-                    continue
-                arcs = [(item, c, k) for _, _, k in m.feeds_from.get((item, c), ())
-                        if not closed(item, c, k)
-                        and any(o in upt and (o, k) in shipping for o in m.plants_using[item, k])]
-                if arcs:
-                    out.feeds += [(s.id, *a) for a in arcs]
-                    out.limits[(s.id, item, c)] = 1.0 - loss_of(s, item, c)
-                    shipping.add((item, c))
-                    out.inputs.add((s.id, item))
-        for (i, k), outs in sorted(m.plants_using.items()):
-            limited = [o for o in outs if i in upt and o in upt and (o, k) in shipping]
-            if limited:
-                out.bom[(s.id, i, k)] = limited
-    return out

@@ -26,8 +26,8 @@ plus ``surge`` x its spare qualified capacity, times (1 - loss), times
 duration / 52.
 
 Multi-tier sourcings get the model's second-stage physics (``models/recourse.py``,
-chain blocks; :func:`chain_recourse` computes the same structure from the
-sourcing): plants draw crisis feeds of their upstream-touched inputs from any
+chain blocks from :func:`planner.instance.scenarios.chain_recourse`, the one rule both use, applied to
+the sourcing): plants draw crisis feeds of their upstream-touched inputs from any
 surviving qualified supplier of the input over open feed lanes, each supplier
 within its own crisis supply (shared between its importers and the plants it
 feeds), and a plant ships at most what its feeds make through the bill of
@@ -59,7 +59,8 @@ import pandas as pd
 
 from planner.errors import InstanceError, NoSolutionError, Problem
 from planner.results.export import restore_csv_frame
-from planner.instance.scenarios import TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, blocks, loss_of, route_blocked, scenarios_of
+from planner.instance.scenarios import (TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, ChainRecourse, blocks, chain_recourse,
+                                        scenarios_of)
 from planner.instance.schema import Instance, Scenario
 from planner.results.exposure import baseline_feeds
 from planner.results.solution import EPS, Solution, baseline_flows
@@ -287,106 +288,6 @@ def unserved(inst: Instance, src: Sourcing) -> pd.DataFrame:
             rows.append({"item": i, "importer": j, "demand": q, "received": q - short, "shortfall": short,
                          "shortfall_pct": 100.0 * short / q})
     return pd.DataFrame(rows, columns=UNSERVED_COLUMNS)
-
-
-@dataclass
-class ChainRecourse:
-    """What a multi-tier scenario adds to the recourse (pure data; the model's chain blocks, ``models/recourse.py``)."""
-
-    blocks: list[Block] = field(default_factory=list)
-    """Chain blocks: (scenario, item) with an upstream-touched input or fed to such plants; never pooled."""
-    feeds: list[tuple[str, str, str, str]] = field(default_factory=list)
-    """(scenario, input, surviving supplier, plant country) open feed routes."""
-    limits: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    """(scenario, item, supplier) -> surviving share (1 - loss) of every supplier shipping in a chain block."""
-    bom: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
-    """(scenario, touched input, plant country) -> outputs whose crisis output the input's feeds limit."""
-    tau: dict[str, float] = field(default_factory=dict)
-    """scenario -> duration / 52."""
-
-
-def chain_recourse(inst: Instance, scenarios: Iterable[Scenario], live: set[tuple[str, str]],
-                   items: set[str]) -> ChainRecourse:
-    """Chain blocks of the demanded ``items`` over the supply options ``live``, per scenario.
-
-    The same rule as the model's (``models/recourse.py: _chain_recourse``),
-    from data: an item is *touched* in s if one of its live options loses
-    capacity or one of its final or feed routes is blocked, *upstream-touched*
-    (U_s) if it or an input upstream is.  An item of ``items`` in U_s with an
-    upstream-touched input, or fed to plants of items in U_s, is a chain
-    block; its plants are limited through the BOM by their touched inputs,
-    fed from surviving suppliers over open feed lanes.  The stress test passes
-    the sourcing's options (qualified or contracted: the others have no crisis
-    supply), so a disruption of an unused supplier touches nothing.
-    """
-    chain = inst.chain
-    wanted = chain.closure(items)
-    options: dict[str, list[str]] = {}
-    for i, c in sorted(live):
-        if i in wanted:
-            options.setdefault(i, []).append(c)
-    importers: dict[str, list[str]] = {}
-    for (i, j), q in sorted(inst.demand_qty.items()):
-        if q > 0 and i in items:
-            importers.setdefault(i, []).append(j)
-    routes_from: dict[tuple[str, str], list[str]] = {}  # (item, origin) -> importers on a lane
-    for i, c, j in inst.lane_for:
-        if i in importers and c in options.get(i, ()) and j in importers[i]:
-            routes_from.setdefault((i, c), []).append(j)
-    plants_using: dict[tuple[str, str], list[str]] = {}  # (input, plant country) -> live outputs there
-    for o, k in sorted(live):
-        for i in chain.inputs_of.get(o, {}):
-            if o in wanted:
-                plants_using.setdefault((i, k), []).append(o)
-    feeds_from: dict[tuple[str, str], list[str]] = {}  # (input, origin) -> plant countries on a feed lane
-    for i, c, k in sorted(chain.feed_routes):
-        if (i, k) in plants_using and c in options.get(i, ()):
-            feeds_from.setdefault((i, c), []).append(k)
-    out = ChainRecourse()
-    for s in scenarios:
-        def closed(i, c, k, s=s):  # a final route's or a feed route's lane is closed by the scenario
-            return route_blocked(s, i, chain.chokepoints(i, c, k))
-
-        touched = {i for i, cs in options.items()
-                   if any(loss_of(s, i, c) > 0 for c in cs)
-                   or any(closed(i, c, j) for c in cs for j in routes_from.get((i, c), ()))
-                   or any(closed(i, c, k) for c in cs for k in feeds_from.get((i, c), ()))}
-        if not touched:
-            continue
-        upt: set[str] = set()
-        for i in chain.item_order:  # inputs first
-            if i in options and (i in touched or any(x in upt for x in chain.inputs_of.get(i, {}))):
-                upt.add(i)
-        fed = {i for (i, _), outs in plants_using.items() if i in upt and any(o in upt for o in outs)}
-        chained = [o for o in sorted(upt & items) if o in importers
-                   and (o in fed or any(x in upt for x in chain.inputs_of.get(o, {})))]
-        if not chained:
-            continue
-        out.tau[s.id] = s.duration_weeks / WEEKS_PER_YEAR
-        for o in chained:
-            routes = tuple(sorted((c, j) for c in options[o] for j in routes_from.get((o, c), ())
-                                  if loss_of(s, o, c) < 1.0 and not closed(o, c, j)))
-            surviving = {c: 1.0 - loss_of(s, o, c) for c in sorted({c for c, _ in routes})}
-            out.blocks.append(Block(s, o, tuple(importers[o]), surviving, routes, False))
-            out.limits.update({(s.id, o, c): v for c, v in surviving.items()})
-        shipping = {(o, c) for (sid, o, c) in out.limits if sid == s.id}
-        for item in reversed(chain.item_order):  # outputs first: a plant is fed only if it has a way out
-            if item not in fed:
-                continue
-            for c in options[item]:
-                if loss_of(s, item, c) >= 1.0:
-                    continue
-                arcs = [(item, c, k) for k in feeds_from.get((item, c), ()) if not closed(item, c, k)
-                        and any(o in upt and (o, k) in shipping for o in plants_using[item, k])]
-                if arcs:
-                    out.feeds += [(s.id, *a) for a in arcs]
-                    out.limits[(s.id, item, c)] = 1.0 - loss_of(s, item, c)
-                    shipping.add((item, c))
-        for (i, k), outs in sorted(plants_using.items()):
-            limited = [o for o in outs if i in upt and o in upt and (o, k) in shipping]
-            if limited:
-                out.bom[(s.id, i, k)] = limited
-    return out
 
 
 class _RecourseLP:

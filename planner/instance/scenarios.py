@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from planner.instance.schema import ALL, Instance, Scenario
 
@@ -165,6 +165,114 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
     return out
 
 
+@dataclass
+class ChainRecourse:
+    """What multi-tier scenarios add to the second stage: chain blocks, their inputs' feeds,
+    supplier limits and bill-of-materials rows. Pure data: the model (``models/recourse.py``) and
+    the stress test (``planner/analysis/stress.py``) both build their recourse from it."""
+
+    blocks: list[Block] = field(default_factory=list)
+    """Chain blocks: (scenario, item) with an upstream-touched input or fed to such plants; never pooled."""
+    inputs: set[tuple[str, str]] = field(default_factory=set)
+    """(scenario, input) fed over the scenario."""
+    feeds: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(scenario, input, surviving supplier, plant country) open feed routes."""
+    limits: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """(scenario, item, supplier) -> surviving share (1 - loss) of every supplier shipping in a chain block."""
+    bom: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    """(scenario, touched input, plant country) -> outputs whose crisis output the input's feeds limit."""
+    tau: dict[str, float] = field(default_factory=dict)
+    """scenario -> duration / 52."""
+
+
+def chain_recourse(inst: Instance, scenarios: Iterable[Scenario], live: set[tuple[str, str]], items: set[str],
+                   matters: Callable[[Scenario, str], bool] | None = None) -> ChainRecourse:
+    """Chain blocks of ``items`` over the supply options ``live`` (item, country), per scenario: THE
+    rule of the multi-tier second stage.
+
+    Per scenario s, an item is *touched* if one of its live options loses capacity or one of its
+    final routes or feed routes is blocked, and *upstream-touched* (set U_s) if it or any input
+    upstream of it is. An item of ``items`` in U_s (and, if given, ``matters(s, item)``) with an
+    upstream-touched input, or feeding a plant of an item in U_s, is a chain block: modelled route
+    by route (never pooled), its plants limited through the bill of materials by their touched
+    inputs, fed from surviving suppliers over open feed lanes. Items outside U_s get nothing.
+
+    The model passes the options that can ship (its outflows) and the items with a floor or a cost;
+    the stress test passes the sourcing's options (qualified or contracted: the others have no
+    crisis supply) and every demanded item.
+    """
+    chain = inst.chain
+    wanted = chain.closure(items)
+    options: dict[str, list[str]] = {}
+    for i, c in sorted(live):
+        if i in wanted:
+            options.setdefault(i, []).append(c)
+    importers: dict[str, list[str]] = {}
+    for (i, j), q in sorted(inst.demand_qty.items()):
+        if q > 0:
+            importers.setdefault(i, []).append(j)
+    routes_from: dict[tuple[str, str], list[str]] = {}  # (item, origin) -> importers on a lane
+    for i, c, j in sorted(inst.lane_for):
+        if c in options.get(i, ()) and j in importers.get(i, ()):
+            routes_from.setdefault((i, c), []).append(j)
+    plants_using: dict[tuple[str, str], list[str]] = {}  # (input, plant country) -> live outputs there
+    for o, k in sorted(live):
+        if o in wanted:
+            for i in chain.inputs_of.get(o, {}):
+                plants_using.setdefault((i, k), []).append(o)
+    feeds_from: dict[tuple[str, str], list[str]] = {}  # (input, origin) -> plant countries on a feed lane
+    for i, c, k in sorted(chain.feed_routes):
+        if (i, k) in plants_using and c in options.get(i, ()):
+            feeds_from.setdefault((i, c), []).append(k)
+    out = ChainRecourse()
+    for s in scenarios:
+        def closed(i, c, k, s=s):  # a final route's or a feed route's lane is closed by the scenario
+            return route_blocked(s, i, chain.chokepoints(i, c, k))
+
+        touched = {i for i, cs in options.items()
+                   if any(loss_of(s, i, c) > 0 for c in cs)
+                   or any(closed(i, c, j) for c in cs for j in routes_from.get((i, c), ()))
+                   or any(closed(i, c, k) for c in cs for k in feeds_from.get((i, c), ()))}
+        if not touched:
+            continue
+        upt: set[str] = set()
+        for i in chain.item_order:  # inputs first
+            if i in options and (i in touched or any(x in upt for x in chain.inputs_of.get(i, {}))):
+                upt.add(i)
+        fed = {i for (i, _), outs in plants_using.items() if i in upt and any(o in upt for o in outs)}
+        chained = [o for o in sorted(upt & items) if o in importers and (matters is None or matters(s, o))
+                   and (o in fed or any(x in upt for x in chain.inputs_of.get(o, {})))]
+        if not chained:
+            continue
+        out.tau[s.id] = s.duration_weeks / WEEKS_PER_YEAR
+        for o in chained:
+            routes = tuple(sorted((c, j) for c in options[o] for j in routes_from.get((o, c), ())
+                                  if loss_of(s, o, c) < 1.0 and not closed(o, c, j)))
+            surviving = {c: 1.0 - loss_of(s, o, c) for c in sorted({c for c, _ in routes})}
+            out.blocks.append(Block(s, o, tuple(importers[o]), surviving, routes, False))
+            out.limits.update({(s.id, o, c): v for c, v in surviving.items()})
+        # Plants of items in U_s that have an open way out in this scenario: their touched inputs are fed.
+        shipping = {(o, c) for (sid, o, c) in out.limits if sid == s.id}
+        for item in reversed(chain.item_order):  # outputs first: a plant is fed only if it has a way out
+            if item not in fed:
+                continue
+            for c in options[item]:
+                if loss_of(s, item, c) >= 1.0:
+                    continue
+                arcs = [(item, c, k) for k in feeds_from.get((item, c), ()) if not closed(item, c, k)
+                        and any(o in upt and (o, k) in shipping for o in plants_using[item, k])]
+                if arcs:
+                    out.feeds += [(s.id, *a) for a in arcs]
+                    out.limits[(s.id, item, c)] = 1.0 - loss_of(s, item, c)
+                    shipping.add((item, c))
+                    out.inputs.add((s.id, item))
+        for (i, k), outs in sorted(plants_using.items()):
+            limited = [o for o in outs if i in upt and o in upt and (o, k) in shipping]
+            if limited:
+                out.bom[(s.id, i, k)] = limited
+    return out
+
+
 def expected_weights(inst: Instance) -> dict[tuple[str, str], float]:
     """(scenario, item) -> probability x scenario_shortage_cost, when the expected mode is on (else empty)."""
     pol = inst.policy
@@ -172,5 +280,7 @@ def expected_weights(inst: Instance) -> dict[tuple[str, str], float]:
         return {}
     items = sorted({i for (i, _), q in inst.demand_qty.items() if q > 0})
     cost = {i: pol.for_item(i).scenario_shortage_cost or 0.0 for i in items}
+    # Not only the items a scenario names: in a multi-tier chain a scenario on ore makes the metal
+    # downstream short (a chain block), and that shortfall is priced in the model too.
     return {(s.id, i): s.probability * cost[i] for s in model_scenarios(inst) for i in items
-            if s.hits(i) and s.probability * cost[i] > 0}
+            if s.probability * cost[i] > 0}
