@@ -411,3 +411,20 @@ def test_the_probe_lets_a_live_scheduler_through():
 
     with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
         _probe(cluster.scheduler_address)
+
+
+def test_a_study_run_and_solve_give_identical_kpi_tables_with_stress(tmp_path):
+    # Issue 14: one three-case sequence (planner.analysis.compare.run_comparison) for `solve` and studies.
+    # Before, study runs skipped the stress test: no stress table, no resilience KPIs.
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: s\nbase: {MINERALS}\nscenarios:\n  today: {{}}\n")
+    r = runner.invoke(app, ["study", str(study), "--out", str(tmp_path / "st"), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["solve", str(MINERALS), "--out", str(tmp_path / "one")])
+    assert r.exit_code == 0, r.output
+    run_dir = next((tmp_path / "st" / "runs").glob("*/"))
+    a = pd.read_csv(run_dir / "kpis.csv")
+    b = pd.read_csv(tmp_path / "one" / "kpis.csv")
+    assert "worst_case_shortfall_pct" in set(a["kpi"])  # the instance has scenarios: resilience KPIs are rows
+    assert (run_dir / "stress.csv").exists()
+    pd.testing.assert_frame_equal(a, b)

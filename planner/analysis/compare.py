@@ -15,8 +15,9 @@ import pandas as pd
 from planner.results import solution as sol
 from planner.analysis import stress as st
 from planner.instance.scenarios import TTS_CAP_WEEKS, expected_weights, scenarios_of
-from planner.instance.schema import Instance, Policy
-from planner.solve.highs import SolveOptions, SolveResult, build_and_solve
+from planner.analysis.cases import CaseSolver, cost_only, solve_case  # noqa: F401  (cost_only, solve_case: API)
+from planner.instance.schema import Instance
+from planner.solve.highs import SolveOptions, SolveResult
 
 CASES = ("baseline", "cost_only", "friendshored")
 ALL = "all"
@@ -40,27 +41,21 @@ class Comparison:
         return kpi_table(self.instance, self.solutions, self.results, stress=self.stress)
 
 
-def cost_only(inst: Instance) -> Instance:
-    """The same instance with every security constraint off (shortage rules kept)."""
-    p = inst.policy
-    off = Policy.security_off().model_copy(
-        update={"allow_shortage": p.allow_shortage, "shortage_penalty": p.shortage_penalty}
-    )
-    return inst.with_policy(off)
+def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cost_only: bool = True,
+                   solve: CaseSolver | None = None) -> Comparison:
+    """THE three-case sequence, for `solve`, `stress`, `network` and every study run alike: today's
+    sourcing evaluated, the cost-only optimum (``with_cost_only``), the friendshored optimum, each
+    sourcing stress-tested against the instance's scenarios, and the baseline costed with its
+    scenario shortfalls where the expected mode prices them.
 
-
-def solve_case(inst: Instance, case: str, options: SolveOptions | None = None):
-    """Build and solve one case: returns (SolveResult, Solution or None)."""
-    m, res = build_and_solve(inst, options)
-    return res, (sol.from_model(m, inst, res, case) if res.has_solution else None)
-
-
-def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cost_only: bool = True) -> Comparison:
+    ``solve(instance, case)`` solves one case (default: build and solve afresh); a study passes its
+    persistent solver. A friendshored case without a solution leaves that case's solution None."""
+    solve = solve or (lambda case_inst, case: solve_case(case_inst, case, options))
     results: dict[str, SolveResult | None] = {"baseline": None}
     solutions: dict[str, sol.Solution | None] = {"baseline": sol.from_baseline(inst)}
     if with_cost_only:
-        results["cost_only"], solutions["cost_only"] = solve_case(cost_only(inst), "cost_only", options)
-    results["friendshored"], solutions["friendshored"] = solve_case(inst, "friendshored", options)
+        results["cost_only"], solutions["cost_only"] = solve(cost_only(inst), "cost_only")
+    results["friendshored"], solutions["friendshored"] = solve(inst, "friendshored")
     stress = stress_cases(inst, solutions, options)
     if "baseline" in stress and expected_weights(inst):
         # The baseline is costed like the plans: its scenario shortfalls at probability x shortage cost.
@@ -174,15 +169,13 @@ def kpi_table(
 ) -> pd.DataFrame:
     """One row per KPI and scope (item, importer, group); one column per case.
 
-    Solve status, gap and bound are rows too, so the table carries them wherever it goes.
-    With scenarios, each case's sourcing is stress-tested (``stress``, computed
-    here when not given) and its resilience KPIs are rows as well.
+    Solve status, gap and bound are rows too, so the table carries them wherever it goes. The
+    resilience KPIs of the stress tests given (``stress``, from :func:`run_comparison`) are rows as
+    well. Nothing here solves anything.
     """
     cur = inst.meta.currency
     per_case = {c: (solution_kpis(inst, s) if s is not None else {}) for c, s in solutions.items()}
-    if stress is None:
-        stress = stress_cases(inst, solutions)
-    for c, r in stress.items():
+    for c, r in (stress or {}).items():
         per_case.setdefault(c, {}).update(stress_kpis(inst, r))
     base = per_case.get("baseline", {}).get(_row("total_cost", cur))
     cheap = per_case.get("cost_only", {}).get(_row("total_cost", cur))

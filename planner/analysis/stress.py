@@ -509,7 +509,7 @@ def sourcing_for(inst: Instance, which: str, options: SolveOptions | None = None
                                          "none); or optimized, or the output folder of a solve")])
         return src
     if which in ("optimized", "optimised"):
-        from planner.analysis.compare import solve_case
+        from planner.analysis.cases import solve_case
 
         res, s = solve_case(inst, "friendshored", options)
         if s is None:

@@ -514,10 +514,10 @@ def execute_run(task: RunTask, base: Instance) -> RunOutcome:
 
 
 def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
-    from planner.results import solution as sol
-    from planner.analysis.compare import Comparison, cost_only
-    from planner.instance.io import instance_hash
+    from planner.analysis.compare import run_comparison
     from planner.analysis.run import result_tables, run_record
+    from planner.instance.io import instance_hash
+    from planner.results import solution as sol
 
     t0 = time.perf_counter()
     try:
@@ -526,34 +526,39 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
         return _failed(task, r.status, r.reason, started, {"derive_s": time.perf_counter() - t0})
     derive_s = time.perf_counter() - t0
 
-    results: dict[str, SolveResult | None] = {"baseline": None}
-    solutions: dict[str, Any] = {"baseline": sol.from_baseline(inst)}
-    co_s = 0.0
-    if task.compare:
-        t1 = time.perf_counter()
-        ref = cost_only(inst)
-        h = instance_hash(ref)
-        refs: OrderedDict = _state().references
-        if h not in refs:
-            res, m, _ = solve_case(ref, "cost_only", task.options, task.persistent)
-            refs[h] = (res, sol.from_model(m, ref, res, "cost_only") if res.has_solution else None)
-            while len(refs) > MAX_REFERENCES:
-                refs.popitem(last=False)
-        refs.move_to_end(h)
-        results["cost_only"], solutions["cost_only"] = refs[h]
-        co_s = time.perf_counter() - t1
+    info: dict[str, Any] = {"update_s": 0.0, "reused": False, "warm_start": "none", "cost_only_s": 0.0}
 
-    res, m, info = solve_case(inst, "friendshored", task.options, task.persistent)
-    timing = {"derive_s": derive_s, "cost_only_s": co_s, "build_s": res.build_s, "update_s": info["update_s"],
-              "handoff_s": res.handoff_s, "highs_s": res.solve_s, "reused": info["reused"],
-              "warm_start": info["warm_start"], "mode": "persistent" if task.persistent else "rebuild"}
+    def solve(case_inst: Instance, case: str):
+        """The study's way to solve a case: its persistent models, and cost-only solutions cached
+        by instance (every run of a study varying only the policy shares one)."""
+        t1 = time.perf_counter()
+        if case == "cost_only":
+            h = instance_hash(case_inst)
+            refs: OrderedDict = _state().references
+            if h not in refs:
+                res, m, _ = solve_case(case_inst, "cost_only", task.options, task.persistent)
+                refs[h] = (res, sol.from_model(m, case_inst, res, "cost_only") if res.has_solution else None)
+                while len(refs) > MAX_REFERENCES:
+                    refs.popitem(last=False)
+            refs.move_to_end(h)
+            info["cost_only_s"] = time.perf_counter() - t1
+            return refs[h]
+        res, m, run_info = solve_case(case_inst, case, task.options, task.persistent)
+        info.update(run_info)
+        return res, (sol.from_model(m, case_inst, res, case) if res.has_solution else None)
+
+    # The one three-case sequence of `solve` (planner.analysis.compare), stress tests included.
+    cmp = run_comparison(inst, task.options, with_cost_only=task.compare, solve=solve)
+    res = cmp.main
+    solutions = cmp.solutions
+    timing = {"derive_s": derive_s, "cost_only_s": info["cost_only_s"], "build_s": res.build_s,
+              "update_s": info["update_s"], "handoff_s": res.handoff_s, "highs_s": res.solve_s,
+              "reused": info["reused"], "warm_start": info["warm_start"],
+              "mode": "persistent" if task.persistent else "rebuild"}
     base_row = {"objective": res.objective, "bound": res.bound, "gap": res.gap, "termination": res.termination}
     if not res.has_solution:
         return _failed(task, res.status, f"{res.explanation} (HiGHS: {res.termination})", started,
                        {**base_row, **timing})
-    results["friendshored"] = res
-    solutions["friendshored"] = sol.from_model(m, inst, res, "friendshored")
-    cmp = Comparison(inst, solutions, results)
 
     t2 = time.perf_counter()
     tables = result_tables(cmp)

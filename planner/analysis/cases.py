@@ -1,0 +1,32 @@
+"""The cases a comparison solves, one at a time: the cost-only policy and the solve of one case.
+
+Kept apart from :mod:`planner.analysis.compare` so the stress test can solve the optimized
+sourcing it evaluates without importing the comparison that calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from planner.instance.schema import Instance, Policy
+from planner.results import solution as sol
+from planner.solve.highs import SolveOptions, SolveResult, build_and_solve
+
+CaseSolver = Callable[[Instance, str], tuple[SolveResult, "sol.Solution | None"]]
+"""Solve one case of an instance: (instance, case name) -> (result, solution or None). The default
+builds and solves afresh (:func:`solve_case`); a study passes its persistent solver."""
+
+
+def cost_only(inst: Instance) -> Instance:
+    """The same instance with every security constraint off (shortage rules kept)."""
+    p = inst.policy
+    off = Policy.security_off().model_copy(
+        update={"allow_shortage": p.allow_shortage, "shortage_penalty": p.shortage_penalty}
+    )
+    return inst.with_policy(off)
+
+
+def solve_case(inst: Instance, case: str, options: SolveOptions | None = None):
+    """Build and solve one case: returns (SolveResult, Solution or None)."""
+    m, res = build_and_solve(inst, options)
+    return res, (sol.from_model(m, inst, res, case) if res.has_solution else None)
