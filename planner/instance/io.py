@@ -509,7 +509,7 @@ def _meta_message(err: dict) -> str:
 
 
 def _build(read: Callable[[], _Raw], overrides: Mapping[str, object] | Iterable[str] = (),
-           variant: str | None = None) -> Instance:
+           variant: str | None = None, feasibility: bool = True) -> Instance:
     """Read (``read()`` gives a fresh raw instance), apply the edits, check; InstanceError otherwise.
 
     A problem the edits caused where they did not write (an edited capacity leaves demand.csv
@@ -518,13 +518,13 @@ def _build(read: Callable[[], _Raw], overrides: Mapping[str, object] | Iterable[
     problems = list(raw.problems)
     edits = _edits(raw, overrides, variant, problems)
     try:
-        return _check(raw, edits, problems)
+        return _check(raw, edits, problems, feasibility)
     except InstanceError as e:
         if not edits or not e.problems:
             raise
         try:
             fresh = read()
-            _check(fresh, [], list(fresh.problems))
+            _check(fresh, [], list(fresh.problems), feasibility)
             before: set = set()
         except InstanceError as base:
             before = {(p.file, p.row, p.column) for p in base.problems}
@@ -544,7 +544,7 @@ def _caused_by(p: Problem, edits: list[_Edit]) -> Problem:
                                            f"{'them' if len(edits) != 1 else 'it'} the check passes)")
 
 
-def _check(raw: _Raw, edits: list[_Edit], problems: list[Problem]) -> Instance:
+def _check(raw: _Raw, edits: list[_Edit], problems: list[Problem], feasibility: bool = True) -> Instance:
     meta_src, cell_src = _apply_edits(raw, edits, problems)
     meta = _validate_meta(raw, problems)
     frames: dict[str, pd.DataFrame | None] = {}
@@ -561,8 +561,13 @@ def _check(raw: _Raw, edits: list[_Edit], problems: list[Problem]) -> Instance:
         inst = Instance(meta=meta, **{n: tb.build_rows(TABLES[n], f) for n, f in frames.items()})
         d = frames["demand"]
         lines = {(i, it): int(ln) for i, it, ln in zip(d["importer"], d["item"], d[tb.LINE])}
-        problems += check_feasibility(inst, raw.meta_file, files["demand"], lines)
-        problems += check_chain(inst, files, frames)  # multi-tier: unreachable inputs and demand, idle suppliers
+        if feasibility:
+            problems += check_feasibility(inst, raw.meta_file, files["demand"], lines)
+        # Multi-tier: unreachable inputs and demand, idle suppliers. Without the feasibility checks,
+        # reachability is judged as if shortage were allowed (the caller judges it later).
+        chain_view = inst if feasibility or inst.policy.allow_shortage else \
+            inst.with_policy(inst.policy.model_copy(update={"allow_shortage": True}))
+        problems += check_chain(chain_view, files, frames)
     if problems:
         raise InstanceError(_finish(problems, raw, meta_src, cell_src))
     return inst
@@ -596,6 +601,62 @@ def _longest_prefix(dotted: str, keys: Mapping[str, Any]) -> str | None:
     return None
 
 
+_FAST_TABLES = frozenset(t for t, cls in TABLES.items() if all(cls.model_fields[k].is_required() for k in cls.key))
+"""Tables whose row keys have no default (not lanes, whose item defaults to '*'): cells there can be set directly."""
+
+
+def _prechecked(base: Instance, delta: Mapping[str, Any]) -> Instance | None:
+    """``delta`` applied to the frozen instance directly, without the text round trip, or None.
+
+    Only numbers, booleans, lists, mappings and nulls in instance.yaml keys, and
+    numbers in table cells of tables with plain keys, take this path, and only for a
+    caller that checked every such key and value once with the full reader (a study
+    does, for all its runs), so the result is the instance the reader would give
+    (tests compare their hashes). Anything else returns None: the full path decides.
+    """
+    meta: dict[str, Any] = {}
+    cells: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {}
+    for key, value in delta.items():
+        head = key.split(".", 1)[0]
+        if isinstance(value, str) or head == "variants":
+            return None
+        if head not in TABLES:
+            meta[key] = value
+            continue
+        table, _, rest = key.partition(".")
+        rowkey, _, column = rest.rpartition(".")
+        cls = TABLES[table]
+        if (table not in _FAST_TABLES or isinstance(value, bool) or not isinstance(value, (int, float))
+                or column not in cls.model_fields or column in cls.key or len(rowkey.split(":")) != len(cls.key)):
+            return None
+        cells.setdefault(table, {}).setdefault(tuple(rowkey.split(":")), {})[column] = float(value)
+    update: dict[str, Any] = {}
+    if meta:
+        data = base.meta.model_dump(mode="json", exclude_none=True)
+        for key, value in meta.items():
+            _set_path(data, key.split("."), value)
+        try:
+            update["meta"] = Meta.model_validate(data)
+        except ValidationError:
+            return None  # the full reader words the problem
+    for table, edits in cells.items():
+        cls = TABLES[table]
+        rows = list(getattr(base, table))
+        hit = set()
+        for n, r in enumerate(rows):
+            k = tuple(str(getattr(r, c)) for c in cls.key)
+            if k in edits:
+                hit.add(k)
+                try:
+                    rows[n] = cls.model_validate({**r.model_dump(), **edits[k]})
+                except ValidationError:
+                    return None
+        if hit != set(edits):
+            return None  # an unknown row: the full reader reports it
+        update[table] = tuple(rows)
+    return base.replace(**update) if update else base
+
+
 # --------------------------------------------------------------------------- public API
 def load_instance(path: str | os.PathLike, overrides: Mapping[str, object] | Iterable[str] = (),
                   variant: str | None = None) -> Instance:
@@ -611,9 +672,19 @@ def load_instance(path: str | os.PathLike, overrides: Mapping[str, object] | Ite
 
 
 def apply_overrides(inst: Instance, overrides: Mapping[str, object] | Iterable[str] = (),
-                    variant: str | None = None) -> Instance:
-    """``inst`` with a variant and overrides applied, re-checked exactly as :func:`load_instance` does."""
-    return _build(lambda: _from_instance(inst), overrides, variant)
+                    variant: str | None = None, *, prechecked: bool = False, feasibility: bool = True) -> Instance:
+    """``inst`` with a variant and overrides applied, re-checked exactly as :func:`load_instance` does.
+
+    THE override applier (instance files, ``--set``, variants and study runs all come here).
+    ``prechecked``: the caller has read every key and value once with the full reader (a study
+    does), so plain data values may be set on the frozen instance directly. ``feasibility=False``
+    leaves out the plain feasibility checks, for a caller that runs them later (a study, after
+    its multipliers)."""
+    if prechecked and variant is None and isinstance(overrides, Mapping):
+        fast = _prechecked(inst, overrides)
+        if fast is not None:
+            return fast
+    return _build(lambda: _from_instance(inst), overrides, variant, feasibility=feasibility)
 
 
 def write_instance(inst: Instance, path: str | os.PathLike) -> None:

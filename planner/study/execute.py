@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from planner.instance.checks import check_feasibility
 from planner.errors import InstanceError, Problem
-from planner.instance.schema import ALL, TABLES, Instance, Meta
+from planner.instance.schema import ALL, TABLES, Instance
 from planner.solve.highs import STALE, SolveOptions, SolveResult, make_solver, solve_model
 
 MAX_SLOTS = 4
@@ -139,77 +139,6 @@ class Rejected(Exception):
 
 
 # --------------------------------------------------------------------------- instances
-_FAST_TABLES = frozenset(t for t, cls in TABLES.items() if all(cls.model_fields[k].is_required() for k in cls.key))
-"""Tables whose row keys have no default (not lanes, whose item defaults to '*'): cells there can be set directly."""
-
-
-def _set_path(data: dict, parts: list[str], value: Any) -> None:
-    node = data
-    for p in parts[:-1]:
-        nxt = node.get(p)
-        if not isinstance(nxt, dict):
-            nxt = node[p] = {}
-        node = nxt
-    node[parts[-1]] = value
-
-
-def _fast(base: Instance, delta: dict[str, Any]) -> Instance | None:
-    """``delta`` applied without the text round trip of :func:`planner.instance.io.apply_overrides`, or None.
-
-    Only numbers, booleans, lists, mappings and nulls in instance.yaml keys, and
-    numbers in table cells of tables with plain keys, take this path; the study
-    checked every such key and value once with the full reader, so the result is
-    the instance the reader would give (tests compare their hashes).
-    """
-    meta: dict[str, Any] = {}
-    cells: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {}
-    for key, value in delta.items():
-        head = key.split(".", 1)[0]
-        if isinstance(value, str) or head == "variants":
-            return None
-        if head not in TABLES:
-            meta[key] = value
-            continue
-        table, _, rest = key.partition(".")
-        rowkey, _, column = rest.rpartition(".")
-        cls = TABLES[table]
-        if (table not in _FAST_TABLES or isinstance(value, bool) or not isinstance(value, (int, float))
-                or column not in cls.model_fields or column in cls.key or len(rowkey.split(":")) != len(cls.key)):
-            return None
-        cells.setdefault(table, {}).setdefault(tuple(rowkey.split(":")), {})[column] = float(value)
-    update: dict[str, Any] = {}
-    if meta:
-        data = base.meta.model_dump(mode="json", exclude_none=True)
-        for key, value in meta.items():
-            _set_path(data, key.split("."), value)
-        try:
-            update["meta"] = Meta.model_validate(data)
-        except ValidationError:
-            return None  # the full reader words the problem
-    for table, edits in cells.items():
-        cls = TABLES[table]
-        rows = list(getattr(base, table))
-        hit = set()
-        for n, r in enumerate(rows):
-            k = tuple(str(getattr(r, c)) for c in cls.key)
-            if k in edits:
-                hit.add(k)
-                try:
-                    rows[n] = cls.model_validate({**r.model_dump(), **edits[k]})
-                except ValidationError:
-                    return None
-        if hit != set(edits):
-            return None  # an unknown row: the full reader reports it
-        update[table] = tuple(rows)
-    return base.replace(**update) if update else base
-
-
-def _with_shortage(inst: Instance, allow: bool) -> Instance:
-    if inst.policy.allow_shortage == allow:
-        return inst
-    return inst.with_policy(inst.policy.model_copy(update={"allow_shortage": allow}))
-
-
 def _row_matches(inst: Instance, s: Scale, row) -> bool:
     for name, wanted in s.filters:
         column = FILTER_COLUMNS[name][s.table]
@@ -257,16 +186,11 @@ def derive_instance(base: Instance, delta: dict[str, Any], scales=()) -> Instanc
     """
     from planner.instance.io import apply_overrides
 
-    inst = _fast(base, delta)
-    if inst is None:
-        # The reader also runs the feasibility checks; run them once, below, on the
-        # final instance (after the multipliers): read with shortage allowed, then restore.
-        want = delta.get("policy.allow_shortage", base.policy.allow_shortage)
-        probe = _with_shortage(base, True)
-        try:
-            inst = _with_shortage(apply_overrides(probe, delta), bool(want))
-        except InstanceError as e:
-            raise Rejected("invalid", _reason(e.problems)) from None
+    # The plain feasibility checks run once, below, on the final instance (after the multipliers).
+    try:
+        inst = apply_overrides(base, delta, prechecked=True, feasibility=False)
+    except InstanceError as e:
+        raise Rejected("invalid", _reason(e.problems)) from None
     try:
         inst = apply_scales(inst, scales)
     except InstanceError as e:
