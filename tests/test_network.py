@@ -152,3 +152,18 @@ def test_cli_network_single_tier_and_bad_beta(tmp_path):
     r = runner.invoke(app, ["network", str(MAGNETS), "--beta", "1.5", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--beta" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_network_lp_does_not_break_later_solves_in_the_process():
+    # Defect: the deliverable-supply LP ran HiGHS with its default thread count (all cores); HiGHS keeps one
+    # scheduler per process, so every later one-thread Pyomo solve in that process ended "unknown" with no
+    # solution (seen when tests/test_network.py ran before tests/test_scenarios.py).
+    from planner.analysis.cases import solve_case
+    from tests.conftest import tiny
+
+    from planner.instance.io import load_instance
+
+    inst = load_instance(MAGNETS)
+    assert len(nw.single_points_of_failure(nw.build_graph(inst), inst))  # runs the deliverable LPs
+    res, s = solve_case(tiny([("x", "A", 100, 1.0)], [("J", "x", 50)]), "friendshored")
+    assert res.proven_optimal and s.total_cost == pytest.approx(50.0)  # 50 t at 1/t on a free lane

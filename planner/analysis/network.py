@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import highspy
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -40,7 +39,7 @@ import pandas as pd
 from planner.errors import InstanceError, NoSolutionError, Problem
 from planner.results.exposure import EPS, exposure_tables
 from planner.instance.schema import Instance
-from planner.solve.highs import new_highs
+from planner.solve import matrix
 from planner.analysis.stress import Sourcing
 
 ALL_SOURCING = "all"
@@ -168,8 +167,8 @@ def deliverable(sub: nx.DiGraph, inst: Instance, lost_nodes: Iterable[str] = (),
     edges = list(sub.edges())
     col = {e: n for n, e in enumerate(edges)}
     lost_n, lost_e = set(lost_nodes), set(lost_edges)
-    inf = highspy.kHighsInf
-    rows: list[tuple[float, float, list[int], list[float]]] = []
+    inf = matrix.INF
+    rows: list[matrix.Row] = []
     for n, d in sub.nodes(data=True):
         outs = [col[e] for e in sub.out_edges(n)]
         ins = [col[e] for e in sub.in_edges(n)]
@@ -186,22 +185,12 @@ def deliverable(sub: nx.DiGraph, inst: Instance, lost_nodes: Iterable[str] = (),
                 rows.append((0.0, 0.0, feed + outs, [1.0] * len(feed) + [-q] * len(outs)))
     if not edges:
         return 0.0
-    h = new_highs()
-    n = len(edges)
     cost = np.array([-1.0 if sub.nodes[v]["kind"] == "demand" else 0.0 for _, v in edges])
     upper = np.array([0.0 if e in lost_e else inf for e in edges])
-    h.addCols(n, cost, np.zeros(n), upper, 0, np.array([], dtype=np.int32), np.array([], dtype=np.int32),
-              np.array([], dtype=float))
-    if rows:
-        starts = np.cumsum([0] + [len(r[2]) for r in rows[:-1]]).astype(np.int32)
-        index = np.array([c for r in rows for c in r[2]], dtype=np.int32)
-        value = np.array([v for r in rows for v in r[3]], dtype=float)
-        h.addRows(len(rows), np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), len(index), starts,
-                  index, value)
+    h = matrix.lp(cost, upper, rows)
     h.run()
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise NoSolutionError(f"the deliverable-supply LP ended {h.modelStatusToString(status)}")
+    if not matrix.optimal(h):
+        raise NoSolutionError(f"the deliverable-supply LP ended {matrix.status_text(h)}")
     return max(0.0, -float(h.getInfo().objective_function_value))
 
 

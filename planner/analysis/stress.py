@@ -53,7 +53,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import highspy
 import numpy as np
 import pandas as pd
 
@@ -64,7 +63,8 @@ from planner.instance.scenarios import (TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, Ch
 from planner.instance.schema import Instance, Scenario
 from planner.results.exposure import baseline_feeds
 from planner.results.solution import EPS, Solution, baseline_flows
-from planner.solve.highs import SolveOptions, new_highs
+from planner.solve import matrix
+from planner.solve.highs import SolveOptions
 
 COLUMNS = [
     "scenario", "name", "item", "importer", "duration_weeks", "ttr_weeks", "probability", "demand", "received",
@@ -360,8 +360,8 @@ class _RecourseLP:
         for f, (node, key) in enumerate(feeds):
             by_node.setdefault(node, []).append(n_arc + f)
             feeds_in.setdefault(key, []).append(n_arc + f)
-        inf = highspy.kHighsInf
-        rows: list[tuple[float, float, list[int], list[float]]] = []
+        inf = matrix.INF
+        rows: list[matrix.Row] = []
         for node, cols in by_node.items():
             rows.append((-inf, caps[node], cols, [1.0] * len(cols)))
         if up is not None:
@@ -385,16 +385,9 @@ class _RecourseLP:
             rows.append((0.0, 0.0, [self.t0 + b] + members[b], [total[b]] + [-1.0] * len(members[b])))
         for g, bs in enumerate(groups):
             rows += [(-inf, 0.0, [self.z0 + b, self.w0 + g], [1.0, -1.0]) for b in bs]
-        self.h = h = new_highs()
         upper = np.full(self.n, inf)
         upper[self.draw0:self.short0] = self.held
-        h.addCols(self.n, np.zeros(self.n), np.zeros(self.n), upper, 0, np.zeros(self.n, dtype=np.int32),
-                  np.array([], dtype=np.int32), np.array([], dtype=float))
-        starts = np.cumsum([0] + [len(r[2]) for r in rows[:-1]]).astype(np.int32)
-        index = np.array([c for r in rows for c in r[2]], dtype=np.int32)
-        value = np.array([v for r in rows for v in r[3]], dtype=float)
-        h.addRows(len(rows), np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), len(index), starts,
-                  index, value)
+        self.h = matrix.lp(np.zeros(self.n), upper, rows)
         self.x = np.zeros(self.n)
 
     def _costs(self, cost: np.ndarray) -> None:
@@ -403,10 +396,8 @@ class _RecourseLP:
     def _run(self, phase: int, name: str) -> float:
         t0 = time.perf_counter()
         self.h.run()
-        status = self.h.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise NoSolutionError(f"the stress LP of {name} ended {self.h.modelStatusToString(status)} in phase "
-                                  f"{phase}")
+        if not matrix.optimal(self.h):
+            raise NoSolutionError(f"the stress LP of {name} ended {matrix.status_text(self.h)} in phase {phase}")
         self.x = np.array(self.h.getSolution().col_value)
         return time.perf_counter() - t0
 

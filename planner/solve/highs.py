@@ -186,13 +186,18 @@ def _banner_silenced() -> bool:
     return True
 
 
-def new_highs():
-    """A fresh ``highspy.Highs`` with its output off; every HiGHS object of ours comes from here."""
+def new_highs(threads: int = 1):
+    """A fresh ``highspy.Highs`` with its output off; every HiGHS object of ours comes from here.
+
+    ``threads`` is set explicitly: HiGHS keeps one thread scheduler per process, sized by the first
+    run, and a later run asking for another number fails ("unknown" in Pyomo). An LP left at the
+    default (all cores) broke every later one-thread solve of the process."""
     import highspy
 
     _banner_silenced()
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", threads)
     return h
 
 
