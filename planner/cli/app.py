@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -82,6 +83,38 @@ ScenariosOpt = Annotated[
     typer.Option("--scenarios", help="Generate scenarios besides scenarios.csv: comma-separated n1,n2,chokepoints "
                                      "(sets policy.scenario_generators)."),
 ]
+
+
+InstanceArg = Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json.")]
+PlanTimeLimitOpt = Annotated[Optional[float], typer.Option("--time-limit",
+                                                           help="HiGHS time limit of the optimized solve, seconds.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="HiGHS random seed.")]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every command that analyses one instance starts from: the checked options, the
+    overrides as data, and the instance they give (the one load step of stress and network)."""
+
+    instance: Path
+    inst: object
+    overrides: dict
+    formats: tuple[str, ...]
+    options: object
+
+
+def _prepare(instance: Path, out_dir: Path | None, fmt: str, *, set_: list[str] | None, variant: str | None,
+             scenarios: str | None = None, sourcing: str | None = None, **solver) -> _Job:
+    """Check the output options and --out, parse the overrides, load the instance (InstanceError: exit 2)."""
+    from planner.instance.io import parse_overrides
+
+    formats = _check_output_options(fmt, solver.get("time_limit"))
+    _check_out(out_dir, instance, sourcing)
+    options = _solve_options(**solver)
+    overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
+    return _Job(instance, _load(instance, overrides, variant), overrides, formats, options)
 
 
 def _version(value: bool) -> None:
@@ -163,7 +196,7 @@ def _warn_numerics(inst, path: Path) -> None:
 
 @app.command()
 def validate(
-    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    instance: InstanceArg,
     set_: SetOpt = None,
     variant: VariantOpt = None,
 ) -> None:
@@ -182,7 +215,7 @@ def validate(
 @app.command()
 def solve(
     instance: Annotated[Optional[Path], typer.Argument(help="Instance folder or .xlsx workbook.")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")] = None,
+    out_dir: OutOpt = None,
     set_: SetOpt = None,
     variant: VariantOpt = None,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json "
@@ -459,82 +492,75 @@ def report(
 
 @app.command()
 def stress(
-    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    instance: InstanceArg,
     sourcing: Annotated[str, typer.Option("--sourcing", help="baseline | optimized | RUN_DIR (a solve's --out).")]
     = "optimized",
     scenarios: ScenariosOpt = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")] = None,
+    out_dir: OutOpt = None,
     set_: SetOpt = None,
     variant: VariantOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json.")] = "csv",
-    time_limit: Annotated[Optional[float], typer.Option(help="HiGHS time limit of the optimized solve, seconds.")]
-    = None,
-    seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
+    fmt: FormatOpt = "csv",
+    time_limit: PlanTimeLimitOpt = None,
+    seed: SeedOpt = 0,
 ) -> None:
     """Evaluate a sourcing against every disruption scenario: shortfall, time-to-survive, time-to-recover."""
     from planner.analysis import stress as st
-    from planner.instance.io import files_hash, instance_hash, parse_overrides
+    from planner.instance.io import files_hash, instance_hash
 
     try:
-        formats = _check_output_options(fmt, time_limit)
-        _check_out(out_dir, instance, sourcing)
-        options = _solve_options(time_limit=time_limit, seed=seed)
-        overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
-        inst = _load(instance, overrides, variant)
+        job = _prepare(instance, out_dir, fmt, set_=set_, variant=variant, scenarios=scenarios, sourcing=sourcing,
+                       time_limit=time_limit, seed=seed)
         with err.status(f"stress-testing {sourcing} ..."):
-            result = st.run(inst, sourcing, options)
+            result = st.run(job.inst, sourcing, job.options)
     except FriendshoreError as exc:
         fail(exc)
-    st.print_result(out, inst, result)
+    st.print_result(out, job.inst, result)
     if out_dir is not None:
-        rec = st.record(inst, result, instance_path=str(instance), files_hash=files_hash(instance),
-                        instance_hash=instance_hash(inst), overrides=overrides,
-                        variant=variant, options=options)
-        st.write(out_dir, result, rec, formats)
-        out.print(f"wrote stress, scenarios ({', '.join(formats)}) and run.json to {out_dir}")
+        rec = st.record(job.inst, result, instance_path=str(instance), files_hash=files_hash(instance),
+                        instance_hash=instance_hash(job.inst), overrides=job.overrides,
+                        variant=variant, options=job.options)
+        st.write(out_dir, result, rec, job.formats)
+        out.print(f"wrote stress, scenarios, unserved ({', '.join(job.formats)}) and run.json to {out_dir}")
 
 
 @app.command()
 def network(
-    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    instance: InstanceArg,
     sourcing: Annotated[str, typer.Option("--sourcing", help="baseline | optimized | RUN_DIR (a solve's --out) | all "
                                                              "(the whole data network).")] = "optimized",
-    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (replaced atomically).")] = None,
+    out_dir: OutOpt = None,
     beta: Annotated[float, typer.Option(help="Deliverable share below which a loss is a single point of failure.")]
     = 0.8,
     set_: SetOpt = None,
     variant: VariantOpt = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: csv,xlsx,parquet,json.")] = "csv",
-    time_limit: Annotated[Optional[float], typer.Option(help="HiGHS time limit of the optimized solve, seconds.")]
-    = None,
-    seed: Annotated[int, typer.Option(help="HiGHS random seed.")] = 0,
+    fmt: FormatOpt = "csv",
+    time_limit: PlanTimeLimitOpt = None,
+    seed: SeedOpt = 0,
 ) -> None:
     """Supply network: stages, upstream exposure, single points of failure; GraphML and a drawing (PNG, SVG)."""
     from planner.analysis import network as nw
-    from planner.instance.io import files_hash, instance_hash, parse_overrides
+    from planner.instance.io import files_hash, instance_hash
 
     try:
-        formats = _check_output_options(fmt, time_limit)
-        _check_out(out_dir, instance, sourcing)
-        overrides = parse_overrides(set_ or [])
-        inst = _load(instance, overrides, variant)
+        job = _prepare(instance, out_dir, fmt, set_=set_, variant=variant, sourcing=sourcing,
+                       time_limit=time_limit, seed=seed)
         with err.status(f"analysing the network of {sourcing} ..."):
-            result = nw.run(inst, sourcing, beta, _solve_options(time_limit=time_limit, seed=seed))
+            result = nw.run(job.inst, sourcing, beta, job.options)
     except FriendshoreError as exc:
         fail(exc)
-    nw.print_result(out, inst, result)
+    nw.print_result(out, job.inst, result)
     if out_dir is not None:
-        rec = nw.record(inst, result, instance_path=str(instance), files_hash=files_hash(instance),
-                        instance_hash=instance_hash(inst), overrides=overrides,
+        rec = nw.record(job.inst, result, instance_path=str(instance), files_hash=files_hash(instance),
+                        instance_hash=instance_hash(job.inst), overrides=job.overrides,
                         variant=variant)
-        nw.write(out_dir, inst, result, rec, formats)
-        out.print(f"wrote {', '.join(result.tables)} ({', '.join(formats)}), network.graphml, network.png, "
+        nw.write(out_dir, job.inst, result, rec, job.formats)
+        out.print(f"wrote {', '.join(result.tables)} ({', '.join(job.formats)}), network.graphml, network.png, "
                   f"network.svg and run.json to {out_dir}")
 
 
 @app.command()
 def convert(
-    instance: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook.")],
+    instance: InstanceArg,
     to: Annotated[Path, typer.Option("--to", help="Target: a folder, or a path ending in .xlsx.")],
 ) -> None:
     """Convert an instance between a folder of CSV files and one .xlsx workbook."""
