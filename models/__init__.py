@@ -14,6 +14,7 @@ from __future__ import annotations
 from pyomo.environ import ConcreteModel
 
 from .registry import register_cost
+from .structure import structure_key
 
 from . import (
     bom,
@@ -83,9 +84,67 @@ def build(inst, formulation: str = DEFAULT_FORMULATION) -> ConcreteModel:
     m.formulation = formulation
     m.features = FORMULATIONS[formulation]
     m.cost_terms = {}  # registry: cost component name -> Pyomo Expression
+    m.structure_key = _key(inst, m.features)  # what models.update checks before re-pointing the model
     for module in MODULES:
         module.add_to(m, inst)
     return m
 
 
-__all__ = ["DEFAULT_FORMULATION", "FORMULATIONS", "MODULES", "build", "register_cost"]
+def update(m, inst) -> bool:
+    """Re-point the built model ``m`` at ``inst``, which differs from the instance it was built
+    from only in values that live in mutable Params (a study's structure key says when); the
+    public re-solve API, as Calliope's ``update_input``. Nothing outside this package names a Param.
+
+    Another structure (:func:`structure_key` differs) returns False and changes nothing: build
+    ``inst`` afresh then. Params of a family's ``UPDATES`` are set from ``inst`` directly; if the model has a mutable
+    Param no family can set (the stage and upstream caps), every one is copied from a scratch
+    build of ``inst`` instead, so no value can go stale (and False if that build's shape differs).
+    """
+    from pyomo.environ import Param
+
+    if _key(inst, m.features) != m.structure_key:
+        return False
+    setters = {name: f for module in MODULES for name, f in getattr(module, "UPDATES", {}).items()}
+    mutable = [p for p in m.component_objects(Param) if p.mutable]
+    if all(p.local_name in setters for p in mutable):
+        prog = {p.id: p for p in inst.programmes}
+        ip = {i: inst.policy.for_item(i) for i in m.ITEMS}
+        for p in mutable:
+            for k in p:
+                p[k] = setters[p.local_name](ip, prog, k)
+        return True
+    return _copy_from(build(inst, m.formulation), m)
+
+
+def _key(inst, features: frozenset[str]) -> str:
+    # n1_coef writes n1_beta into the N-1 rows' coefficients: there it is structure, not a Param value.
+    return structure_key(inst, frozenset({"n1_beta"}) if "n1_coef" in features else frozenset())
+
+
+def _shape(m) -> tuple[int, int]:
+    """(variables, constraints): a cheap check that two models have one structure."""
+    from pyomo.environ import Constraint, Var
+
+    return (sum(1 for _ in m.component_data_objects(Var)), sum(1 for _ in m.component_data_objects(Constraint)))
+
+
+def _copy_from(fresh, m) -> bool:
+    from pyomo.environ import Param, value
+
+    if _shape(fresh) != _shape(m):
+        return False
+    pairs = []
+    for p in fresh.component_objects(Param):
+        if not p.mutable:
+            continue
+        target = m.component(p.local_name)
+        if target is None or set(target.keys()) != set(p.keys()):
+            return False
+        pairs.append((p, target))
+    for p, target in pairs:
+        for k in p:
+            target[k] = value(p[k])
+    return True
+
+
+__all__ = ["DEFAULT_FORMULATION", "FORMULATIONS", "MODULES", "build", "register_cost", "structure_key", "update"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pyomo.environ import Constraint, Param, Set, quicksum
 
 
+
+UPDATES = {"min_suppliers_n": lambda ip, prog, k: ip[k].min_suppliers}
+"""Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
+
 def add_to(m, inst) -> None:
     pol = inst.policy
     k = {i: pol.for_item(i).min_suppliers for i in m.ITEMS}

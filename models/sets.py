@@ -23,7 +23,6 @@ def add_to(m, inst) -> None:
     options = [o for o in inst.investments if (o.item, o.country) in allowed]
     prog = {p.id: p for p in inst.programmes}
 
-    m.inst = inst
     chain_items = inst.chain.closure(i for i, _ in demand)  # multi-tier: the inputs upstream of demanded items too
     m.ITEMS = Set(initialize=sorted({i for i, _ in demand}), doc="items with positive demand")
     m.DEMANDS = Set(dimen=2, initialize=sorted(demand), doc="(item, importer) with positive demand")

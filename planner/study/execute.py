@@ -16,8 +16,6 @@ Public API: :class:`RunTask`, :class:`RunOutcome`, :class:`Scale`,
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import threading
@@ -40,31 +38,6 @@ MAX_REFERENCES = 32
 """Cost-only solutions cached per worker thread, by instance hash."""
 WARM_START_USED = "MIP start solution is feasible"
 """HiGHS log line that says it accepted the offered start (HiGHS 1.15)."""
-
-MUTABLE_SETTERS: dict[str, Any] = {
-    # Param name -> value for one index, from (item policies, programmes by id, index).
-    "rate_frac": lambda ip, prog, k: prog[k].rate,
-    "budget_cur": lambda ip, prog, k: prog[k].budget,
-    "country_share_cap_frac": lambda ip, prog, k: ip[k].country_share_cap,
-    "tier_share_cap_frac": lambda ip, prog, k: ip[k[0]].tier_caps[k[2]],
-    "group_share_cap_frac": lambda ip, prog, k: ip[k[0]].group_caps[k[2]],
-    "min_suppliers_n": lambda ip, prog, k: ip[k].min_suppliers,
-    "n1_beta_frac": lambda ip, prog, k: ip[k].n1_beta,
-    "scenario_beta_frac": lambda ip, prog, k: ip[k].scenario_beta,
-}
-"""Mutable Params this module knows how to set from an instance.  A model with any
-other mutable Param is never re-solved in place (its value could go stale)."""
-MUTABLE_PARAMS = frozenset(MUTABLE_SETTERS)
-_POLICY_MARKS = {
-    # Policy field -> what the model's structure depends on (the rest of the value lives in a Param).
-    "country_share_cap": lambda v: "set",
-    "scenario_beta": lambda v: "set",
-    "tier_caps": sorted,
-    "group_caps": sorted,
-    "min_suppliers": lambda v: "on" if v else "off",  # 0 switches the family off: no rows at all
-    "n1_beta": lambda v: "on" if v else "off",
-}
-
 
 # --------------------------------------------------------------------------- tasks and outcomes
 @dataclass(frozen=True)
@@ -206,84 +179,12 @@ def _reason(problems: list[Problem]) -> str:
 
 
 # --------------------------------------------------------------------------- structure
-def _mark(pol: dict) -> None:
-    """Replace the values of mutable policy fields by what the model's structure depends on."""
-    for name, mark in _POLICY_MARKS.items():
-        if pol.get(name) is not None:
-            pol[name] = mark(pol[name])
-
-
 def structure_key(inst: Instance) -> str:
-    """sha256 of everything in ``inst`` that the model's sets and constant coefficients depend on.
-
-    Two instances with the same key differ only in values of :data:`MUTABLE_PARAMS`.
-    Everything is kept except those values (unknown or new fields stay in, so they
-    force a rebuild); a programme rate stays in when an option can stack programmes
-    (the no-stacking row takes the highest rate as a constant).
-    """
-    d = inst.model_dump(mode="json")
-    pol = d["meta"]["policy"]
-    _mark(pol)
-    for ip in pol.get("items", {}).values():
-        _mark(ip)
-    stacked = {p for o in inst.investments if len(o.programmes) > 1 for p in o.programmes}
-    for p in d["programmes"]:
-        p["budget"] = "mutable"
-        if p["id"] not in stacked:
-            p["rate"] = "mutable"
-    text = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _set_params(m, inst: Instance) -> None:
-    """Copy the mutable values of ``inst`` into the model's mutable Params."""
-    prog = {p.id: p for p in inst.programmes}
-    ip = {i: inst.policy.for_item(i) for i in m.ITEMS}
-    for name, value in MUTABLE_SETTERS.items():
-        par = getattr(m, name, None)
-        if par is None:
-            continue
-        for k in par:
-            par[k] = value(ip, prog, k)
-    m.inst = inst
-
-
-def _unknown_mutables(m) -> list[str]:
-    from pyomo.environ import Param
-
-    return sorted(p.local_name for p in m.component_objects(Param) if p.mutable and p.local_name not in MUTABLE_PARAMS)
-
-
-def _shape(m) -> tuple[int, int]:
-    """(variables, constraints) of a model: a cheap check that two models have one structure."""
-    from pyomo.environ import Constraint, Var
-
-    return (sum(1 for _ in m.component_data_objects(Var)), sum(1 for _ in m.component_data_objects(Constraint)))
-
-
-def _copy_params(m, inst: Instance, shape: tuple[int, int]) -> bool:
-    """Set every mutable Param of ``m`` from a scratch model of ``inst``; False if the two differ in structure.
-
-    For models with mutable Params this module has no setter for (a family added
-    later): the scratch build costs a model build, but the persistent model keeps
-    its HiGHS hand-off and its warm start, and no value can go stale.
-    """
+    """The model's structure key of ``inst`` (:func:`models.structure_key`): runs with equal keys
+    share one persistent model."""
     import models
-    from pyomo.environ import Param, value
 
-    fresh = models.build(inst)
-    if _shape(fresh) != shape:
-        return False
-    for p in fresh.component_objects(Param):
-        if not p.mutable:
-            continue
-        target = m.component(p.local_name)
-        if target is None or set(target.keys()) != set(p.keys()):
-            return False
-        for k in p:
-            target[k] = value(p[k])
-    m.inst = inst
-    return True
+    return models.structure_key(inst)
 
 
 # --------------------------------------------------------------------------- persistent solves
@@ -294,9 +195,6 @@ class _Slot:
     highs: Any
     start: Any = None
     log: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    """Mutable Params without a setter: refreshed by copying from a scratch model."""
-    shape: tuple[int, int] = (0, 0)
 
 
 _WARM_STARTS_SAFE = {"ok": True}
@@ -365,8 +263,7 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
         _quiet_updates(opt)
         res = solve_model(m, _logged(options), solver=opt, build_s=build_s)
         highs = getattr(opt, "_solver_model", None)  # pyomo keeps the highspy object here; no public accessor
-        unknown = _unknown_mutables(m)
-        slot = _Slot(m, opt, highs, unknown=unknown, shape=_shape(m) if unknown else (0, 0))
+        slot = _Slot(m, opt, highs)
         if highs is not None and hasattr(highs, "cbLogging"):
             highs.cbLogging.subscribe(lambda e, log=slot.log: log.append(e.message))
         if res.status != "error":
@@ -375,11 +272,9 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
                 slots.popitem(last=False)
     else:
         t0 = time.perf_counter()
-        if slot.unknown and not _copy_params(slot.model, inst, slot.shape):
+        if not models.update(slot.model, inst):  # the model's own re-solve API sets its Params
             slots.pop(key, None)  # the key missed a structural difference: build this one afresh
             return solve_case(inst, case, options, persistent)
-        if not slot.unknown:
-            _set_params(slot.model, inst)
         slots.move_to_end(key)
         if slot.highs is not None:
             # Pushing a coefficient of 0 where the matrix holds none makes HiGHS log a warning
