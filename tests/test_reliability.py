@@ -259,11 +259,11 @@ def test_run_json_records_what_reproducing_a_run_needs(generated, tmp_path):
 def test_lock_record_names_each_package_installed_at_another_version(monkeypatch):
     from importlib import metadata
 
-    import planner.analysis.run as run_mod
+    import planner.results.provenance as provenance
 
     real = metadata.version
-    monkeypatch.setattr(run_mod.metadata, "version", lambda name: "0.0.1" if name == "highspy" else real(name))
-    rec = run_mod.lock_record()
+    monkeypatch.setattr(provenance.metadata, "version", lambda name: "0.0.1" if name == "highspy" else real(name))
+    rec = provenance.lock_record()
     assert rec["matches"] is False
     locked = next(line.split("==")[1].split(";")[0].strip() for line in
                   (Path(__file__).resolve().parents[1] / "requirements.lock").read_text().splitlines()

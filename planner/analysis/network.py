@@ -403,7 +403,7 @@ def draw(g: nx.DiGraph, inst: Instance, png: Path, svg: Path, title: str = "") -
 def record(inst: Instance, result: NetworkResult, *, instance_path: str, files_hash: str, instance_hash: str,
            overrides: dict, variant: str | None) -> dict:
     """run.json of a network run."""
-    from planner.analysis.run import versions
+    from planner.results.provenance import versions
 
     spof = result.tables["spof"]
     return {

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import platform
 import sys
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +12,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from planner.analysis.compare import CASES, Comparison
+from planner.results.provenance import lock_record, versions
 from planner.files import atomic_dir, write_json
 from planner.results.export import export_tables
 from planner.solve.highs import SolveOptions, SolveResult
@@ -49,59 +48,6 @@ def result_tables(cmp: Comparison) -> dict[str, pd.DataFrame]:
     out = {name: pd.concat(parts, ignore_index=True) for name, parts in stacked.items()}
     out["kpis"] = cmp.kpis()
     return out
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    # Everything whose version can change a number or a byte of the outputs.
-    for pkg in ("friendshore", "pyomo", "highspy", "pandas", "pydantic", "numpy", "pyarrow", "openpyxl", "pyyaml"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    from planner.solve.highs import highs_version
-
-    out["highs"] = highs_version()
-    return out
-
-
-def lock_record() -> dict[str, Any]:
-    """The lock shipped with this installation and how the installed packages compare with it.
-
-    ``sha256`` identifies the lock (requirements.lock, packaged as planner/requirements.lock);
-    ``matches`` is true when every locked package that applies here is installed at its locked
-    version, and ``differs`` lists the others (locked and installed versions): a run made with the
-    lock reproduces exactly; a run with ``matches: false`` used other versions."""
-    import hashlib
-    from importlib import resources
-
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    try:
-        text = resources.files("planner").joinpath("requirements.lock").read_bytes()
-    except (FileNotFoundError, OSError):
-        return {"file": "requirements.lock", "sha256": None, "matches": False, "differs": {},
-                "note": "no lock shipped with this installation"}
-    differs: dict[str, dict[str, str | None]] = {}
-    for line in text.decode("utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if req.marker is not None and not req.marker.evaluate():
-            continue
-        locked = next((sp.version for sp in req.specifier if sp.operator == "=="), None)
-        try:
-            have: str | None = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            have = None
-        if have is not None and have != locked:  # not installed: an extra this installation does not use
-            differs[req.name] = {"locked": locked, "installed": have}
-    return {"file": "requirements.lock", "sha256": hashlib.sha256(text).hexdigest(), "matches": not differs,
-            "differs": differs}
 
 
 def run_record(

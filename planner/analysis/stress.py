@@ -527,7 +527,7 @@ def run(inst: Instance, which: str, options: SolveOptions | None = None) -> Stre
 def record(inst: Instance, result: StressResult, *, instance_path: str, files_hash: str, instance_hash: str,
            overrides: dict, variant: str | None, options: SolveOptions) -> dict:
     """run.json of a stress run: inputs, sourcing, scenario count, status and headline numbers."""
-    from planner.analysis.run import versions
+    from planner.results.provenance import versions
 
     return {
         "command": "stress",

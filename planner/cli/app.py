@@ -122,7 +122,7 @@ def _version(value: bool) -> None:
         return
     import platform
 
-    from planner.analysis.run import lock_record, versions
+    from planner.results.provenance import lock_record, versions
 
     v = versions()
     lock = lock_record()

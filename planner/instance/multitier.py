@@ -9,146 +9,24 @@ is a *plant* in that country; it needs its inputs shipped in ("fed") from
 supply rows of the input items, over a lane (origin -> the plant's country,
 ``lanes.importer`` read as the destination) or domestically.
 
-:class:`Chain` (``inst.chain``, computed once per instance) holds the derived
-structure every other part uses: the BOM both ways, items in topological order
-(inputs first), stage of each item, and the feed routes with their lanes.
-:func:`check_references` (frames) and :func:`check_chain` (a built instance)
-are called by ``planner.instance.checks`` / ``planner.instance.io``.
+The derived structure every other part uses (the BOM both ways, items in
+topological order, stages, feed routes and their lanes) is
+:class:`planner.instance.schema.Chain` (``inst.chain``, computed once per
+instance). This module holds the multi-tier checks: :func:`check_references`
+(frames) and :func:`check_chain` (a built instance), called by
+``planner.instance.checks`` / ``planner.instance.io``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 
 import networkx as nx
 import pandas as pd
 
 from planner.errors import Problem
-from planner.instance.schema import ALL, Instance, Lane, Meta
+from planner.instance.schema import Instance, Meta
 
-class Chain:
-    """The multi-tier structure of one instance (empty BOM: single tier)."""
-
-    def __init__(self, inst: Instance):
-        self.inst = inst
-        self.inputs_of: dict[str, dict[str, float]] = defaultdict(dict)  # output -> {input: quantity}
-        self.outputs_of: dict[str, dict[str, float]] = defaultdict(dict)  # input -> {output: quantity}
-        for b in inst.bom:
-            self.inputs_of[b.output][b.input] = b.quantity
-            self.outputs_of[b.input][b.output] = b.quantity
-        self.inputs_of, self.outputs_of = dict(self.inputs_of), dict(self.outputs_of)
-        g = nx.DiGraph()
-        g.add_nodes_from(sorted(i.id for i in inst.items))
-        g.add_edges_from((b.input, b.output) for b in inst.bom)
-        try:
-            self.item_order: list[str] = list(nx.lexicographical_topological_sort(g))
-        except nx.NetworkXUnfeasible:
-            cycle = " -> ".join(u for u, _ in nx.find_cycle(g))
-            raise ValueError(f"the bill of materials has a cycle ({cycle}); expected inputs upstream of outputs") from None
-        self.stage_order = {s.id: s.order for s in inst.stages}
-        self.stage_name = {s.id: (s.name or s.id) for s in inst.stages}
-        self.stage_of = {i.id: i.stage for i in inst.items}
-        self._lanes: tuple[dict, dict] | None = None  # built on first use: single-tier models never need it
-
-    @property
-    def multi_tier(self) -> bool:
-        return bool(self.inputs_of)
-
-    # ------------------------------------------------------------------ items and stages
-    def closure(self, items: Iterable[str]) -> set[str]:
-        """``items`` and every item upstream of them in the bill of materials."""
-        todo = list(items)
-        out = set(todo)
-        while todo:
-            for i in self.inputs_of.get(todo.pop(), {}):
-                if i not in out:
-                    out.add(i)
-                    todo.append(i)
-        return out
-
-    def stage(self, item: str) -> str:
-        """The item's stage id; in an instance without stages, the item id itself."""
-        return self.stage_of.get(item) or item
-
-    def column(self, item: str) -> int:
-        """Column of the item in drawings: its stage's order, else its depth in the BOM (raw materials 1)."""
-        s = self.stage_of.get(item)
-        if s and s in self.stage_order:
-            return self.stage_order[s]
-        return self.depth(item)
-
-    def depth(self, item: str) -> int:
-        ins = self.inputs_of.get(item)
-        return 1 if not ins else 1 + max(self.depth(i) for i in ins)
-
-    def makers(self, item: str) -> list[str]:
-        """Countries with a supply row (a plant) of ``item``."""
-        return [c for (i, c) in self.inst.supply_by_key if i == item]
-
-    # ------------------------------------------------------------------ lanes
-    def lane(self, item: str, origin: str, dest: str) -> Lane | None:
-        """The lane row used to ship ``item`` from ``origin`` to ``dest`` (None: none; domestic needs none).
-
-        A named-item lane overrides the '*' lane, as for final routes.
-        """
-        if self._lanes is None:
-            lanes = self.inst.lanes
-            self._lanes = ({(ln.item, ln.origin, ln.importer): ln for ln in lanes if ln.item != ALL},
-                           {(ln.origin, ln.importer): ln for ln in lanes if ln.item == ALL})
-        named, star = self._lanes
-        return named.get((item, origin, dest)) or star.get((origin, dest))
-
-    def route_terms(self, item: str, origin: str, dest: str) -> tuple[float, float] | None:
-        """(transport_cost, tariff_rate) of a shipment, or None when no lane exists (domestic: free)."""
-        ln = self.lane(item, origin, dest)
-        if ln is not None:
-            return ln.transport_cost, ln.tariff_rate
-        return (0.0, 0.0) if origin == dest else None
-
-    def chokepoints(self, item: str, origin: str, dest: str) -> frozenset[str]:
-        ln = self.lane(item, origin, dest)
-        return frozenset(ln.chokepoints) if ln is not None else frozenset()
-
-    def transit_days(self, item: str, origin: str, dest: str) -> float:
-        ln = self.lane(item, origin, dest)
-        return ln.transit_days if ln is not None else 0.0
-
-    @property
-    def plants(self) -> dict[tuple[str, str], dict[str, float]]:
-        """(output, country) -> {input: quantity} for every supply row of an item with BOM inputs."""
-        if "_plants" not in self.__dict__:
-            self._plants = {k: self.inputs_of[k[0]] for k in self.inst.supply_by_key if k[0] in self.inputs_of}
-        return self._plants
-
-    @property
-    def feed_routes(self) -> dict[tuple[str, str, str], tuple[float, float]]:
-        """(input, origin, plant country) -> (transport_cost, tariff_rate) for every usable feed route.
-
-        An origin needs a supply row of the input, the destination a plant of an
-        output using it, and a lane between them (or the same country).
-        """
-        if "_feed_routes" not in self.__dict__:
-            dests: dict[str, set[str]] = defaultdict(set)
-            for (o, k), ins in self.plants.items():
-                for i in ins:
-                    dests[i].add(k)
-            out = {}
-            for (i, c) in self.inst.supply_by_key:
-                for k in sorted(dests.get(i, ())):
-                    terms = self.route_terms(i, c, k)
-                    if terms is not None:
-                        out[(i, c, k)] = terms
-            self._feed_routes = out
-        return self._feed_routes
-
-    def members(self, name: str) -> frozenset[str]:
-        """Countries of a tier, a group, or the country with that code (names used in stage and upstream caps)."""
-        found = self.inst.members(name)
-        return found if found else frozenset(c.code for c in self.inst.countries if c.code == name)
-
-
-# --------------------------------------------------------------------------- checks on frames
 def check_references(t: dict, files: dict[str, str], meta: Meta | None, meta_file: str) -> list[Problem]:
     """Stages, BOM and the multi-tier policy refer to declared ids; the BOM has no cycle; quantities are > 0.
 

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,6 +36,7 @@ from planner.instance import safe_yaml
 from planner.instance.io import yaml_lines, yaml_repeats
 from planner.instance.schema import TABLES, Instance
 from planner.solve.highs import HighsOptions, RelGap, Seed, SolveOptions, Threads, TimeLimit
+from planner.study.measures import MEASURES, Measure  # noqa: F401  (Measure: API)
 from planner.study.execute import FILTER_COLUMNS, SCALABLE_TABLES, RunOutcome, RunTask, Scale, execute_run, reset_worker_state
 
 STUDY_SCHEMA = 1
@@ -166,122 +167,6 @@ class StudySpec(_Strict):
     """Named Pareto frontiers."""
 
 
-# --------------------------------------------------------------------------- measures
-class Measure:
-    """A security measure for frontiers: how to cap it at a level, and how to read it from a solution.
-
-    To add one (e.g. worst-case shortfall once the resilience model has it):
-    subclass, set ``kind``, implement the four methods, add it to MEASURES.
-    """
-
-    kind: ClassVar[str] = ""
-    needs_of: ClassVar[bool] = False
-
-    def __init__(self, of: str | None = None):
-        self.of = of
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{self.of}" if self.of else self.kind
-
-    @property
-    def title(self) -> str:
-        return self.label
-
-    def check(self, inst: Instance) -> str | None:
-        """Why the measure cannot apply to ``inst``, or None."""
-        return None
-
-    def overrides(self, inst: Instance, level: float) -> dict[str, Any]:
-        """Overrides that cap the measure at ``level`` everywhere (instance-wide and in every item override)."""
-        raise NotImplementedError
-
-    def value(self, kpis: pd.DataFrame, solution, inst: Instance) -> float:
-        """The measure achieved by a solved run (friendshored case)."""
-        raise NotImplementedError
-
-
-class _CapsShare(Measure):
-    needs_of = True
-    field: ClassVar[str] = ""
-
-    def overrides(self, inst: Instance, level: float) -> dict[str, Any]:
-        out: dict[str, Any] = {f"policy.{self.field}.{self.of}": level}
-        for item, ip in inst.policy.items.items():
-            # An item's own caps replace the instance-wide ones whole: cap the measure there too.
-            if getattr(ip, self.field) is not None:
-                out[f"policy.items.{item}.{self.field}.{self.of}"] = level
-        return out
-
-
-class TierShare(_CapsShare):
-    """Largest share of any importer's demand for any item supplied from one trust tier."""
-
-    kind = "tier_share"
-    field = "tier_caps"
-
-    @property
-    def title(self) -> str:
-        return f"largest share from tier '{self.of}' (any item, importer)"
-
-    def check(self, inst: Instance) -> str | None:
-        if self.of not in inst.meta.tiers:
-            return f"unknown tier; expected one of the base's tiers: {', '.join(inst.meta.tiers)}"
-        return None
-
-    def value(self, kpis, solution, inst) -> float:
-        v = kpis.loc[(kpis["kpi"] == "tier_share") & (kpis["group"] == self.of), "friendshored"]
-        return float(v.max()) if len(v) else 0.0
-
-
-class GroupShare(_CapsShare):
-    """Largest share of any importer's demand for any item supplied by members of one group (or tier)."""
-
-    kind = "group_share"
-    field = "group_caps"
-
-    @property
-    def title(self) -> str:
-        return f"largest share from group '{self.of}' (any item, importer)"
-
-    def check(self, inst: Instance) -> str | None:
-        if not inst.members(self.of):
-            groups = sorted({g for c in inst.countries for g in c.groups})
-            return f"no country is in this group; expected one of: {', '.join(groups) or '(none)'}"
-        return None
-
-    def value(self, kpis, solution, inst) -> float:
-        a = solution.allocations
-        inside = a[a["country"].isin(inst.members(self.of))]
-        v = inside.groupby(["item", "importer"])["share"].sum()
-        return float(v.max()) if len(v) else 0.0
-
-
-class CountryShare(Measure):
-    """Largest share of any importer's demand for any item supplied by one country."""
-
-    kind = "country_share"
-
-    @property
-    def title(self) -> str:
-        return "largest single-country share (any item, importer)"
-
-    def check(self, inst: Instance) -> str | None:
-        return "country_share takes no 'of'; expected it left out" if self.of else None
-
-    def overrides(self, inst: Instance, level: float) -> dict[str, Any]:
-        out: dict[str, Any] = {"policy.country_share_cap": level}
-        for item, ip in inst.policy.items.items():
-            if ip.country_share_cap is not None:
-                out[f"policy.items.{item}.country_share_cap"] = level
-        return out
-
-    def value(self, kpis, solution, inst) -> float:
-        v = kpis.loc[(kpis["kpi"] == "max_country_share") & (kpis["item"] == "all"), "friendshored"]
-        return float(v.iloc[0]) if len(v) else 0.0
-
-
-MEASURES: dict[str, type[Measure]] = {m.kind: m for m in (TierShare, GroupShare, CountryShare)}
 """Measure kind -> class.  A frontier's measure.kind must be one of these."""
 
 

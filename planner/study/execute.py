@@ -80,7 +80,7 @@ class RunTask:
     tables: bool = True
     """Return the full result tables (a run folder); False returns the summary row only."""
     measure: Any = None
-    """A frontier measure (planner.study.core.Measure) whose value goes into the row, or None."""
+    """A frontier measure (planner.study.measures.Measure) whose value goes into the row, or None."""
     base_path: str = ""
     files_hash: str = ""
     variant: str | None = None

@@ -215,7 +215,7 @@ def _plot_tiers(group: str, g: pd.DataFrame, tiers: list[str], keys: list[str], 
 def write_plots(table: pd.DataFrame, fronts: pd.DataFrame, study: "Study", folder: Path) -> list[Path]:
     """Frontiers with knees, premium against each grid axis, and tier shares per group; replaces ``folder``."""
     from planner.files import atomic_dir
-    from planner.study.core import MEASURES
+    from planner.study.measures import MEASURES
 
     written: list[Path] = []
     solved = table[table["status"].isin(SOLVED)] if len(table) else table

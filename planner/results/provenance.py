@@ -1,0 +1,61 @@
+"""Where a result comes from: the versions of everything that can change a number, and the lock
+the installation was made with. Every run record (solve, stress, network, study run) carries both."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    # Everything whose version can change a number or a byte of the outputs.
+    for pkg in ("friendshore", "pyomo", "highspy", "pandas", "pydantic", "numpy", "pyarrow", "openpyxl", "pyyaml"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    from planner.solve.highs import highs_version
+
+    out["highs"] = highs_version()
+    return out
+
+
+def lock_record() -> dict[str, Any]:
+    """The lock shipped with this installation and how the installed packages compare with it.
+
+    ``sha256`` identifies the lock (requirements.lock, packaged as planner/requirements.lock);
+    ``matches`` is true when every locked package that applies here is installed at its locked
+    version, and ``differs`` lists the others (locked and installed versions): a run made with the
+    lock reproduces exactly; a run with ``matches: false`` used other versions."""
+    import hashlib
+    from importlib import resources
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        text = resources.files("planner").joinpath("requirements.lock").read_bytes()
+    except (FileNotFoundError, OSError):
+        return {"file": "requirements.lock", "sha256": None, "matches": False, "differs": {},
+                "note": "no lock shipped with this installation"}
+    differs: dict[str, dict[str, str | None]] = {}
+    for line in text.decode("utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        locked = next((sp.version for sp in req.specifier if sp.operator == "=="), None)
+        try:
+            have: str | None = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            have = None
+        if have is not None and have != locked:  # not installed: an extra this installation does not use
+            differs[req.name] = {"locked": locked, "installed": have}
+    return {"file": "requirements.lock", "sha256": hashlib.sha256(text).hexdigest(), "matches": not differs,
+            "differs": differs}
