@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,13 @@ def test_every_constraint_is_in_formulation_md_with_a_docstring():
     for c in m.component_objects(Constraint):
         assert f"`{c.name}`" in text, f"{c.name} missing from docs/formulation.md"
         doc = c.rule._fcn.__doc__ if hasattr(c.rule, "_fcn") else None
-        assert doc and " for " in doc, f"{c.name}: docstring must give maths and index set"
+        assert doc, f"{c.name}: no docstring"
+        # The docstring opens with the row's statement: a relation, and the index set it runs over by name.
+        statement = doc.strip().split("\n\n")[0]
+        assert re.search(r"<=|>=|(?<![<>=!])=(?!=)", statement), f"{c.name}: no relation (<=, >= or =) in {statement!r}"
+        if c.is_indexed():
+            assert re.search(rf"\bfor\b.*\b{re.escape(c.index_set().name)}\b", statement, re.S), \
+                f"{c.name}: the statement must end 'for ... in {c.index_set().name}': {statement!r}"
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))
