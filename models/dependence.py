@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, Param, Set, quicksum
 
-
-
 UPDATES = {
     # Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update.
     "country_share_cap_frac": lambda ip, prog, k: ip[k].country_share_cap,
     "tier_share_cap_frac": lambda ip, prog, k: ip[k[0]].tier_caps[k[2]],
     "group_share_cap_frac": lambda ip, prog, k: ip[k[0]].group_caps[k[2]],
 }
+
 
 def add_to(m, inst) -> None:
     pol = inst.policy

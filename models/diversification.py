@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, Param, Set, quicksum
 
-
-
 UPDATES = {"min_suppliers_n": lambda ip, prog, k: ip[k].min_suppliers}
 """Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
+
 
 def add_to(m, inst) -> None:
     pol = inst.policy

@@ -28,10 +28,9 @@ from planner.instance.scenarios import blocks, chain_recourse, model_scenarios
 
 from .registry import register_cost
 
-
-
 UPDATES = {"scenario_beta_frac": lambda ip, prog, k: ip[k].scenario_beta}
 """Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
+
 
 def add_to(m, inst) -> None:
     pol = inst.policy

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
-
-
 UPDATES = {"n1_beta_frac": lambda ip, prog, k: ip[k].n1_beta}
 """Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
+
 
 def add_to(m, inst) -> None:
     pol = inst.policy

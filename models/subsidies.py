@@ -11,13 +11,12 @@ from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksu
 
 from .registry import register_cost
 
-
-
 UPDATES = {
     # Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update.
     "rate_frac": lambda ip, prog, k: prog[k].rate,
     "budget_cur": lambda ip, prog, k: prog[k].budget,
 }
+
 
 def add_to(m, inst) -> None:
     prog = {p.id: p for p in inst.programmes}
