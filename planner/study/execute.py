@@ -30,14 +30,13 @@ from pydantic import ValidationError
 from planner.instance.checks import check_feasibility
 from planner.errors import InstanceError, Problem
 from planner.instance.schema import ALL, TABLES, Instance
-from planner.solve.highs import STALE, SolveOptions, SolveResult, make_solver, solve_model
+from planner.solve.highs import SolveOptions, SolveResult, solve_model
+from planner.solve.persistent import PersistentModel
 
 MAX_SLOTS = 4
 """Persistent models kept per worker thread (least recently used dropped)."""
 MAX_REFERENCES = 32
 """Cost-only solutions cached per worker thread, by instance hash."""
-WARM_START_USED = "MIP start solution is feasible"
-"""HiGHS log line that says it accepted the offered start (HiGHS 1.15)."""
 
 # --------------------------------------------------------------------------- tasks and outcomes
 @dataclass(frozen=True)
@@ -188,18 +187,6 @@ def structure_key(inst: Instance) -> str:
 
 
 # --------------------------------------------------------------------------- persistent solves
-@dataclass
-class _Slot:
-    model: Any
-    solver: Any
-    highs: Any
-    start: Any = None
-    log: list[str] = field(default_factory=list)
-
-
-_WARM_STARTS_SAFE = {"ok": True}
-"""False once HiGHS returned an offered MIP start in place of its solution in this process (seen with
-HiGHS 1.16.0): later re-solves go without a start rather than solving twice."""
 _LOCAL = threading.local()
 _PROCESS_LOCK = threading.Lock()
 """One run at a time per process: Pyomo's HiGHS interface captures output by redirecting the
@@ -221,93 +208,39 @@ def reset_worker_state() -> None:
             delattr(_LOCAL, name)
 
 
-def _quiet_updates(opt) -> None:
-    """Re-solves push Param changes explicitly (update_parameters); nothing else is re-scanned.
-
-    Any automatic update between setSolution and run would touch the HiGHS model
-    and discard the offered start.
-    """
-    au = opt.config.auto_updates
-    for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
-                 "check_for_new_or_removed_params", "check_for_new_objective", "update_constraints", "update_vars",
-                 "update_parameters", "update_named_expressions", "update_objective"):
-        setattr(au, name, False)
-
-
-def _logged(options: SolveOptions) -> SolveOptions:
-    # The log is what tells whether HiGHS took the offered start; it is captured, never printed.
-    return options.model_copy(update={"solver_options": {**options.solver_options, "output_flag": True}})
-
-
 def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: bool) -> tuple[SolveResult, Any, dict]:
     """Solve ``inst``; returns (result, model holding the solution, info).
 
-    info: ``reused`` (a persistent model was re-solved), ``warm_start``
-    (none | used | rejected), ``update_s`` (seconds to push the Param changes).
+    Persistent: a kept :class:`planner.solve.persistent.PersistentModel` of the same structure is
+    re-solved (the few most recent per worker). info: ``reused`` (a kept model was re-solved),
+    ``warm_start`` (none | used | rejected | stale), ``update_s`` (seconds to push the Param changes).
     """
     import models
 
-    info = {"reused": False, "warm_start": "none", "update_s": 0.0}
+    info: dict[str, Any] = {"reused": False, "warm_start": "none", "update_s": 0.0}
     if not persistent:
         t0 = time.perf_counter()
         m = models.build(inst)
         return solve_model(m, options, build_s=time.perf_counter() - t0), m, info
     slots: OrderedDict = _state().slots
     key = (case, structure_key(inst))
-    slot = slots.get(key)
-    if slot is None:
-        t0 = time.perf_counter()
-        m = models.build(inst)
-        build_s = time.perf_counter() - t0
-        opt = make_solver()
-        _quiet_updates(opt)
-        res = solve_model(m, _logged(options), solver=opt, build_s=build_s)
-        highs = getattr(opt, "_solver_model", None)  # pyomo keeps the highspy object here; no public accessor
-        slot = _Slot(m, opt, highs)
-        if highs is not None and hasattr(highs, "cbLogging"):
-            highs.cbLogging.subscribe(lambda e, log=slot.log: log.append(e.message))
+    kept = slots.get(key)
+    if kept is None:
+        kept, res = PersistentModel.first(inst, options)
         if res.status != "error":
-            slots[key] = slot
+            slots[key] = kept
             while len(slots) > MAX_SLOTS:
                 slots.popitem(last=False)
-    else:
-        t0 = time.perf_counter()
-        if not models.update(slot.model, inst):  # the model's own re-solve API sets its Params
-            slots.pop(key, None)  # the key missed a structural difference: build this one afresh
-            return solve_case(inst, case, options, persistent)
-        slots.move_to_end(key)
-        if slot.highs is not None:
-            # Pushing a coefficient of 0 where the matrix holds none makes HiGHS log a warning
-            # ("|Value| of 0 supplied to Highs::changeCoeff ... ignored") straight to the terminal,
-            # outside the captured solve; it is harmless, so HiGHS stays silent while Params are
-            # pushed (solve_model sets its own output options for the solve).
-            slot.highs.setOptionValue("output_flag", False)
-        slot.solver.update_parameters()
-        info["update_s"] = time.perf_counter() - t0
-        info["reused"] = True
-        if slot.start is not None and _WARM_STARTS_SAFE["ok"]:
-            slot.highs.setSolution(slot.start)
-            info["warm_start"] = "offered"
-        slot.log.clear()
-        t1 = time.perf_counter()
-        res = solve_model(slot.model, _logged(options), solver=slot.solver)
-        if info["warm_start"] == "offered" and res.status == "error" and res.termination.startswith(STALE):
-            # HiGHS returned the offered start, not its solution: forget both and solve this run cold.
-            # Later runs of this process get no start (the behaviour belongs to the HiGHS version).
-            _WARM_STARTS_SAFE["ok"] = False
-            info["warm_start"] = "stale"
-            slot.highs.clearSolver()
-            res = solve_model(slot.model, _logged(options), solver=slot.solver)
-        wall = time.perf_counter() - t1
-        # solve_model reports this run's own HiGHS time; the rest of the wall time is update and hand-off.
-        res = res.model_copy(update={"handoff_s": max(wall - res.solve_s, 0.0)})
-        if info["warm_start"] == "offered":
-            info["warm_start"] = "used" if any(WARM_START_USED in line for line in slot.log) else "rejected"
-        if res.status == "error":
-            slots.pop(key, None)
-    if res.has_solution and slot.highs is not None:
-        slot.start = slot.highs.getSolution()
-    return res, slot.model, info
+        return res, kept.model, info
+    again = kept.resolve(inst, options)
+    if again is None:  # the key missed a structural difference: build this one afresh
+        slots.pop(key, None)
+        return solve_case(inst, case, options, persistent)
+    res, run_info = again
+    slots.move_to_end(key)
+    if res.status == "error":
+        slots.pop(key, None)
+    return res, kept.model, {**info, **run_info, "reused": True}
 
 
 # --------------------------------------------------------------------------- one run

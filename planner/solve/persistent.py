@@ -1,0 +1,109 @@
+"""One built model kept with its in-memory HiGHS interface, re-solved run after run.
+
+A study re-solves such a model whenever a run's instance has the model's structure: the model's
+own re-solve API (:func:`models.update`) sets its Params, Pyomo pushes them to HiGHS, and HiGHS is
+offered the previous solution as a MIP start. Everything that knows Pyomo's and highspy's inner
+objects for this lives here, not in the study.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.solve.highs import STALE, SolveOptions, SolveResult, make_solver, solve_model
+
+WARM_START_USED = "MIP start solution is feasible"
+"""HiGHS log line that says it accepted the offered start (HiGHS 1.15)."""
+_WARM_STARTS_SAFE = {"ok": True}
+"""False once HiGHS returned an offered MIP start in place of its solution in this process (seen with
+HiGHS 1.16.0): later re-solves go without a start rather than solving twice."""
+
+
+def _quiet_updates(opt) -> None:
+    """Re-solves push Param changes explicitly (update_parameters); nothing else is re-scanned.
+
+    Any automatic update between setSolution and run would touch the HiGHS model
+    and discard the offered start.
+    """
+    au = opt.config.auto_updates
+    for name in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
+                 "check_for_new_or_removed_params", "check_for_new_objective", "update_constraints", "update_vars",
+                 "update_parameters", "update_named_expressions", "update_objective"):
+        setattr(au, name, False)
+
+
+def _logged(options: SolveOptions) -> SolveOptions:
+    # The log is what tells whether HiGHS took the offered start; it is captured, never printed.
+    return options.model_copy(update={"solver_options": {**options.solver_options, "output_flag": True}})
+
+
+@dataclass
+class PersistentModel:
+    """A built model, its solver interface, the highspy object under it, and its last solution."""
+
+    model: Any
+    solver: Any
+    highs: Any
+    start: Any = None
+    log: list[str] = field(default_factory=list)
+
+    @classmethod
+    def first(cls, inst, options: SolveOptions) -> tuple["PersistentModel", SolveResult]:
+        """Build the model of ``inst`` and solve it once, keeping everything a re-solve needs."""
+        import models
+
+        t0 = time.perf_counter()
+        m = models.build(inst)
+        build_s = time.perf_counter() - t0
+        opt = make_solver()
+        _quiet_updates(opt)
+        res = solve_model(m, _logged(options), solver=opt, build_s=build_s)
+        highs = getattr(opt, "_solver_model", None)  # pyomo keeps the highspy object here; no public accessor
+        kept = cls(m, opt, highs)
+        if highs is not None and hasattr(highs, "cbLogging"):
+            highs.cbLogging.subscribe(lambda e, log=kept.log: log.append(e.message))
+        kept._remember(res)
+        return kept, res
+
+    def resolve(self, inst, options: SolveOptions) -> tuple[SolveResult, dict[str, Any]] | None:
+        """Re-point the model at ``inst`` and solve again; None (nothing solved) if ``inst`` needs
+        another structure. info: ``update_s`` and ``warm_start`` (none | used | rejected | stale)."""
+        import models
+
+        t0 = time.perf_counter()
+        if not models.update(self.model, inst):
+            return None
+        if self.highs is not None:
+            # Pushing a coefficient of 0 where the matrix holds none makes HiGHS log a warning
+            # ("|Value| of 0 supplied to Highs::changeCoeff ... ignored") straight to the terminal,
+            # outside the captured solve; it is harmless, so HiGHS stays silent while Params are
+            # pushed (solve_model sets its own output options for the solve).
+            self.highs.setOptionValue("output_flag", False)
+        self.solver.update_parameters()
+        info: dict[str, Any] = {"update_s": time.perf_counter() - t0, "warm_start": "none"}
+        if self.start is not None and _WARM_STARTS_SAFE["ok"]:
+            self.highs.setSolution(self.start)
+            info["warm_start"] = "offered"
+        self.log.clear()
+        t1 = time.perf_counter()
+        res = solve_model(self.model, _logged(options), solver=self.solver)
+        if info["warm_start"] == "offered" and res.status == "error" and res.termination.startswith(STALE):
+            # HiGHS returned the offered start, not its solution: forget both and solve this run cold.
+            # Later runs of this process get no start (the behaviour belongs to the HiGHS version).
+            _WARM_STARTS_SAFE["ok"] = False
+            info["warm_start"] = "stale"
+            self.highs.clearSolver()
+            res = solve_model(self.model, _logged(options), solver=self.solver)
+        wall = time.perf_counter() - t1
+        # solve_model reports this run's own HiGHS time; the rest of the wall time is update and hand-off.
+        res = res.model_copy(update={"handoff_s": max(wall - res.solve_s, 0.0)})
+        if info["warm_start"] == "offered":
+            info["warm_start"] = "used" if any(WARM_START_USED in line for line in self.log) else "rejected"
+        self._remember(res)
+        return res, info
+
+    def _remember(self, res: SolveResult) -> None:
+        if res.has_solution and self.highs is not None:
+            self.start = self.highs.getSolution()
