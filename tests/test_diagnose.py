@@ -317,3 +317,15 @@ def test_stage_and_upstream_caps_beyond_the_ore_outside_the_tier(policy, family,
                   f"the {what} of 50% is short by 20 points", "raise the cap to 70%",
                   f"add 20 t of metal supply that avoids concern {where} and can reach J"):
         assert words in r.message, r.message
+
+
+def test_the_diagnosis_reuses_the_model_that_failed_to_solve(tmp_path, monkeypatch):
+    # Issue 14: `solve` on an infeasible policy built the friendshored model, then the diagnosis built it
+    # again. Now the comparison hands the unsolved model to the diagnosis: one build in all (no cost-only).
+    calls = []
+    real = models.build
+    monkeypatch.setattr(models, "build", lambda *a, **k: calls.append(1) or real(*a, **k))
+    inst = write_instance_files(tmp_path / "two", TWO_SUPPLIERS)
+    r = CliRunner().invoke(app, ["solve", str(inst), "--set", "policy.country_share_cap=0.6", "--no-compare"])
+    assert r.exit_code == 3 and "Country_Share_Cap" in r.output, r.output
+    assert len(calls) == 1

@@ -7,14 +7,15 @@ sourcing it evaluates without importing the comparison that calls it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from planner.instance.schema import Instance, Policy
 from planner.results import solution as sol
 from planner.solve.highs import SolveOptions, SolveResult, build_and_solve
 
-CaseSolver = Callable[[Instance, str], tuple[SolveResult, "sol.Solution | None"]]
-"""Solve one case of an instance: (instance, case name) -> (result, solution or None). The default
-builds and solves afresh (:func:`solve_case`); a study passes its persistent solver."""
+CaseSolver = Callable[[Instance, str], tuple[SolveResult, "sol.Solution | None", Any]]
+"""Solve one case of an instance: (instance, case name) -> (result, solution or None, the model).
+The default builds and solves afresh (:func:`solve_model_case`); a study passes its persistent solver."""
 
 
 def cost_only(inst: Instance) -> Instance:
@@ -26,7 +27,13 @@ def cost_only(inst: Instance) -> Instance:
     return inst.with_policy(off)
 
 
+def solve_model_case(inst: Instance, case: str, options: SolveOptions | None = None):
+    """Build and solve one case: returns (SolveResult, Solution or None, the model)."""
+    m, res = build_and_solve(inst, options)
+    return res, (sol.from_model(m, inst, res, case) if res.has_solution else None), m
+
+
 def solve_case(inst: Instance, case: str, options: SolveOptions | None = None):
     """Build and solve one case: returns (SolveResult, Solution or None)."""
-    m, res = build_and_solve(inst, options)
-    return res, (sol.from_model(m, inst, res, case) if res.has_solution else None)
+    res, s, _ = solve_model_case(inst, case, options)
+    return res, s

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from planner.results import solution as sol
 from planner.analysis import stress as st
 from planner.instance.scenarios import TTS_CAP_WEEKS, expected_weights, scenarios_of
-from planner.analysis.cases import CaseSolver, cost_only, solve_case  # noqa: F401  (cost_only, solve_case: API)
+from planner.analysis.cases import CaseSolver, cost_only, solve_case, solve_model_case  # noqa: F401  (API)
 from planner.instance.schema import Instance
 from planner.solve.highs import SolveOptions, SolveResult
 
@@ -32,6 +33,8 @@ class Comparison:
     """case -> solve result (None for the evaluated baseline)."""
     stress: dict[str, st.StressResult] = field(default_factory=dict)
     """case -> stress test of its sourcing against every scenario (empty without scenarios)."""
+    unsolved: Any = None
+    """The built model of a friendshored case without a solution, for the diagnosis to reuse."""
 
     @property
     def main(self) -> SolveResult:
@@ -50,17 +53,18 @@ def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cos
 
     ``solve(instance, case)`` solves one case (default: build and solve afresh); a study passes its
     persistent solver. A friendshored case without a solution leaves that case's solution None."""
-    solve = solve or (lambda case_inst, case: solve_case(case_inst, case, options))
+    solve = solve or (lambda case_inst, case: solve_model_case(case_inst, case, options))
     results: dict[str, SolveResult | None] = {"baseline": None}
     solutions: dict[str, sol.Solution | None] = {"baseline": sol.from_baseline(inst)}
     if with_cost_only:
-        results["cost_only"], solutions["cost_only"] = solve(cost_only(inst), "cost_only")
-    results["friendshored"], solutions["friendshored"] = solve(inst, "friendshored")
+        results["cost_only"], solutions["cost_only"], _ = solve(cost_only(inst), "cost_only")
+    results["friendshored"], solutions["friendshored"], model = solve(inst, "friendshored")
     stress = stress_cases(inst, solutions, options)
     if "baseline" in stress and expected_weights(inst):
         # The baseline is costed like the plans: its scenario shortfalls at probability x shortage cost.
         solutions["baseline"] = sol.from_baseline(inst, scenario_short=st.shortfalls(stress["baseline"].table))
-    return Comparison(inst, solutions, results, stress)
+    return Comparison(inst, solutions, results, stress,
+                      unsolved=model if solutions["friendshored"] is None else None)
 
 
 def stress_cases(inst: Instance, solutions: dict[str, sol.Solution | None],

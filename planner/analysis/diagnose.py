@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from planner.instance.schema import Instance
-from planner.solve.highs import SolveOptions, SolveResult, make_solver, solve_model
+from planner.solve.highs import SolveOptions, SolveResult, lp_iis, make_solver, solve_model
 
 POLICY_CONSTRAINTS: tuple[str, ...] = (
     "Country_Share_Cap",
@@ -606,7 +606,7 @@ def _generic_msg(f: Finding, con) -> str:
 def _physical(m, inst: Instance, opt, res: SolveResult) -> Diagnosis:
     """No policy level helps: name items short of reachable capacity, then an infeasible subset of rows."""
     records = _capacity_shortfalls(m, inst)
-    iis_rows, col_names, iis_note = _iis(m, opt)
+    iis_rows, col_names, iis_note = lp_iis(m, opt)
     for con in iis_rows:
         name = con.parent_component().name
         idx = con.index()
@@ -657,51 +657,6 @@ def _cap_row(item: str, importer: str, cap: float, dem: float, unit: str, who: s
             "message": f"{item}{'' if importer == 'all' else ' / ' + importer}: {who} at most {q(cap)} against a "
                        f"demand of {q(dem)}; add {q(dem - cap)} of capacity (or lanes) or allow shortage",
             "status": "infeasible"}
-
-
-def _iis(m, opt) -> tuple[list, list[str], str]:
-    """Rows (ConstraintData) and variable bounds of an irreducible infeasible subset of the LP relaxation.
-
-    Uses the HiGHS model the Pyomo interface built (private attributes of
-    pyomo.contrib.solver's Highs, read defensively): integrality is dropped
-    and ``getIis`` is asked for an irreducible subset.  Returns a note instead
-    when none is available (the relaxation is feasible: the conflict needs
-    integer choices).
-    """
-    import highspy
-    import numpy as np
-
-    h = getattr(opt, "_solver_model", None)
-    row_map = getattr(opt, "_solver_con_to_pyomo_con_map", None)
-    if h is None or row_map is None:
-        return [], [], "no infeasible subset available from this solver interface"
-    n = h.getNumCol()
-    if n:
-        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
-                                np.array([highspy.HighsVarType.kContinuous] * n))
-    strategy = int(highspy.IisStrategy.kIisStrategyFromLp)
-    if h.getNumRow() <= 20000:  # the deletion filter solves one LP per row: only for modest models
-        strategy |= int(highspy.IisStrategy.kIisStrategyIrreducible)
-    h.setOptionValue("iis_strategy", strategy)
-    status, iis = h.getIis()
-    if status == highspy.HighsStatus.kError or not iis.valid_ or not len(iis.row_index_):
-        return [], [], ("the LP relaxation is feasible, so the conflict comes from yes/no choices (qualification, "
-                        "minimum orders, builds); no infeasible subset of rows can be shown")
-    rows = [row_map[int(r)] for r in iis.row_index_ if int(r) in row_map]
-    rows.sort(key=lambda c: c.name)
-    # The interface maps id(VarData) -> column.
-    from pyomo.environ import Var
-
-    name_of = {id(v): v.name for v in m.component_data_objects(Var, descend_into=True)}
-    col_of = {int(col): name_of.get(key) for key, col in (getattr(opt, "_pyomo_var_to_solver_var_map", {}) or {}).items()}
-    cols = []
-    sides = {int(highspy.IisBoundStatus.kIisBoundStatusLower): ">= its lower bound",
-             int(highspy.IisBoundStatus.kIisBoundStatusUpper): "<= its upper bound",
-             int(highspy.IisBoundStatus.kIisBoundStatusBoxed): "within its bounds"}
-    for c, b in zip(iis.col_index_, iis.col_bound_):
-        if int(b) in sides:  # other statuses: the column's bounds play no part in the conflict
-            cols.append(f"{col_of.get(int(c)) or f'column {int(c)}'} {sides[int(b)]}")
-    return rows, sorted(cols), ""
 
 
 # --------------------------------------------------------------------------- labels and helpers
@@ -759,11 +714,13 @@ def _val(x) -> float:
 
 
 # --------------------------------------------------------------------------- entry points
-def run_diagnosis(inst: Instance, options: SolveOptions | None = None, formulation: str | None = None) -> Diagnosis:
-    """Build ``inst``'s model and diagnose why its policy cannot all hold."""
+def run_diagnosis(inst: Instance, options: SolveOptions | None = None, formulation: str | None = None,
+                  model=None) -> Diagnosis:
+    """Diagnose why ``inst``'s policy cannot all hold, on ``model`` (the built model of ``inst`` that
+    just failed to solve, reused and relaxed in place) or on a fresh build."""
     import models
 
-    m = models.build(inst, formulation or models.DEFAULT_FORMULATION)
+    m = model if model is not None else models.build(inst, formulation or models.DEFAULT_FORMULATION)
     return diagnose_model(m, inst, options)
 
 
@@ -817,7 +774,7 @@ def write_diagnosis(out_dir: Path, diag: Diagnosis, formats: Iterable[str] = ("c
 
 def report_infeasible(inst: Instance, options: SolveOptions, console, out_dir: Path | None = None,
                       formats: Iterable[str] = ("csv",), record: dict | None = None,
-                      extras: dict | None = None) -> Diagnosis | None:
+                      extras: dict | None = None, model=None) -> Diagnosis | None:
     """For the CLI: diagnose, print, and write the diagnosis into ``out_dir`` if given.
 
     A failure of the diagnosis itself is reported briefly (the run is still
@@ -825,7 +782,7 @@ def report_infeasible(inst: Instance, options: SolveOptions, console, out_dir: P
     """
     try:
         with console.status("diagnosing the conflict ..."):
-            diag = run_diagnosis(inst, options)
+            diag = run_diagnosis(inst, options, model=model)
     except Exception as exc:  # noqa: BLE001 - the diagnosis is a help; its failure must not hide exit 3
         if os.environ.get("FRIENDSHORE_DEBUG"):
             raise

@@ -63,6 +63,7 @@ def run_record(
     compare: bool = True,
     replayed_from: dict[str, Any] | None = None,
     files: list[str] | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce a run, and its outcome (run.json).
 
@@ -108,7 +109,8 @@ def run_record(
         "bound": main.bound if main else None,
         "gap": main.gap if main else None,
         "cases": cases,
-        "warnings": [str(p) for p in check_numerics(cmp.instance, instance_path)],
+        # The numerical-hygiene warnings the command printed (checked once; here when not given).
+        "warnings": warnings if warnings is not None else [str(p) for p in check_numerics(cmp.instance, instance_path)],
         "timing": {
             "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
             "wall_s": time.time() - started,

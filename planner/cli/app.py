@@ -186,12 +186,15 @@ def _load(path: Path, overrides, variant: str | None):
     return load_instance(path, overrides or (), variant=variant)
 
 
-def _warn_numerics(inst, path: Path) -> None:
-    """Numerical-hygiene warnings (ill-conditioning, inconsistent units): printed, never fatal."""
+def _warn_numerics(inst, path: Path) -> list[str]:
+    """Numerical-hygiene warnings (ill-conditioning, inconsistent units): printed, never fatal, and
+    returned for the run record (checked once per command)."""
     from planner.instance.checks import check_numerics
 
-    for p in check_numerics(inst, str(path)):
-        err.print(f"[bold yellow]warning:[/] {p}", highlight=False)
+    found = [str(p) for p in check_numerics(inst, str(path))]
+    for text in found:
+        err.print(f"[bold yellow]warning:[/] {text}", highlight=False)
+    return found
 
 
 @app.command()
@@ -287,7 +290,7 @@ def solve(
         out.print(f"replaying {rep.source}: {instance}"
                   + (f", variant {variant}" if variant else "")
                   + (f", {len(overrides)} override(s)" if overrides else ""), highlight=False)
-    _warn_numerics(inst, instance)
+    warnings = _warn_numerics(inst, instance)
 
     with err.status(f"solving {inst.meta.name} ..."):
         cmp = run_comparison(inst, options, with_cost_only=compare)
@@ -296,7 +299,7 @@ def solve(
         return run_record(
             cmp, instance_path=str(instance), files_hash=files_hash(instance), instance_hash=instance_hash(inst),
             overrides=overrides, variant=variant, options=options, started=started, compare=compare,
-            replayed_from=replayed_from, files=sorted(extras),
+            replayed_from=replayed_from, files=sorted(extras), warnings=warnings,
         )
 
     if not main.has_solution:
@@ -306,7 +309,7 @@ def solve(
             from planner.analysis.diagnose import report_infeasible
 
             report_infeasible(inst, options, out, out_dir, formats, record() if out_dir is not None else None,
-                              extras=_bind(extras, inst))
+                              extras=_bind(extras, inst), model=cmp.unsolved)
             if report and out_dir is not None and out_dir.exists():
                 from planner.report.page import write_report
 

@@ -442,3 +442,48 @@ def write_model(inst, path: Path) -> None:
     if fmt not in MODEL_FORMATS:
         raise ValueError(f"model format {fmt!r}; expected one of {MODEL_FORMATS}")
     models.build(inst).write(str(path), io_options={"symbolic_solver_labels": True})
+
+
+def lp_iis(m, opt) -> tuple[list, list[str], str]:
+    """Rows (ConstraintData) and variable bounds of an irreducible infeasible subset of the LP relaxation.
+
+    Uses the HiGHS model the Pyomo interface built (private attributes of
+    pyomo.contrib.solver's Highs, read defensively): integrality is dropped
+    and ``getIis`` is asked for an irreducible subset.  Returns a note instead
+    when none is available (the relaxation is feasible: the conflict needs
+    integer choices).
+    """
+    import highspy
+    import numpy as np
+
+    h = getattr(opt, "_solver_model", None)
+    row_map = getattr(opt, "_solver_con_to_pyomo_con_map", None)
+    if h is None or row_map is None:
+        return [], [], "no infeasible subset available from this solver interface"
+    n = h.getNumCol()
+    if n:
+        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                                np.array([highspy.HighsVarType.kContinuous] * n))
+    strategy = int(highspy.IisStrategy.kIisStrategyFromLp)
+    if h.getNumRow() <= 20000:  # the deletion filter solves one LP per row: only for modest models
+        strategy |= int(highspy.IisStrategy.kIisStrategyIrreducible)
+    h.setOptionValue("iis_strategy", strategy)
+    status, iis = h.getIis()
+    if status == highspy.HighsStatus.kError or not iis.valid_ or not len(iis.row_index_):
+        return [], [], ("the LP relaxation is feasible, so the conflict comes from yes/no choices (qualification, "
+                        "minimum orders, builds); no infeasible subset of rows can be shown")
+    rows = [row_map[int(r)] for r in iis.row_index_ if int(r) in row_map]
+    rows.sort(key=lambda c: c.name)
+    # The interface maps id(VarData) -> column.
+    from pyomo.environ import Var
+
+    name_of = {id(v): v.name for v in m.component_data_objects(Var, descend_into=True)}
+    col_of = {int(col): name_of.get(key) for key, col in (getattr(opt, "_pyomo_var_to_solver_var_map", {}) or {}).items()}
+    cols = []
+    sides = {int(highspy.IisBoundStatus.kIisBoundStatusLower): ">= its lower bound",
+             int(highspy.IisBoundStatus.kIisBoundStatusUpper): "<= its upper bound",
+             int(highspy.IisBoundStatus.kIisBoundStatusBoxed): "within its bounds"}
+    for c, b in zip(iis.col_index_, iis.col_bound_):
+        if int(b) in sides:  # other statuses: the column's bounds play no part in the conflict
+            cols.append(f"{col_of.get(int(c)) or f'column {int(c)}'} {sides[int(b)]}")
+    return rows, sorted(cols), ""

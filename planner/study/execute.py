@@ -294,10 +294,12 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
                     refs.popitem(last=False)
             refs.move_to_end(h)
             info["cost_only_s"] = time.perf_counter() - t1
-            return refs[h]
+            return (*refs[h], None)  # the cached case's model is not kept
         res, m, run_info = solve_case(case_inst, case, task.options, task.persistent)
         info.update(run_info)
-        return res, (sol.from_model(m, case_inst, res, case) if res.has_solution else None)
+        # A persistent model stays in the cache: it is not handed out for a diagnosis to relax.
+        return res, (sol.from_model(m, case_inst, res, case) if res.has_solution else None), \
+            (None if task.persistent else m)
 
     # The one three-case sequence of `solve` (planner.analysis.compare), stress tests included.
     cmp = run_comparison(inst, task.options, with_cost_only=task.compare, solve=solve)
