@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 import numpy as np
-import openpyxl
 import pandas as pd
 import yaml
-from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ValidationError
 
 from planner.instance import safe_yaml
@@ -153,6 +151,9 @@ def _read_workbook(path: Path) -> _Raw:
     book = path.name
     raw = _Raw(None, f"{book}[{META_SHEET}]", {}, {})
     xlsx_package.check_size(path, book)  # before openpyxl unpacks anything
+    import openpyxl  # only for workbooks: a CSV instance never loads it (start-up time)
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException) as e:
@@ -238,6 +239,9 @@ def _uncached_formulas(path: Path, sheets: dict[str, list[tuple]]) -> list[Probl
     Such cells get the formula text instead, so they are never read as empty.  Only workbooks
     whose read sheets hold a formula at all are opened a second time.
     """
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, InvalidFileException):

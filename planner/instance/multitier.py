@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import networkx as nx
 import pandas as pd
 
 from planner.errors import Problem
@@ -59,6 +58,8 @@ def check_references(t: dict, files: dict[str, str], meta: Meta | None, meta_fil
         if r["quantity"] <= 0:
             out.append(Problem(file, int(r[LINE]), "quantity", f"{r['quantity']:g}",
                                "out of range; expected input units per output unit > 0"))
+    import networkx as nx  # only when a bill of materials is checked (start-up time)
+
     g = nx.DiGraph()
     line_of = {}
     for _, r in ok.iterrows():
