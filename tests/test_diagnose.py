@@ -259,12 +259,12 @@ def test_phase_2_finds_a_plan_on_the_shipped_resilient_batteries_case():
 
 
 def test_cli_a_failing_diagnosis_still_exits_3_without_traceback_or_output(tmp_path, monkeypatch):
-    import planner.analysis.diagnose
+    import planner.cli.show
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom [x]")
 
-    monkeypatch.setattr(planner.analysis.diagnose, "run_diagnosis", broken)
+    monkeypatch.setattr(planner.cli.show, "run_diagnosis", broken)  # what the CLI calls
     monkeypatch.delenv("FRIENDSHORE_DEBUG", raising=False)
     inst = write_instance_files(tmp_path / "two", TWO_SUPPLIERS)
     out = tmp_path / "o"

@@ -36,7 +36,6 @@ weighted relative to its bound, and reported generically.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -729,28 +728,8 @@ def diagnose(inst: Instance, options: SolveOptions | None = None) -> pd.DataFram
     return run_diagnosis(inst, options).table
 
 
-def print_diagnosis(diag: Diagnosis, console, title: str = "infeasibility diagnosis") -> None:
-    """The table (rich) and the plain sentences."""
-    from rich.markup import escape
-    from rich.table import Table
 
-    # soft_wrap: sentences stay on one line each, whole for grep and log readers.
-    console.print(f"[bold]{title}[/]: {escape(diag.headline)}", highlight=False, soft_wrap=True)
-    if len(diag.table):
-        t = Table(header_style="bold", title_justify="left")
-        for c in ("constraint", "item", "importer", "group", "limit", "needed", "shortfall", "unit"):
-            t.add_column(c, justify="right" if c in ("limit", "needed", "shortfall") else "left", no_wrap=True)
-        for r in diag.table.itertuples(index=False):
-            t.add_row(*(escape(str(x)) for x in (r.constraint, r.item, r.importer, r.group)),
-                      *(_cell(x) for x in (r.limit, r.needed, r.shortfall)), escape(r.unit))
-        console.print(t)
-        for msg in diag.table["message"]:
-            console.print(f"  - {msg}", highlight=False, markup=False, soft_wrap=True)
-    for note in diag.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
-
-
-def _cell(x: float) -> str:
+def fmt_cell(x: float) -> str:
     return "-" if x != x else _sig(x)
 
 
@@ -772,37 +751,10 @@ def write_diagnosis(out_dir: Path, diag: Diagnosis, formats: Iterable[str] = ("c
     return sorted(Path(out_dir).iterdir())
 
 
-def report_infeasible(inst: Instance, options: SolveOptions, console, out_dir: Path | None = None,
-                      formats: Iterable[str] = ("csv",), record: dict | None = None,
-                      extras: dict | None = None, model=None) -> Diagnosis | None:
-    """For the CLI: diagnose, print, and write the diagnosis into ``out_dir`` if given.
-
-    A failure of the diagnosis itself is reported briefly (the run is still
-    infeasible); set FRIENDSHORE_DEBUG=1 for the traceback.
-    """
-    try:
-        with console.status("diagnosing the conflict ..."):
-            diag = run_diagnosis(inst, options, model=model)
-    except Exception as exc:  # noqa: BLE001 - the diagnosis is a help; its failure must not hide exit 3
-        if os.environ.get("FRIENDSHORE_DEBUG"):
-            raise
-        from rich.markup import escape
-
-        console.print(f"[bold red]the infeasibility diagnosis failed:[/] {escape(f'{type(exc).__name__}: {exc}')} "
-                      "(a bug in Friendshore; FRIENDSHORE_DEBUG=1 shows the traceback). Nothing was written.",
-                      highlight=False)
-        return None
-    print_diagnosis(diag, console)
-    if out_dir is not None:
-        write_diagnosis(out_dir, diag, formats, record, extras)
-        console.print(f"wrote diagnosis ({', '.join(formats)}){' and run.json' if record else ''}"
-                      f"{''.join(', ' + n for n in sorted(extras or {}))} to {out_dir}")
-    return diag
-
 
 __all__ = [
     "COLUMNS", "FAMILIES", "KINDS", "POLICY_CONSTRAINTS", "ROLES", "Diagnosis", "Elastic", "Family", "Finding", "RowGap",
     "diagnose",
-    "diagnose_model", "policy_constraint_names", "print_diagnosis", "relax", "report_infeasible", "run_diagnosis",
+    "diagnose_model", "policy_constraint_names", "relax", "run_diagnosis",
     "write_diagnosis",
 ]

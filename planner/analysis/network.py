@@ -430,43 +430,6 @@ def write(out: Path, inst: Instance, result: NetworkResult, rec: dict, formats: 
         write_json(stage / "run.json", rec)
 
 
-def print_result(console, inst: Instance, result: NetworkResult) -> None:
-    """Exposure the last tier hides, then the single points of failure."""
-    from rich.table import Table
-
-    g = result.graph
-    console.print(f"{inst.meta.name}: network of {result.sourcing}: {g.number_of_nodes()} nodes, "
-                  f"{g.number_of_edges()} edges, {'multi-tier' if inst.chain.multi_tier else 'single-tier'}",
-                  highlight=False)
-    tiers = result.tables.get("exposure_tiers")
-    if tiers is not None and len(tiers):
-        tab = Table(title="exposure by trust tier: direct (last tier) vs upstream (any stage, pro rata)",
-                    header_style="bold", title_justify="left")
-        for col in ("importer", "item", "tier", "direct", "upstream"):
-            tab.add_column(col, no_wrap=True, justify="left" if col in ("importer", "item", "tier") else "right")
-        for r in tiers.itertuples(index=False):
-            if r.direct_share > EPS or r.upstream_share > EPS:
-                hidden = r.upstream_share - r.direct_share > 0.05
-                tab.add_row(r.importer, r.item, r.tier, f"{100 * r.direct_share:.1f} %",
-                            f"[bold red]{100 * r.upstream_share:.1f} %[/]" if hidden
-                            else f"{100 * r.upstream_share:.1f} %")
-        console.print(tab)
-    spof = result.tables["spof"]
-    bad = spof[spof["spof"]]
-    tab = Table(title=f"single points of failure: losing one cuts deliverable supply below {result.beta:.0%} "
-                      f"({len(bad)} of {len(spof)} elements)", header_style="bold", title_justify="left")
-    for col in ("item", "kind", "element", "tier", "deliverable", "intact"):
-        tab.add_column(col, no_wrap=True, justify="right" if col in ("deliverable", "intact") else "left")
-    for r in bad.itertuples(index=False):
-        tab.add_row(r.item, r.kind, r.element, r.tier, f"{100 * r.deliverable_share:.1f} %",
-                    f"{100 * r.intact_share:.1f} %")
-    console.print(tab)
-    for item, cut in result.tables["min_cut"].groupby("item", sort=True):
-        console.print(f"min cut of {item}: {cut['cut_value'].iloc[0]:,.6g} of demand {cut['demand'].iloc[0]:,.6g} "
-                      f"({', '.join(cut['element'])})", highlight=False)
-    for n in result.notes:
-        console.print(f"[yellow]note:[/] {n}", highlight=False)
-
 
 def run(inst: Instance, which: str, beta: float = DEFAULT_BETA, options=None) -> NetworkResult:
     """The `network` command's analysis of the chosen sourcing."""

@@ -306,7 +306,7 @@ def solve(
         err.print(f"[bold red]no solution:[/] {main.explanation} (HiGHS: {main.termination}).")
         if main.status in ("infeasible", "infeasible_or_unbounded"):
             # Say which policy constraints conflict, and by how much; write diagnosis.* and run.json only.
-            from planner.analysis.diagnose import report_infeasible
+            from planner.cli.show import report_infeasible
 
             report_infeasible(inst, options, out, out_dir, formats, record() if out_dir is not None else None,
                               extras=_bind(extras, inst), model=cmp.unsolved)
@@ -457,7 +457,7 @@ def print_summary(cmp, kpis) -> None:
             " / ".join(_fmt(val("qualified_suppliers", c, item), 0) for c in cases),
         )
     out.print(dep)
-    from planner.analysis.stress import resilience_table
+    from planner.cli.show import resilience_table
 
     scen = resilience_table(cmp, kpis, cases)
     if scen is not None:
@@ -517,7 +517,9 @@ def stress(
             result = st.run(job.inst, sourcing, job.options)
     except FriendshoreError as exc:
         fail(exc)
-    st.print_result(out, job.inst, result)
+    from planner.cli.show import print_stress
+
+    print_stress(out, job.inst, result)
     if out_dir is not None:
         rec = st.record(job.inst, result, instance_path=str(instance), files_hash=files_hash(instance),
                         instance_hash=instance_hash(job.inst), overrides=job.overrides,
@@ -551,7 +553,9 @@ def network(
             result = nw.run(job.inst, sourcing, beta, job.options)
     except FriendshoreError as exc:
         fail(exc)
-    nw.print_result(out, job.inst, result)
+    from planner.cli.show import print_network
+
+    print_network(out, job.inst, result)
     if out_dir is not None:
         rec = nw.record(job.inst, result, instance_path=str(instance), files_hash=files_hash(instance),
                         instance_hash=instance_hash(job.inst), overrides=job.overrides,
@@ -605,7 +609,7 @@ def study(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build a fresh model for every run (no persistent re-solve).")] = False,
 ) -> None:
     """Run a parameter study: scenarios, grid sweeps and Pareto frontiers, stored run by run."""
-    from planner.study.core import cli_study
+    from planner.cli.show import cli_study
 
     try:
         cli_study(study_file, out_dir, workers=workers, scheduler=scheduler, resume=resume, rebuild=rebuild,

@@ -39,6 +39,8 @@ from planner.solve.highs import HighsOptions, RelGap, Seed, SolveOptions, Thread
 from planner.study.measures import MEASURES, Measure  # noqa: F401  (Measure: API)
 from planner.study.execute import FILTER_COLUMNS, SCALABLE_TABLES, RunOutcome, RunTask, Scale, execute_run, reset_worker_state
 
+ProgressBar = Callable[[int, int], contextlib.AbstractContextManager[Callable[[int], None]]]
+"""(runs to do, runs done before) -> a context manager yielding advance(failed so far)."""
 STUDY_SCHEMA = 1
 RUNS = "runs"
 """Sub-folder of a study's output: ``<run_id>.parquet`` (the run's row) and ``<run_id>/`` (its tables)."""
@@ -738,8 +740,7 @@ def run_study(
     resume: bool = False,
     persistent: bool = True,
     processes: bool = True,
-    progress: bool = True,
-    console=None,
+    progress: ProgressBar | bool | None = None,
     tables: bool = True,
     plots: bool = True,
     command: tuple[str, ...] | None = None,
@@ -750,13 +751,12 @@ def run_study(
     the Dask cluster at ``scheduler``.  ``persistent=False`` builds a fresh model
     for every run (for checking and benchmarks).  ``processes=False`` makes the
     local Dask cluster use threads (tests).  ``tables=False`` keeps only each
-    run's row (no run folders).
+    run's row (no run folders). ``progress(total, resumed)`` is a context manager yielding
+    ``advance(failed)``, called as each run ends (the CLI passes its progress bar; default none).
     """
-    from rich.console import Console
-
     t0 = time.time()
     out = Path(out)
-    console = console or Console(stderr=True)
+    progress = progress if callable(progress) else _no_progress
     if not resume and _records(out):
         raise InstanceError([Problem("--out", value=str(out), expected="holds results of a study already; expected "
                                      "--resume to continue it, or a new folder")])
@@ -765,7 +765,7 @@ def run_study(
     client = _connect(scheduler) if scheduler else None  # before anything is written
     try:
         return _run(study, out, client=client, n_workers=n_workers, resume=resume, persistent=persistent,
-                    processes=processes, progress=progress, console=console, tables=tables, plots=plots,
+                    processes=processes, progress=progress, tables=tables, plots=plots,
                     command=command, started=t0)
     finally:
         if client is not None:
@@ -773,7 +773,7 @@ def run_study(
 
 
 def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persistent: bool, processes: bool,
-         progress: bool, console, tables: bool, plots: bool, command: tuple[str, ...], started: float) -> StudyReport:
+         progress: ProgressBar, tables: bool, plots: bool, command: tuple[str, ...], started: float) -> StudyReport:
     with _lock(out):
         _clean_stale(out)
         (out / RUNS).mkdir(parents=True, exist_ok=True)
@@ -791,7 +791,7 @@ def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persi
         tasks = [study.task(r, persistent=persistent, tables=tables, command=command) for r in todo]
         counts = {"done": 0, "failed": 0}
 
-        with _progress(console, progress, len(tasks), len(finished)) as advance:
+        with progress(len(tasks), len(finished)) as advance:
             def on_done(task: RunTask, outcome: RunOutcome) -> None:
                 run = by_id[task.run_id]
                 row = {"run_id": run.run_id, "kind": run.kind, "group": run.group, "scenario": run.scenario,
@@ -817,24 +817,8 @@ def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persi
 
 
 @contextlib.contextmanager
-def _progress(console, enabled: bool, total: int, resumed: int) -> Iterator[Callable[[int], None]]:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    if not enabled:
-        yield lambda failed: None
-        return
-    note = f" ({resumed} done before)" if resumed else ""
-    bar = Progress(SpinnerColumn(), TextColumn("[bold]runs{task.fields[note]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("[red]failed {task.fields[failed]}"), TextColumn("elapsed"), TimeElapsedColumn(),
-                   TextColumn("ETA"), TimeRemainingColumn(), console=console)
-    with bar:
-        task = bar.add_task("runs", total=total, failed=0, note=note)
-
-        def advance(failed: int) -> None:
-            bar.update(task, advance=1, failed=failed)
-
-        yield advance
+def _no_progress(total: int, resumed: int) -> Iterator[Callable[[int], None]]:
+    yield lambda failed: None
 
 
 def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, plots: bool) -> StudyReport:
@@ -867,42 +851,3 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
 
 
 # --------------------------------------------------------------------------- command line
-def cli_study(study_file: Path, out_dir: Path, *, workers: int | None, scheduler: str | None, resume: bool,
-              rebuild: bool, out, err) -> StudyReport:
-    """``friendshore study``: check the file, run, print a summary.  Raises InstanceError on bad input."""
-    from rich.table import Table
-
-    with err.status(f"checking {study_file} ..."):
-        study = load_study(study_file)
-    where = f"Dask scheduler {scheduler}" if scheduler else (
-        f"{workers or os.cpu_count() or 1} local worker process(es)" if (workers or os.cpu_count() or 1) > 1 else "this process")
-    err.print(f"{study.spec.name}: {len(study.runs)} runs on {study.base.meta.name} ({where}, "
-              f"{'rebuild every run' if rebuild else 'persistent re-solve'})", highlight=False)
-    report = run_study(study, out_dir, workers=workers, scheduler=scheduler, resume=resume, persistent=not rebuild,
-                       console=err)
-    t = report.table
-    ok = int(t["status"].isin(["optimal", "feasible"]).sum()) if t is not None and len(t) else 0
-    out.print(f"study {study.spec.name}: {report.planned} runs planned, {report.ran} run now, "
-              f"{report.resumed} kept from before; {ok} solved, {len(report.failed)} failed "
-              f"({report.wall_s:.1f} s)", highlight=False)
-    if report.failed:
-        tab = Table(title="failed runs (recorded with their reason; the study went on)", title_justify="left",
-                    header_style="bold")
-        for c in ("run", "status", "reason"):
-            tab.add_column(c, overflow="fold")
-        for f in report.failed[:20]:
-            tab.add_row(f["run_id"], f["status"], f["reason"][:300])
-        out.print(tab)
-        if len(report.failed) > 20:
-            out.print(f"... and {len(report.failed) - 20} more: see results.csv", highlight=False)
-    for k in report.knees:
-        out.print(f"knee of frontier {k['frontier']}: cap {k['level']:g}, measure {k['measure_value']:.4g}, "
-                  f"total cost {k['total_cost']:,.0f} ({k['run_id']})", highlight=False)
-    if t is not None and len(t) and "warm_start" in t:
-        reused = int(t["reused"].fillna(False).astype(bool).sum()) if "reused" in t else 0
-        used = int((t["warm_start"] == "used").sum())
-        out.print(f"persistent re-solves: {reused} of {len(t)} runs; MIP start accepted by HiGHS in {used}",
-                  highlight=False)
-    out.print(f"wrote results.csv, results.parquet{', frontiers.csv' if study.spec.frontiers else ''}, plots/, "
-              f"runs/ and study.json to {out_dir}", highlight=False)
-    return report
