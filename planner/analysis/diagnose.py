@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from planner.instance.schema import Instance
+from planner.results.schema import columns
 from planner.solve.highs import SolveOptions, SolveResult, lp_iis, make_solver, solve_model
 
 POLICY_CONSTRAINTS: tuple[str, ...] = (
@@ -59,7 +60,7 @@ POLICY_CONSTRAINTS: tuple[str, ...] = (
 ``Min_Order`` is not among them: a minimum order is a contract term of the
 data, not a policy choice, so it stays hard like capacity."""
 
-COLUMNS = ("constraint", "item", "importer", "group", "limit", "needed", "shortfall", "unit", "message", "status")
+COLUMNS = tuple(columns("diagnosis"))
 """Columns of the diagnosis table (docs/formulation.md, "Infeasibility diagnosis")."""
 
 EPS = 1e-6

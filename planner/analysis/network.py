@@ -39,6 +39,7 @@ import pandas as pd
 from planner.errors import InstanceError, NoSolutionError, Problem
 from planner.results.exposure import EPS, exposure_tables
 from planner.instance.schema import Instance
+from planner.results.schema import columns
 from planner.solve import matrix
 from planner.analysis.stress import Sourcing
 
@@ -46,12 +47,10 @@ ALL_SOURCING = "all"
 DEFAULT_BETA = 0.8
 """Deliverable share below which a loss is a single point of failure (``--beta``)."""
 
-STAGE_COLUMNS = ["stage", "order", "item", "country", "tier", "capacity", "output", "stage_share", "utilisation"]
-SPOF_COLUMNS = ["item", "kind", "element", "tier", "demand", "deliverable", "deliverable_share", "intact_share",
-                "spof"]
-CUT_COLUMNS = ["item", "cut_value", "demand", "element", "kind", "capacity_equivalent"]
-EDGE_COLUMNS = ["source", "target", "item", "origin", "destination", "tier", "volume", "transport_cost",
-                "tariff_rate", "transit_days", "chokepoints"]
+STAGE_COLUMNS = columns("stages")
+SPOF_COLUMNS = columns("spof")
+CUT_COLUMNS = columns("min_cut")
+EDGE_COLUMNS = columns("edges")
 TIER_COLOURS = ("#1a9641", "#2b83ba", "#66c2a5", "#fdae61", "#d7191c", "#8c510a", "#762a83")
 """Colours of the trust tiers, most trusted first; the least trusted tier is always red."""
 

@@ -62,17 +62,14 @@ from planner.instance.scenarios import (TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, Ch
                                         scenarios_of)
 from planner.instance.schema import Instance, Scenario
 from planner.results.exposure import baseline_feeds
+from planner.results.schema import columns
 from planner.results.solution import EPS, Solution, baseline_flows
 from planner.solve import matrix
 from planner.solve.highs import SolveOptions
 
-COLUMNS = [
-    "scenario", "name", "item", "importer", "duration_weeks", "ttr_weeks", "probability", "demand", "received",
-    "drawdown", "stock", "shortfall", "shortfall_pct", "demand_per_week", "supply_per_week", "tts_weeks",
-    "tts_below_ttr",
-]
+COLUMNS = columns("stress")
 """Columns of the stress table; volumes are over the disruption (annual x duration / 52), in the item's unit."""
-UNSERVED_COLUMNS = ["item", "importer", "demand", "received", "shortfall", "shortfall_pct"]
+UNSERVED_COLUMNS = columns("unserved")
 """Columns of the unserved table: demand a sourcing leaves unmet in normal times (per year, in the
 item's unit), as a plan with ``allow_shortage`` may; every scenario leaves it unmet too."""
 TOL = 1e-7
@@ -487,8 +484,7 @@ def scenario_table(scenarios: Iterable[Scenario]) -> pd.DataFrame:
              "chokepoints": ";".join(s.chokepoints), "items": ";".join(s.items), "loss": s.loss,
              "duration_weeks": s.duration_weeks, "ttr_weeks": s.ttr_weeks, "probability": s.probability}
             for s in scenarios]
-    return pd.DataFrame(rows, columns=["scenario", "name", "countries", "chokepoints", "items", "loss",
-                                       "duration_weeks", "ttr_weeks", "probability"])
+    return pd.DataFrame(rows, columns=columns("scenarios"))
 
 
 def sourcing_for(inst: Instance, which: str, options: SolveOptions | None = None) -> Sourcing:

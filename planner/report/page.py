@@ -29,6 +29,7 @@ import pandas as pd
 
 from planner.report import svg as sv
 from planner.files import write_text
+from planner.results.schema import TABLES, WIDE, stacked
 from planner.errors import InstanceError, Problem
 from planner.results.export import restore_csv_frame
 from planner.report.assets import CSS, JS
@@ -40,38 +41,10 @@ KNOWN_TIERS = ("domestic", "ally", "partner", "neutral", "concern")
 READ_FORMATS = ("csv", "parquet", "json")  # preference when a table exists in several formats
 ALL = "all"
 
-# Columns each known table must have, and their kinds: a table lacking one is a bad folder (exit 2),
-# never a half-drawn chart.  Other columns are kept as they are (and offered for download).
-COLUMNS: dict[str, dict[str, str]] = {
-    "kpis": {"kpi": "text", "item": "text", "importer": "text", "group": "text", "unit": "text"},
-    "allocations": {"case": "text", "item": "text", "importer": "text", "country": "text", "tier": "text",
-                    "volume": "num", "share": "num", "purchase": "num"},
-    "suppliers": {"case": "text", "item": "text", "country": "text", "tier": "text", "qualified": "bool",
-                  "capacity": "num", "built_capacity": "num", "shipped": "num"},
-    "investments": {"case": "text", "option": "text", "item": "text", "country": "text", "tier": "text",
-                    "built": "bool", "capacity": "num", "capex": "num", "subsidy": "num", "net_cost": "num",
-                    "programmes": "text"},
-    "programmes": {"case": "text", "programme": "text", "budget": "num", "used": "num", "left": "num"},
-    "shortages": {"case": "text", "item": "text", "importer": "text", "volume": "num", "share": "num"},
-    "costs": {"case": "text", "component": "text", "value": "num"},
-    # A study's runs table (one row per run, wide) and its frontiers (planner/study.py writes both).
-    "results": {"run_id": "text", "kind": "text", "group": "text", "status": "text"},
-    "frontiers": {"frontier": "text", "run_id": "text", "level": "num", "measure_value": "num", "total_cost": "num",
-                  "status": "text", "pareto": "bool", "knee": "bool"},
-    # Disruption stress test and multi-tier tables (planner/stress.py, planner/exposure.py, planner/solution.py).
-    "stress": {"case": "text", "scenario": "text", "name": "text", "item": "text", "importer": "text",
-               "duration_weeks": "num", "ttr_weeks": "num", "demand": "num", "received": "num", "shortfall": "num",
-               "shortfall_pct": "num", "stock": "num", "drawdown": "num", "tts_weeks": "num",
-               "tts_below_ttr": "bool"},
-    "exposure": {"case": "text", "importer": "text", "item": "text", "country": "text", "tier": "text",
-                 "direct_share": "num", "upstream_share": "num"},
-    "feeds": {"case": "text", "item": "text", "country": "text", "tier": "text", "destination": "text",
-              "volume": "num"},
-    # Why a solve found no feasible plan (planner/diagnose.py).
-    "diagnosis": {"constraint": "text", "item": "text", "importer": "text", "group": "text", "limit": "num",
-                  "needed": "num", "shortfall": "num", "unit": "text", "message": "text"},
-}
-AUTO_TABLES = ("results", "frontiers")
+# Columns each known table must have, and their kinds, come from the results' one schema
+# (planner/results/schema.py): a table lacking one is a bad folder (exit 2), never a half-drawn chart.
+# Other columns are kept as they are (and offered for download).
+AUTO_TABLES = tuple(sorted(WIDE - {"kpis"}) + ["frontiers"])
 """Tables whose other columns are typed by content (numbers if every cell is one), e.g. study parameters."""
 OPTIONAL_KINDS = {"status": "text", "gap": "num", "unit_cost": "num", "transport": "num", "tariff": "num",
                   "qualification_cost": "num", "utilisation": "num", "rate": "num", "funding_country": "text",
@@ -210,14 +183,15 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-
 def _set_text(value: Any) -> str:
     """An override value as it would be typed after ``--set key=`` (JSON is YAML flow text)."""
     return value if isinstance(value, str) else json.dumps(value)
 
+
 def _typed(name: str, df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame:
     """Check required columns, then convert text/number/bool columns, naming any bad cell."""
-    spec = dict(COLUMNS.get(name, {}))
+    spec = {c: ("num" if k == "int" else k) for c, k in stacked(name).items()} if name in TABLES or name == "kpis" \
+        else {}
     if len(df) == 0 and len(df.columns) == 0:  # an empty JSON table ([]) has no header to check
         df = pd.DataFrame(columns=list(spec))
     for col in spec:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from planner.results.schema import columns
 from planner.instance.schema import Instance
 
 EPS = 1e-7
@@ -36,9 +37,9 @@ EPS = 1e-7
 Flows = dict[tuple[str, str, str], float]
 """(item, origin country, destination) -> volume per year: final flows (destination = importer) or feeds (plant)."""
 
-EXPOSURE_COLUMNS = ["importer", "item", "country", "tier", "direct_share", "upstream_share"]
-TIER_COLUMNS = ["importer", "item", "tier", "direct_share", "upstream_share"]
-STAGE_COLUMNS = ["importer", "item", "stage", "country", "tier", "share"]
+EXPOSURE_COLUMNS = columns("exposure")
+TIER_COLUMNS = columns("exposure_tiers")
+STAGE_COLUMNS = columns("exposure_stages")
 
 
 def survival(inst: Instance, feeds: Flows, hit: Callable[[str, str], float],

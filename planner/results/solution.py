@@ -17,12 +17,12 @@ from planner.errors import InconsistentResultError
 from planner.results.exposure import baseline_feeds, exposure_tables
 from planner.instance.scenarios import expected_weights
 from planner.instance.schema import Instance
+from planner.results.schema import columns
 from planner.solve.highs import SolveResult
 
 EPS = 1e-7  # volumes below this are solver noise, not shipments
 
-FEED_COLUMNS = ["item", "country", "tier", "destination", "destination_tier", "volume", "unit_cost", "purchase",
-                "transport", "tariff"]
+FEED_COLUMNS = columns("feeds")
 """Columns of the feeds table (multi-tier): an input shipped from a supplier country to a plant's country."""
 FEED_COMPONENTS = ("feed_purchase", "feed_transport", "feed_tariff")
 """Cost components of multi-tier instances (added to the costs table only there)."""
@@ -110,9 +110,7 @@ def account(
                 "purchase": s.unit_cost * v, "transport": transport * v, "tariff": tariff * s.unit_cost * v,
             }
         )
-    alloc = pd.DataFrame(rows, columns=[
-        "item", "importer", "country", "tier", "volume", "share", "unit_cost", "purchase", "transport", "tariff",
-    ])
+    alloc = pd.DataFrame(rows, columns=columns("allocations"))
 
     chain = inst.chain
     feeds = feeds or {}
@@ -147,10 +145,7 @@ def account(
                 "utilisation": shipped.get((i, c), 0.0) / cap if cap > 0 else float("nan"),
             }
         )
-    suppliers = pd.DataFrame(sup_rows, columns=[
-        "item", "country", "tier", "qualified", "qualification_cost", "capacity", "built_capacity", "shipped",
-        "utilisation",
-    ])
+    suppliers = pd.DataFrame(sup_rows, columns=columns("suppliers"))
 
     inv_rows = []
     for o in inst.investments:
@@ -164,9 +159,7 @@ def account(
                 "net_cost": (o.capex if b else 0.0) - paid, "programmes": funders,
             }
         )
-    investments = pd.DataFrame(inv_rows, columns=[
-        "option", "item", "country", "tier", "built", "capacity", "capex", "subsidy", "net_cost", "programmes",
-    ])
+    investments = pd.DataFrame(inv_rows, columns=columns("investments"))
 
     prog_rows = []
     for p in inst.programmes:
@@ -175,14 +168,14 @@ def account(
             {"programme": p.id, "funding_country": p.funding_country, "rate": p.rate, "budget": p.budget,
              "used": used, "left": p.budget - used}
         )
-    programmes = pd.DataFrame(prog_rows, columns=["programme", "funding_country", "rate", "budget", "used", "left"])
+    programmes = pd.DataFrame(prog_rows, columns=columns("programmes"))
 
     short_rows = [
         {"item": i, "importer": j, "volume": v, "share": v / dem[i, j] if dem.get((i, j)) else 0.0,
          "penalty": penalty * v}
         for (i, j), v in sorted(shortage.items()) if v > EPS
     ]
-    shortages = pd.DataFrame(short_rows, columns=["item", "importer", "volume", "share", "penalty"])
+    shortages = pd.DataFrame(short_rows, columns=columns("shortages"))
 
     stock_rows = []
     for (i, j), r in sorted(inst.stock_by_key.items()):
@@ -190,9 +183,7 @@ def account(
         stock_rows.append({"item": i, "importer": j, "existing": r.existing, "level": level,
                            "added": level - r.existing, "max_stock": r.max_stock, "holding_cost": r.holding_cost,
                            "cost": r.holding_cost * level})
-    stockpiles = pd.DataFrame(stock_rows, columns=[
-        "item", "importer", "existing", "level", "added", "max_stock", "holding_cost", "cost",
-    ])
+    stockpiles = pd.DataFrame(stock_rows, columns=columns("stockpiles"))
     weights = expected_weights(inst) if scenario_short else {}
     expected = sum(weights.get((sc, i), 0.0) * v for (sc, i, _), v in (scenario_short or {}).items() if v > EPS)
 
@@ -209,7 +200,8 @@ def account(
     }
     if chain.multi_tier:
         values.update({f"feed_{k}": feed_table[k].sum() for k in ("purchase", "transport", "tariff")})
-    costs = pd.DataFrame({"component": list(values), "value": [float(v) for v in values.values()]})
+    costs = pd.DataFrame({"component": list(values), "value": [float(v) for v in values.values()]},
+                         columns=columns("costs"))
     multi = chain.multi_tier
     exposure = exposure_tables(inst, flows, feeds) if multi else None
     return Solution(case, result, alloc, suppliers, investments, programmes, shortages, costs, notes, stockpiles,

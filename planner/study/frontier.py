@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from planner.results.schema import columns
+
 if TYPE_CHECKING:
     from planner.study.core import Study
 
@@ -63,8 +65,7 @@ def find_knee(x: list[float], y: list[float]) -> tuple[int | None, list[float]]:
 
 def frontier_table(table: pd.DataFrame, study: "Study") -> pd.DataFrame:
     """One row per frontier run: level, measure achieved, cost, status, Pareto flag and knee."""
-    cols = ["frontier", "run_id", "level", "measure", "measure_value", "total_cost", "status", "pareto", "knee",
-            "knee_distance"]
+    cols = columns("frontiers")
     if not len(table) or "kind" not in table or not (table["kind"] == "frontier").any():
         return pd.DataFrame(columns=cols)
     parts = []

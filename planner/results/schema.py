@@ -1,0 +1,91 @@
+"""ONE column schema per exported table: the code that builds a table takes its columns from here,
+the exporter writes them, and the report reader checks and types what it reads against the same
+entry. A column added to a table is added here, once.
+
+Kinds: ``text``, ``num`` (float), ``bool``, ``int``. Tables of a solve are stacked over the cases:
+:func:`stacked` adds ``case`` before and ``status``, ``gap`` after their own columns.
+"""
+
+from __future__ import annotations
+
+TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    # A solution's accounting (planner/results/solution.py), one table per case before stacking.
+    "allocations": (("item", "text"), ("importer", "text"), ("country", "text"), ("tier", "text"), ("volume", "num"),
+                    ("share", "num"), ("unit_cost", "num"), ("purchase", "num"), ("transport", "num"),
+                    ("tariff", "num")),
+    "suppliers": (("item", "text"), ("country", "text"), ("tier", "text"), ("qualified", "bool"),
+                  ("qualification_cost", "num"), ("capacity", "num"), ("built_capacity", "num"), ("shipped", "num"),
+                  ("utilisation", "num")),
+    "investments": (("option", "text"), ("item", "text"), ("country", "text"), ("tier", "text"), ("built", "bool"),
+                    ("capacity", "num"), ("capex", "num"), ("subsidy", "num"), ("net_cost", "num"),
+                    ("programmes", "text")),
+    "programmes": (("programme", "text"), ("funding_country", "text"), ("rate", "num"), ("budget", "num"),
+                   ("used", "num"), ("left", "num")),
+    "shortages": (("item", "text"), ("importer", "text"), ("volume", "num"), ("share", "num"), ("penalty", "num")),
+    "stockpiles": (("item", "text"), ("importer", "text"), ("existing", "num"), ("level", "num"), ("added", "num"),
+                   ("max_stock", "num"), ("holding_cost", "num"), ("cost", "num")),
+    "costs": (("component", "text"), ("value", "num")),
+    "feeds": (("item", "text"), ("country", "text"), ("tier", "text"), ("destination", "text"),
+              ("destination_tier", "text"), ("volume", "num"), ("unit_cost", "num"), ("purchase", "num"),
+              ("transport", "num"), ("tariff", "num")),
+    # Upstream exposure of multi-tier solutions (planner/results/exposure.py).
+    "exposure": (("importer", "text"), ("item", "text"), ("country", "text"), ("tier", "text"),
+                 ("direct_share", "num"), ("upstream_share", "num")),
+    "exposure_tiers": (("importer", "text"), ("item", "text"), ("tier", "text"), ("direct_share", "num"),
+                       ("upstream_share", "num")),
+    "exposure_stages": (("importer", "text"), ("item", "text"), ("stage", "text"), ("country", "text"),
+                        ("tier", "text"), ("share", "num")),
+    # The stress test (planner/analysis/stress.py): volumes over the disruption (annual x duration / 52).
+    "stress": (("scenario", "text"), ("name", "text"), ("item", "text"), ("importer", "text"),
+               ("duration_weeks", "num"), ("ttr_weeks", "num"), ("probability", "num"), ("demand", "num"),
+               ("received", "num"), ("drawdown", "num"), ("stock", "num"), ("shortfall", "num"),
+               ("shortfall_pct", "num"), ("demand_per_week", "num"), ("supply_per_week", "num"), ("tts_weeks", "num"),
+               ("tts_below_ttr", "bool")),
+    "unserved": (("item", "text"), ("importer", "text"), ("demand", "num"), ("received", "num"), ("shortfall", "num"),
+                 ("shortfall_pct", "num")),
+    "scenarios": (("scenario", "text"), ("name", "text"), ("countries", "text"), ("chokepoints", "text"),
+                  ("items", "text"), ("loss", "num"), ("duration_weeks", "num"), ("ttr_weeks", "num"),
+                  ("probability", "num")),
+    # Why a solve found no feasible plan (planner/analysis/diagnose.py).
+    "diagnosis": (("constraint", "text"), ("item", "text"), ("importer", "text"), ("group", "text"), ("limit", "num"),
+                  ("needed", "num"), ("shortfall", "num"), ("unit", "text"), ("message", "text"), ("status", "text")),
+    # The supply network (planner/analysis/network.py).
+    "stages": (("stage", "text"), ("order", "int"), ("item", "text"), ("country", "text"), ("tier", "text"),
+                       ("capacity", "num"), ("output", "num"), ("stage_share", "num"), ("utilisation", "num")),
+    "spof": (("item", "text"), ("kind", "text"), ("element", "text"), ("tier", "text"),
+                                 ("demand", "num"), ("deliverable", "num"), ("deliverable_share", "num"),
+                                 ("intact_share", "num"), ("spof", "bool")),
+    "min_cut": (("item", "text"), ("cut_value", "num"), ("demand", "num"), ("element", "text"), ("kind", "text"),
+                ("capacity_equivalent", "num")),
+    "edges": (("source", "text"), ("target", "text"), ("item", "text"), ("origin", "text"), ("destination", "text"),
+              ("tier", "text"), ("volume", "num"), ("transport_cost", "num"), ("tariff_rate", "num"),
+              ("transit_days", "num"), ("chokepoints", "text")),
+    # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
+    "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
+    "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),
+                  ("measure_value", "num"), ("total_cost", "num"), ("status", "text"), ("pareto", "bool"),
+                  ("knee", "bool"), ("knee_distance", "num")),
+}
+
+CASE_TABLES = frozenset({"allocations", "suppliers", "investments", "programmes", "shortages", "stockpiles", "costs",
+                         "feeds", "exposure", "exposure_tiers", "exposure_stages", "stress"})
+"""Tables a solve writes once per case, stacked (:func:`stacked`)."""
+KPI_KEYS = (("kpi", "text"), ("item", "text"), ("importer", "text"), ("group", "text"), ("unit", "text"))
+"""The kpis table's key columns; a numeric column per case follows (baseline, cost_only, friendshored)."""
+WIDE = frozenset({"results", "kpis"})
+"""Tables with more columns than their schema lists (typed by content when read)."""
+
+
+def columns(name: str) -> list[str]:
+    """The columns of table ``name``, in order, as its builder writes them."""
+    return [c for c, _ in TABLES[name]]
+
+
+def stacked(name: str) -> dict[str, str]:
+    """Column -> kind of table ``name`` as exported: with ``case``, ``status`` and ``gap`` for a solve's tables."""
+    if name == "kpis":
+        return dict(KPI_KEYS)
+    own = dict(TABLES[name])
+    if name in CASE_TABLES:
+        return {"case": "text", **own, "status": "text", "gap": "num"}
+    return own
