@@ -79,7 +79,7 @@ def run_one(n: int, seeds: list[int], beta: float, time_limit: float | None) -> 
         runs.append((m, res))
     m, res = runs[0]
     row = {
-        "scenarios": n, "blocks": len(m.recourse_blocks), "pooled": len(m.POOLED_BLOCKS),
+        "scenarios": n, "blocks": len(m.look.recourse_blocks), "pooled": len(m.POOLED_BLOCKS),
         "columns": sum(len(v) for v in m.component_objects(Var, active=True)),
         "rows": sum(len(c) for c in m.component_objects(Constraint, active=True)),
         "build_s": statistics.median(r.build_s for _, r in runs),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pyomo.environ import ConcreteModel
 
+from .lookups import Lookups
 from .registry import register_cost
 from .structure import structure_key
 
@@ -84,6 +85,7 @@ def build(inst, formulation: str = DEFAULT_FORMULATION) -> ConcreteModel:
     m.formulation = formulation
     m.features = FORMULATIONS[formulation]
     m.cost_terms = {}  # registry: cost component name -> Pyomo Expression
+    m.look = Lookups()  # the plain-dict look-ups the families share (models/lookups.py)
     m.structure_key = _key(inst, m.features)  # what models.update checks before re-pointing the model
     for module in MODULES:
         module.add_to(m, inst)

@@ -27,7 +27,7 @@ def add_to(m, inst) -> None:
     # Live options, outputs first: an option is live if it ships to an importer or feeds a live plant.
     live_plants: dict[tuple[str, str], list[str]] = {}  # (input, plant country) -> live outputs there
     feed_routes = []
-    live = set(m.routes_from)
+    live = set(m.look.routes_from)
     for i in reversed(chain.item_order):
         for c in by_item.get(i, ()):
             out = [(i, c, k) for k in routes_out.get((i, c), ()) if (i, k) in live_plants]
@@ -47,16 +47,16 @@ def add_to(m, inst) -> None:
     m.bom_quantity_u_per_u = Param(m.BOM_PAIRS, initialize={(o, i): chain.inputs_of[o][i] for o, i in m.BOM_PAIRS})
     m.feed_transport_cur_per_u = Param(m.FEED_ROUTES, initialize={r: routes[r][0] for r in m.FEED_ROUTES})
     m.feed_tariff_frac = Param(m.FEED_ROUTES, initialize={r: routes[r][1] for r in m.FEED_ROUTES})
-    m.plants_using = {k: sorted(v) for k, v in live_plants.items()}  # (input, plant country) -> outputs
-    m.feeds_to: dict = {}
-    m.feeds_from: dict = {}
+    m.look.plants_using = {k: sorted(v) for k, v in live_plants.items()}  # (input, plant country) -> outputs
+    m.look.feeds_to = {}
+    m.look.feeds_from = {}
     for r in m.FEED_ROUTES:
-        m.feeds_to.setdefault((r[0], r[2]), []).append(r)
-        m.feeds_from.setdefault((r[0], r[1]), []).append(r)
+        m.look.feeds_to.setdefault((r[0], r[2]), []).append(r)
+        m.look.feeds_from.setdefault((r[0], r[1]), []).append(r)
 
     m.Feed = Var(m.FEED_ROUTES, domain=NonNegativeReals, doc="input shipped to a plant, input unit per year")
     for r in m.FEED_ROUTES:
-        m.outflows.setdefault((r[0], r[1]), []).append(m.Feed[r])
+        m.look.outflows.setdefault((r[0], r[1]), []).append(m.Feed[r])
     if len(m.FEED_ROUTES):
         cost = m.unit_cost_cur_per_u
         register_cost(m, "feed_purchase", quicksum(cost[i, c] * m.Feed[i, c, k] for i, c, k in m.FEED_ROUTES))
@@ -71,8 +71,8 @@ def add_to(m, inst) -> None:
         Flow conservation with the bill of materials: what a country's plants
         ship of every output consumes its inputs, which are shipped in.
         """
-        used = quicksum(m.bom_quantity_u_per_u[o, i] * quicksum(m.outflows.get((o, k), ())) for o in m.plants_using[i, k])
-        return quicksum(m.Feed[r] for r in m.feeds_to.get((i, k), ())) == used
+        used = quicksum(m.bom_quantity_u_per_u[o, i] * quicksum(m.look.outflows.get((o, k), ())) for o in m.look.plants_using[i, k])
+        return quicksum(m.Feed[r] for r in m.look.feeds_to.get((i, k), ())) == used
 
     m.Bom_Balance = Constraint(m.BOM_NODES, rule=bom_balance)
 

@@ -19,14 +19,14 @@ def add_to(m, inst) -> None:
         existing capacity by Qualify is valid (no flow without qualification)
         and tightens the relaxation.
         """
-        shipped = quicksum(m.outflows[i, c])  # final flows, and feeds to plants in multi-tier instances
-        built = quicksum(m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get((i, c), ()))
+        shipped = quicksum(m.look.outflows[i, c])  # final flows, and feeds to plants in multi-tier instances
+        built = quicksum(m.added_capacity_u[o] * m.Build[o] for o in m.look.options_at.get((i, c), ()))
         # Formulation "naive" leaves existing capacity plain (Flow_Link alone forbids unqualified flow).
         existing = m.capacity_u[i, c] * m.Qualify[i, c] if qual_cap else m.capacity_u[i, c]
         return shipped <= existing + built
 
     qual_cap = "qual_cap" in m.features
-    m.SHIPPING_OPTIONS = Set(dimen=2, initialize=sorted(m.outflows), doc="supply options with a route or a feed route")
+    m.SHIPPING_OPTIONS = Set(dimen=2, initialize=sorted(m.look.outflows), doc="supply options with a route or a feed route")
     m.Capacity_Limit = Constraint(m.SHIPPING_OPTIONS, rule=capacity_limit)
 
     if "cover_cuts" in m.features and not inst.policy.allow_shortage:
@@ -39,12 +39,12 @@ def add_to(m, inst) -> None:
             of an item covers its total demand; implied by Demand_Balance and
             Capacity_Limit, stated as one knapsack row per item for cover cuts.
             """
-            sites = [k for k in m.countries_of.get(i, ()) if k in m.routes_from]
+            sites = [k for k in m.look.countries_of.get(i, ()) if k in m.look.routes_from]
             return quicksum(
                 m.capacity_u[k] * m.Qualify[k]
-                + quicksum(m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get(k, ()))
+                + quicksum(m.added_capacity_u[o] * m.Build[o] for o in m.look.options_at.get(k, ()))
                 for k in sites
-            ) >= m.item_demand_u[i]
+            ) >= m.look.item_demand_u[i]
 
         m.Capacity_Cover = Constraint(m.ITEMS, rule=capacity_cover)
 
@@ -54,6 +54,6 @@ def add_to(m, inst) -> None:
         A new plant is a qualified supplier of its item: capacity is only
         counted (in flows and in N-1 cover) where the host is qualified.
         """
-        return m.Build[o] <= m.Qualify[m.option_site[o]]
+        return m.Build[o] <= m.Qualify[m.look.option_site[o]]
 
     m.Build_Needs_Qualify = Constraint(m.INVESTMENTS, rule=build_needs_qualify)

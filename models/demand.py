@@ -19,7 +19,7 @@ def add_to(m, inst) -> None:
         Every importer's demand for every item is met exactly, from supply or,
         if the policy allows it, from a penalised shortage.
         """
-        served = quicksum(m.Flow[r] for r in m.routes_to.get((i, j), ()))
+        served = quicksum(m.Flow[r] for r in m.look.routes_to.get((i, j), ()))
         if pol.allow_shortage:
             served += m.Shortage[i, j]
         return served == m.demand_u[i, j]

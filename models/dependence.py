@@ -46,7 +46,7 @@ def add_to(m, inst) -> None:
         }
         members = {name: inst.members(name) for (_, _, name) in wanted}
         inside = {
-            key: [r for r in m.routes_to.get(key[:2], ()) if r[1] in members[key[2]]] for key in wanted
+            key: [r for r in m.look.routes_to.get(key[:2], ()) if r[1] in members[key[2]]] for key in wanted
         }
         # A cap on a tier with no route to this importer constrains nothing: no row.
         caps = {key: level for key, level in wanted.items() if inside[key]}

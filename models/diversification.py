@@ -20,6 +20,6 @@ def add_to(m, inst) -> None:
 
         At least k countries are qualified suppliers of the item, so a backup is ready.
         """
-        return quicksum(m.Qualify[s] for s in m.countries_of.get(i, ())) >= m.min_suppliers_n[i]
+        return quicksum(m.Qualify[s] for s in m.look.countries_of.get(i, ())) >= m.min_suppliers_n[i]
 
     m.Min_Suppliers = Constraint(m.DIVERSIFIED, rule=min_suppliers)

@@ -10,7 +10,7 @@ from .registry import register_cost
 def add_to(m, inst) -> None:
     m.Flow = Var(m.ROUTES, domain=NonNegativeReals, doc="volume shipped, item unit per year")
     for r in m.ROUTES:
-        m.outflows.setdefault((r[0], r[1]), []).append(m.Flow[r])
+        m.look.outflows.setdefault((r[0], r[1]), []).append(m.Flow[r])
     cost = m.unit_cost_cur_per_u
     register_cost(m, "purchase", quicksum(cost[i, c] * m.Flow[i, c, j] for i, c, j in m.ROUTES))
     register_cost(m, "transport", quicksum(m.transport_cur_per_u[r] * m.Flow[r] for r in m.ROUTES))

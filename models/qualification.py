@@ -19,7 +19,7 @@ def add_to(m, inst) -> None:
 
     def link_u(i, c, j):
         # The tightest bound the data gives; formulation "naive" uses the item's total demand (a big-M).
-        return min(m.max_capacity_u[i, c], m.demand_u[i, j]) if tight else m.item_demand_u[i]
+        return min(m.look.max_capacity_u[i, c], m.demand_u[i, j]) if tight else m.look.item_demand_u[i]
 
     def flow_link(m, i, c, j):
         """Flow[i,c,j] <= min(max_capacity_u[i,c], demand_u[i,j]) * Qualify[i,c]  for (i,c,j) in ROUTES.
@@ -40,7 +40,7 @@ def add_to(m, inst) -> None:
             knapsack row implied by Demand_Balance and Flow_Link (valid only without
             shortage), stated explicitly so the solver can derive cover cuts from it.
             """
-            return quicksum(link_u(*r) * m.Qualify[r[0], r[1]] for r in m.routes_to.get((i, j), ())) >= m.demand_u[i, j]
+            return quicksum(link_u(*r) * m.Qualify[r[0], r[1]] for r in m.look.routes_to.get((i, j), ())) >= m.demand_u[i, j]
 
         covered = [] if inst.policy.allow_shortage else list(m.DEMANDS)
         m.Demand_Cover = Constraint(covered, rule=demand_cover)
@@ -54,6 +54,6 @@ def add_to(m, inst) -> None:
 
         A qualified supplier is bought from at least its minimum order volume.
         """
-        return quicksum(m.outflows.get((i, c), ())) >= m.min_order_u[i, c] * m.Qualify[i, c]
+        return quicksum(m.look.outflows.get((i, c), ())) >= m.min_order_u[i, c] * m.Qualify[i, c]
 
     m.Min_Order = Constraint(m.MIN_ORDER_OPTIONS, rule=min_order)

@@ -45,7 +45,7 @@ def add_to(m, inst) -> None:
         return i in beta or cost.get(i, 0.0) * s.probability > 0
 
     found = [b for b in found if matters(b.scenario, b.item)]
-    up = chain_recourse(inst, model_scenarios(inst), set(m.outflows), set(beta) | set(cost), matters) \
+    up = chain_recourse(inst, model_scenarios(inst), set(m.look.outflows), set(beta) | set(cost), matters) \
         if len(m.BOM_NODES) else None
     if up is not None:  # multi-tier: chain blocks replace the direct ones of the same (scenario, item)
         keys = {b.key for b in up.blocks}
@@ -53,7 +53,7 @@ def add_to(m, inst) -> None:
     limits = {(*b.key, c): v for b in found if not b.pooled for c, v in b.surviving.items()}
     if up is not None:
         limits.update(up.limits)
-    m.recourse_blocks = {b.key: b for b in found}
+    m.look.recourse_blocks = {b.key: b for b in found}
     weight = {b.key: cost.get(b.item, 0.0) * b.scenario.probability for b in found}
 
     m.SCENARIO_BLOCKS = Set(dimen=2, initialize=[b.key for b in found], doc="(scenario, item) touched by the scenario")
@@ -70,7 +70,7 @@ def add_to(m, inst) -> None:
                            doc="(item, supplier) surviving in some block")
     m.BLOCK_SUPPLIERS = Set(dimen=3, initialize=list(suppliers), doc="(scenario, item, surviving supplier)")
     # Multi-tier chain blocks: inputs fed over the scenario, and each plant's input limit (empty for single tier).
-    m.UPSTREAM_BLOCKS = Set(dimen=2, initialize=sorted(up.inputs - set(m.recourse_blocks)) if up else [],
+    m.UPSTREAM_BLOCKS = Set(dimen=2, initialize=sorted(up.inputs - set(m.look.recourse_blocks)) if up else [],
                             doc="(scenario, input) fed in a chain block's recourse that is not itself a block")
     m.RECOURSE_FEEDS = Set(dimen=4, initialize=sorted(up.feeds) if up else [],
                            doc="(scenario, input, surviving supplier, plant country) open feed routes of chain blocks")
@@ -115,9 +115,9 @@ def add_to(m, inst) -> None:
         and qualified capacity are 0).
         """
         # Everything contracted counts, feeds to plants too: spare capacity is what is left after all of it.
-        shipped = quicksum(m.outflows.get((i, c), ()))
+        shipped = quicksum(m.look.outflows.get((i, c), ()))
         qualified = m.capacity_u[i, c] * m.Qualify[i, c] + quicksum(
-            m.added_capacity_u[o] * m.Build[o] for o in m.options_at.get((i, c), ()))
+            m.added_capacity_u[o] * m.Build[o] for o in m.look.options_at.get((i, c), ()))
         surge = m.surge_frac[i, c]
         if surge == 1:
             return m.CrisisSupply[i, c] == qualified
@@ -134,7 +134,7 @@ def add_to(m, inst) -> None:
         When every surviving supplier reaches every importer, the importers share
         the surviving crisis supply over the disruption in any split (exact).
         """
-        b = m.recourse_blocks[s, i]
+        b = m.look.recourse_blocks[s, i]
         return quicksum(m.Receive[s, i, j] for j in b.importers) <= m.tau_frac[s, i] * quicksum(
             m.surviving_frac[s, i, c] * m.CrisisSupply[i, c] for c in b.surviving)
 

@@ -24,7 +24,7 @@ def add_to(m, inst) -> None:
     # reduction uses beta's build-time value: it stays valid if beta falls, not if it rises, so
     # studies that change n1_beta_frac in place must rebuild (docs/formulation.md, "Modelling choices").
     reduced = "n1_coef" in m.features
-    rhs_u = {i: beta[i] * m.item_demand_u[i] for i in beta}
+    rhs_u = {i: beta[i] * m.look.item_demand_u[i] for i in beta}
 
     def coef(i, a):
         return min(a, rhs_u[i]) if reduced else a
@@ -36,7 +36,7 @@ def add_to(m, inst) -> None:
 
     def qualified_capacity(i, c):
         return coef(i, m.capacity_u[i, c]) * m.Qualify[i, c] + quicksum(
-            coef(i, m.added_capacity_u[o]) * m.Build[o] for o in m.options_at.get((i, c), ())
+            coef(i, m.added_capacity_u[o]) * m.Build[o] for o in m.look.options_at.get((i, c), ())
         )
 
     def qualified_cap_def(m, i):
@@ -47,7 +47,7 @@ def add_to(m, inst) -> None:
         formulation flag n1_coef every coefficient a is min(a, n1_beta_frac[i] * sum_j demand_u[i,j])
         (beta at build time): the capacity the N-1 rows can credit.
         """
-        return m.QualifiedCap[i] == quicksum(qualified_capacity(i, c) for (_, c) in m.countries_of[i])
+        return m.QualifiedCap[i] == quicksum(qualified_capacity(i, c) for (_, c) in m.look.countries_of[i])
 
     m.Qualified_Cap_Def = Constraint(m.N1_ITEMS, rule=qualified_cap_def)
 
@@ -59,6 +59,6 @@ def add_to(m, inst) -> None:
         still covers beta of the item's total demand (coefficients reduced to
         min(a, beta * demand) under n1_coef, as in Qualified_Cap_Def).
         """
-        return m.QualifiedCap[i] - qualified_capacity(i, lost) >= m.n1_beta_frac[i] * m.item_demand_u[i]
+        return m.QualifiedCap[i] - qualified_capacity(i, lost) >= m.n1_beta_frac[i] * m.look.item_demand_u[i]
 
     m.N1_Cover = Constraint(m.N1_LOSSES, rule=n1_cover)

@@ -51,23 +51,23 @@ def add_to(m, inst) -> None:
     m.tariff_frac = Param(m.ROUTES, initialize={k: routes[k][1] for k in m.ROUTES})
     m.added_capacity_u = Param(m.INVESTMENTS, initialize={o.option: o.capacity for o in options})
     m.capex_cur = Param(m.INVESTMENTS, initialize={o.option: o.capex for o in options})
-    m.option_site = {o.option: (o.item, o.country) for o in options}
+    m.look.option_site = {o.option: (o.item, o.country) for o in options}
 
     # Lookups used by several families; plain dicts keep the build fast.
-    m.routes_from = _group(m.ROUTES, lambda r: (r[0], r[1]))  # (item, country) -> routes
+    m.look.routes_from = _group(m.ROUTES, lambda r: (r[0], r[1]))  # (item, country) -> routes
     # (item, country) -> every variable shipping out of the option: final flows (flows.py) and, in multi-tier
     # instances, feeds to plants (bom.py); capacity and minimum-order rows sum it.
-    m.outflows = {}
-    m.routes_to = _group(m.ROUTES, lambda r: (r[0], r[2]))  # (item, importer) -> routes
-    m.options_at = _group(m.INVESTMENTS, lambda o: m.option_site[o])  # (item, country) -> options
-    m.countries_of = _group(m.SUPPLY_OPTIONS, lambda k: k[0])  # item -> supply options
+    m.look.outflows = {}
+    m.look.routes_to = _group(m.ROUTES, lambda r: (r[0], r[2]))  # (item, importer) -> routes
+    m.look.options_at = _group(m.INVESTMENTS, lambda o: m.look.option_site[o])  # (item, country) -> options
+    m.look.countries_of = _group(m.SUPPLY_OPTIONS, lambda k: k[0])  # item -> supply options
     # Most an option could ever deliver: existing plus every investment.
-    m.max_capacity_u = {
-        k: m.capacity_u[k] + sum(m.added_capacity_u[o] for o in m.options_at.get(k, ())) for k in m.SUPPLY_OPTIONS
+    m.look.max_capacity_u = {
+        k: m.capacity_u[k] + sum(m.added_capacity_u[o] for o in m.look.options_at.get(k, ())) for k in m.SUPPLY_OPTIONS
     }
-    m.item_demand_u = {}
+    m.look.item_demand_u = {}
     for (i, _), q in demand.items():
-        m.item_demand_u[i] = m.item_demand_u.get(i, 0.0) + q
+        m.look.item_demand_u[i] = m.look.item_demand_u.get(i, 0.0) + q
 
 
 def _group(index, key) -> dict:

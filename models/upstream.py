@@ -30,8 +30,8 @@ ANY_STAGE = "*"
 
 def add_to(m, inst) -> None:
     chain = inst.chain
-    need = {(i, k): sum(m.bom_quantity_u_per_u[o, i] * m.max_capacity_u[o, k] for o in outs)
-            for (i, k), outs in m.plants_using.items()}
+    need = {(i, k): sum(m.bom_quantity_u_per_u[o, i] * m.look.max_capacity_u[o, k] for o in outs)
+            for (i, k), outs in m.look.plants_using.items()}
 
     def feed_link(m, i, c, k):
         """Feed[i,c,k] <= min(max_capacity_u[i,c], need_u[i,k]) * Qualify[i,c]  for (i,c,k) in FEED_ROUTES,
@@ -40,7 +40,7 @@ def add_to(m, inst) -> None:
         No input from an unqualified supplier; the coefficient is the most the
         supplier or the plants could ever handle, not a loose big-M.
         """
-        return m.Feed[i, c, k] <= min(m.max_capacity_u[i, c], need[i, k]) * m.Qualify[i, c]
+        return m.Feed[i, c, k] <= min(m.look.max_capacity_u[i, c], need[i, k]) * m.Qualify[i, c]
 
     m.Feed_Link = Constraint(m.FEED_ROUTES, rule=feed_link)
 
@@ -60,7 +60,7 @@ def add_to(m, inst) -> None:
             tag_def[tag] = (ANY_STAGE, name)
             levels[UPSTREAM_FAMILY][tag, o, j] = level
 
-    live = sorted(m.outflows)  # options that ship something
+    live = sorted(m.look.outflows)  # options that ship something
     by_item: dict[str, list[tuple[str, str]]] = {}
     for k in live:
         by_item.setdefault(k[0], []).append(k)
@@ -73,7 +73,7 @@ def add_to(m, inst) -> None:
         for item in chain.item_order:  # inputs first
             for i, c in by_item.get(item, ()):
                 if (i, c) not in carry and any(
-                        r[:2] in carry for inp in chain.inputs_of.get(i, {}) for r in m.feeds_to.get((inp, c), ())):
+                        r[:2] in carry for inp in chain.inputs_of.get(i, {}) for r in m.look.feeds_to.get((inp, c), ())):
                     carry.add((i, c))
         sources[tag], carriers[tag] = src, carry
 
@@ -115,12 +115,12 @@ def add_to(m, inst) -> None:
     m.Taint_Feed_Bound = Constraint(m.TAINT_FEEDS, rule=taint_feed_bound)
 
     def tagged_out(t, o, k):
-        return quicksum(tagged_flow(t, r) for r in m.routes_from.get((o, k), ())) + \
-            quicksum(tagged_feed(t, r) for r in m.feeds_from.get((o, k), ()))
+        return quicksum(tagged_flow(t, r) for r in m.look.routes_from.get((o, k), ())) + \
+            quicksum(tagged_feed(t, r) for r in m.look.feeds_from.get((o, k), ()))
 
     balance = [(t, i, k) for t in m.TAGS for (i, k) in m.BOM_NODES
-               if any(r[:2] in carriers[t] for r in m.feeds_to.get((i, k), ()))
-               and any((o, k) not in sources[t] for o in m.plants_using[i, k])]
+               if any(r[:2] in carriers[t] for r in m.look.feeds_to.get((i, k), ()))
+               and any((o, k) not in sources[t] for o in m.look.plants_using[i, k])]
 
     def taint_balance(m, t, i, k):
         """sum_{o uses i at k} bom_quantity_u_per_u[o,i] * tagged_out[T,o,k] >= sum_c tagged(Feed[i,c,k])
@@ -130,8 +130,8 @@ def add_to(m, inst) -> None:
         Tagged input is passed on: the plants at k ship at least as much
         tagged output as their tagged input of i makes.
         """
-        return quicksum(m.bom_quantity_u_per_u[o, i] * tagged_out(t, o, k) for o in m.plants_using[i, k]) >= \
-            quicksum(tagged_feed(t, r) for r in m.feeds_to.get((i, k), ()))
+        return quicksum(m.bom_quantity_u_per_u[o, i] * tagged_out(t, o, k) for o in m.look.plants_using[i, k]) >= \
+            quicksum(tagged_feed(t, r) for r in m.look.feeds_to.get((i, k), ()))
 
     m.TAINT_NODES = Set(dimen=3, initialize=balance, doc="(tag, input, plant country) receiving tagged input")
     m.Taint_Balance = Constraint(m.TAINT_NODES, rule=taint_balance)
@@ -142,14 +142,14 @@ def add_to(m, inst) -> None:
             (UPSTREAM_FAMILY, "at any stage in the set S", "UPSTREAM_CAPPED", "upstream_share_cap_frac")):
         # A cap no tagged route reaches constrains nothing: no row.
         rows = {k: v for k, v in levels[family].items()
-                if any(r[:2] in carriers[k[0]] for r in m.routes_to.get(k[1:], ()))}
+                if any(r[:2] in carriers[k[0]] for r in m.look.routes_to.get(k[1:], ()))}
         index = Set(dimen=3, initialize=sorted(rows))
         level = Param(index, initialize=rows, mutable=True)
         m.add_component(index_name, index)
         m.add_component(param_name, level)
 
         def share_cap(m, t, o, j, level=level):
-            return quicksum(tagged_flow(t, r) for r in m.routes_to.get((o, j), ())) <= level[t, o, j] * m.demand_u[o, j]
+            return quicksum(tagged_flow(t, r) for r in m.look.routes_to.get((o, j), ())) <= level[t, o, j] * m.demand_u[o, j]
 
         share_cap.__doc__ = f"""sum_c tagged(Flow[o,c,j]) <= {param_name}[T,o,j] * demand_u[o,j]
         for (T,o,j) in {index_name}, T = 's:S' ('*:S' for any stage).

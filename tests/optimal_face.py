@@ -36,7 +36,7 @@ def variable_groups(m) -> dict[tuple, list]:
     for i, c in m.SUPPLY_OPTIONS:
         groups[("item", i)].append(m.Qualify[i, c])
     for o in m.INVESTMENTS:
-        i, _ = m.option_site[o]
+        i, _ = m.look.option_site[o]
         groups[("item", i)].append(m.Build[o])
         groups[("subsidy",)].append(m.Build[o])
     if hasattr(m, "Subsidy"):

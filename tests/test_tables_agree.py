@@ -47,7 +47,7 @@ def test_tables_are_the_models_values(name):
     for i in m.N1_ITEMS:
         def qcap(c, i=i):  # qualified capacity at (i, c): existing if qualified, plus built options
             return value(m.capacity_u[i, c] * m.Qualify[i, c]) + sum(
-                value(m.added_capacity_u[o] * m.Build[o]) for o in m.options_at.get((i, c), ()))
+                value(m.added_capacity_u[o] * m.Build[o]) for o in m.look.options_at.get((i, c), ()))
         # The N-1 rows' left side: qualified capacity left after losing each country in turn.
-        left = min(value(m.QualifiedCap[i]) - qcap(c) for (_, c) in m.countries_of[i])
-        assert cover[i] == pytest.approx(left / m.item_demand_u[i], rel=1e-9, abs=1e-9), i
+        left = min(value(m.QualifiedCap[i]) - qcap(c) for (_, c) in m.look.countries_of[i])
+        assert cover[i] == pytest.approx(left / m.look.item_demand_u[i], rel=1e-9, abs=1e-9), i

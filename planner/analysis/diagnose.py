@@ -184,7 +184,7 @@ def _set_cap_msg(kind: str) -> Callable[[Finding], str]:
     def msg(f: Finding) -> str:
         w = f.worst
         d = f.m.demand_u[w.item, w.importer]
-        served = sum(_val(f.m.Flow[r]) for r in f.m.routes_to.get((w.item, w.importer), ()))
+        served = sum(_val(f.m.Flow[r]) for r in f.m.look.routes_to.get((w.item, w.importer), ()))
         outside = max(served - w.body, 0.0) / d
         return (f"{w.item} / {w.importer}: supply from outside the {w.group} {kind} covers only {_pct(outside)} of "
                 f"demand; the {w.group}-{kind} cap of {_pct(f.limit)} is short by {_pts(f.shortfall)}; raise the cap "
@@ -228,7 +228,7 @@ def _chain_cap_msg(f: Finding) -> str:
     where = "at any stage" if stage == "*" else f"at the {chain.stage_name.get(stage, stage)} stage"
     what = "upstream cap" if stage == "*" else f"{chain.stage_name.get(stage, stage)}-stage cap"
     d = m.demand_u[w.item, w.importer]
-    served = sum(_val(m.Flow[r]) for r in m.routes_to.get((w.item, w.importer), ()))
+    served = sum(_val(m.Flow[r]) for r in m.look.routes_to.get((w.item, w.importer), ()))
     outside = max(served - w.body, 0.0) / d
     return (f"{w.item} / {w.importer}: supply that did not pass through {name} {where} covers only "
             f"{_pct(outside)} of demand; the {what} on {name} of {_pct(f.limit)} is short by {_pts(f.shortfall)}; "
@@ -251,7 +251,7 @@ def _share_family(roles: tuple[str, ...], param: str, key, message) -> Family:
         coef=lambda m, k: m.demand_u[k[i_pos], k[j_pos]],
         limit=lambda m, key: _val(getattr(m, param)[key]),
         message=message,
-        row_weight=lambda m, k: 1.0 / m.item_demand_u[k[i_pos]])
+        row_weight=lambda m, k: 1.0 / m.look.item_demand_u[k[i_pos]])
 
 
 FAMILIES: dict[str, Family] = {
@@ -272,16 +272,16 @@ FAMILIES: dict[str, Family] = {
         row_weight=lambda m, k: 1.0),
     "N1_Cover": Family(
         "fraction of demand", ("item", "group"), key=lambda m, k: k[0],
-        coef=lambda m, k: m.item_demand_u[k[0]],
+        coef=lambda m, k: m.look.item_demand_u[k[0]],
         limit=lambda m, key: _val(m.n1_beta_frac[key]), message=_n1_msg,
-        row_weight=lambda m, k: 1.0 / m.item_demand_u[k[0]]),
+        row_weight=lambda m, k: 1.0 / m.look.item_demand_u[k[0]]),
     # models/recourse.py, robust mode alone: received + Drawdown >= scenario_beta_frac[i] * tau_frac[s,i] * demand_u[i,j]
     # on the rows without a priced shortage; the rows with one (SHORT_DEMANDS) are accounting and stay hard.
     "Scenario_Served": Family(
         "fraction of demand", ("group", "item", "importer"), key=lambda m, k: k[1],
         coef=lambda m, k: _val(m.tau_frac[k[0], k[1]]) * m.demand_u[k[1], k[2]],
         limit=lambda m, key: _param(m, "scenario_beta_frac", key), message=_scenario_msg,
-        row_weight=lambda m, k: 1.0 / m.item_demand_u[k[1]],
+        row_weight=lambda m, k: 1.0 / m.look.item_demand_u[k[1]],
         applies=lambda m, k: k not in (getattr(m, "SHORT_DEMANDS", None) or ())),
     # models/recourse.py, priced shortage with a robust level:
     # ScenarioShort[s,i,j] <= (1 - scenario_beta_frac[i]) * tau_frac[s,i] * demand_u[i,j].
@@ -289,7 +289,7 @@ FAMILIES: dict[str, Family] = {
         "fraction of demand", ("group", "item", "importer"), key=lambda m, k: k[1],
         coef=lambda m, k: _val(m.tau_frac[k[0], k[1]]) * m.demand_u[k[1], k[2]],
         limit=lambda m, key: _param(m, "scenario_beta_frac", key), message=_scenario_msg,
-        row_weight=lambda m, k: 1.0 / m.item_demand_u[k[1]], rises=False),
+        row_weight=lambda m, k: 1.0 / m.look.item_demand_u[k[1]], rises=False),
 }
 """Policy family name -> how to relax and read it.  Other families are relaxed row by row, reported generically."""
 
@@ -638,12 +638,12 @@ def _capacity_shortfalls(m, inst: Instance) -> list[dict]:
     unit = {it.id: it.unit for it in inst.items}
     out = []
     for i in m.ITEMS:
-        cap = sum(m.max_capacity_u[k] for k in m.countries_of.get(i, ()) if k in m.routes_from)
-        dem = m.item_demand_u[i]
+        cap = sum(m.look.max_capacity_u[k] for k in m.look.countries_of.get(i, ()) if k in m.look.routes_from)
+        dem = m.look.item_demand_u[i]
         if cap < dem * (1 - 1e-9):
             out.append(_cap_row(i, "all", cap, dem, unit.get(i, ""), "all allowed supplier countries can together supply"))
         for j in sorted(jj for (ii, jj) in m.DEMANDS if ii == i):
-            reach = sum(m.max_capacity_u[r[0], r[1]] for r in m.routes_to.get((i, j), ()))
+            reach = sum(m.look.max_capacity_u[r[0], r[1]] for r in m.look.routes_to.get((i, j), ()))
             d = m.demand_u[i, j]
             if reach < d * (1 - 1e-9):
                 out.append(_cap_row(i, j, reach, d, unit.get(i, ""), f"the allowed suppliers that can reach {j} have"))
