@@ -1,5 +1,6 @@
-"""The HTML report: a reader of an output folder against the results' table schema, the page with
-its section registry (page.py), the study sections (study_sections.py, registered on import here,
-so any use of the package has them), inline SVG charts and the page's assets."""
+"""The HTML report: a reader of an output folder against the results' table schema (reader.py),
+the page with its section registry (page.py), the solve sections (solve_sections.py) and the study
+sections (study_sections.py), both registered on import here, so any use of the package has them,
+inline SVG charts (svg.py) and the page's assets (assets.py)."""
 
-from planner.report import page, study_sections  # noqa: F401  (study_sections registers its sections)
+from planner.report import page, solve_sections, study_sections  # noqa: F401  (the sections register themselves)
