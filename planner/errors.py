@@ -58,3 +58,16 @@ class InconsistentResultError(FriendshoreError):
     reported as a result (exit 1; in a study the run is recorded failed with this reason)."""
 
     exit_code = EXIT_INTERNAL
+
+
+def validation_message(err: dict, unknown: str) -> str:
+    """A pydantic validation error as the user reads it: what was wrong and what was expected.
+    ``unknown`` is the message for an unknown key (it names where the allowed keys are)."""
+    if err["type"] == "extra_forbidden":
+        return unknown
+    if err["type"] == "missing":
+        return f"missing key '{err['loc'][-1]}'; expected a value for it"
+    msg = err["msg"]
+    if msg.startswith("Input should be "):
+        return f"invalid value; expected {msg.removeprefix('Input should be ')}"
+    return f"invalid value ({msg}); expected a value of the right kind"

@@ -32,7 +32,7 @@ from planner.instance import safe_yaml
 from planner.instance import tables as tb
 from planner.instance import xlsx_package
 from planner.instance.checks import check_feasibility, check_references
-from planner.errors import InstanceError, Problem
+from planner.errors import InstanceError, Problem, validation_message
 from planner.files import atomic_file, fix_zip_times, staging_dir
 from planner.instance.multitier import check_chain
 from planner.instance.schema import REQUIRED_TABLES, TABLES, Instance, Meta
@@ -85,19 +85,28 @@ def _read_folder(folder: Path) -> _Raw:
         else:
             raw.meta, raw.meta_lines = _load_yaml(text, raw.problems)
     # Only files named after a table are read: README.md, sources.csv, notes are the user's business.
+    _fill_tables(raw, lambda name: f"{name}.csv",
+                 lambda name, file: tb.read_csv(folder / file, name, file) if (folder / file).is_file() else None,
+                 lambda name, file, cols: Problem(file, expected=f"missing file; expected the required table {file} "
+                                                                 f"with the columns {cols}"))
+    return raw
+
+
+def _fill_tables(raw: _Raw, file_of: Callable[[str], str], read: Callable[[str, str], Any],
+                 missing: Callable[[str, str, str], Problem]) -> None:
+    """Every table of the schema: ``read(name, file)`` where present (None where not); a missing
+    required table is ``missing(name, file, its columns)``; a missing optional one is empty."""
     for name in TABLES:
-        file = f"{name}.csv"
-        if (folder / file).is_file():
-            table, probs = tb.read_csv(folder / file, name, file)
+        file = file_of(name)
+        found = read(name, file)
+        if found is not None:
+            table, probs = found
         elif name in REQUIRED_TABLES:
-            cols = ", ".join(c.name for c in tb.columns_of(TABLES[name]))
-            expected = f"missing file; expected the required table {file} with the columns {cols}"
-            table, probs = None, [Problem(file, expected=expected)]
+            table, probs = None, [missing(name, file, ", ".join(c.name for c in tb.columns_of(TABLES[name])))]
         else:
             table, probs = tb.empty_raw(name, file), []
         raw.tables[name] = table
         raw.problems += probs
-    return raw
 
 
 def _load_yaml(text: str, problems: list[Problem]) -> tuple[Any, dict[str, int]]:
@@ -174,18 +183,10 @@ def _read_workbook(path: Path) -> _Raw:
     else:
         expected = f"missing sheet; expected a sheet '{META_SHEET}' with the columns key, value"
         raw.problems.append(Problem(book, expected=expected))
-    for name in TABLES:
-        file = f"{book}[{name}]"
-        if name in sheets:
-            table, probs = tb.sheet_table(name, file, sheets[name])
-        elif name in REQUIRED_TABLES:
-            cols = ", ".join(c.name for c in tb.columns_of(TABLES[name]))
-            expected = f"missing sheet; expected the required sheet '{name}' with the columns {cols}"
-            table, probs = None, [Problem(book, expected=expected)]
-        else:
-            table, probs = tb.empty_raw(name, file), []
-        raw.tables[name] = table
-        raw.problems += probs
+    _fill_tables(raw, lambda name: f"{book}[{name}]",
+                 lambda name, file: tb.sheet_table(name, file, sheets[name]) if name in sheets else None,
+                 lambda name, file, cols: Problem(book, expected=f"missing sheet; expected the required sheet "
+                                                                 f"'{name}' with the columns {cols}"))
     return raw
 
 
@@ -500,16 +501,12 @@ def _validate_meta(raw: _Raw, problems: list[Problem]) -> Meta | None:
 
 def _meta_message(err: dict) -> str:
     loc = [str(x) for x in err["loc"]]
+    unknown = ""
     if err["type"] == "extra_forbidden":
         parent, _ = _schema_at(Meta, loc[:-1])
         fields = ", ".join(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else ""
-        return f"unknown key; expected one of: {fields}"
-    if err["type"] == "missing":
-        return f"missing key '{loc[-1]}'; expected a value for it"
-    msg = err["msg"]
-    if msg.startswith("Input should be "):
-        return f"invalid value; expected {msg.removeprefix('Input should be ')}"
-    return f"invalid value ({msg}); expected a value of the right kind"
+        unknown = f"unknown key; expected one of: {fields}"
+    return validation_message(err, unknown)
 
 
 def _build(read: Callable[[], _Raw], overrides: Mapping[str, object] | Iterable[str] = (),

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from planner.errors import InstanceError, Problem
+from planner.errors import InstanceError, Problem, validation_message
 from planner.instance import safe_yaml
 from planner.instance.io import yaml_lines, yaml_repeats
 from planner.instance.schema import TABLES, Instance
@@ -153,14 +153,7 @@ def _parse(path: Path, file: str) -> tuple[StudySpec, dict[str, int]]:
 
 
 def _message(err: dict) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown key; expected one of the keys documented in docs/studies.md"
-    if err["type"] == "missing":
-        return f"missing key '{err['loc'][-1]}'; expected a value for it"
-    msg = err["msg"]
-    if msg.startswith("Input should be "):
-        return f"invalid value; expected {msg.removeprefix('Input should be ')}"
-    return f"invalid value ({msg}); expected a value of the right kind"
+    return validation_message(err, "unknown key; expected one of the keys documented in docs/studies.md")
 
 
 def _split_params(chk: _Checker, at: str, params: dict[str, Any], known: dict[str, MultiplierSpec]
