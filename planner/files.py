@@ -136,24 +136,20 @@ def clean_stale(folder: Path, name: str | None = None) -> list[Path]:
     return removed
 
 
-def _fsync_tree(folder: Path) -> None:
-    """Flush staged files to disk before the swap, so a power cut cannot swap in empty files."""
-    for p in folder.rglob("*"):
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
+def _fsync(path: Path) -> None:
     with contextlib.suppress(OSError):  # not every platform can open a folder
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush staged files to disk before the swap, so a power cut cannot swap in empty files."""
+    for p in folder.rglob("*"):
+        if p.is_file():
+            _fsync(p)
 
 
 def _test_pause(stage: Path) -> None:
@@ -204,6 +200,6 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         os.rmdir(old)
         os.replace(target, old)
     os.replace(stage, target)
-    _fsync_dir(target.parent)
+    _fsync(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
