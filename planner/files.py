@@ -136,13 +136,22 @@ def clean_stale(folder: Path, name: str | None = None) -> list[Path]:
     return removed
 
 
-def _fsync(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a folder
+def _fsync(path: Path, folder: bool = False) -> None:
+    """Flush ``path`` to disk; a file that cannot be flushed fails the write, a folder may not be
+    openable at all on some platforms (then it is skipped)."""
+    try:
         fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    except OSError:
+        if folder:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
+    finally:
+        os.close(fd)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -200,6 +209,6 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         os.rmdir(old)
         os.replace(target, old)
     os.replace(stage, target)
-    _fsync(target.parent)
+    _fsync(target.parent, folder=True)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
