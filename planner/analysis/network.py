@@ -402,18 +402,18 @@ def draw(g: nx.DiGraph, inst: Instance, png: Path, svg: Path, title: str = "") -
 def record(inst: Instance, result: NetworkResult, *, instance_path: str, files_hash: str, instance_hash: str,
            overrides: dict, variant: str | None) -> dict:
     """run.json of a network run."""
-    from planner.results.provenance import versions
+    from planner.results.provenance import provenance
 
     spof = result.tables["spof"]
     return {
         "command": "network",
-        "instance": {"name": inst.meta.name, "path": instance_path, "files_sha256": files_hash,
-                     "instance_sha256": instance_hash},
-        "variant": variant, "overrides": overrides, "sourcing": result.sourcing, "beta": result.beta,
+        **provenance(name=inst.meta.name, instance_path=instance_path, files_hash=files_hash,
+                     instance_hash=instance_hash, overrides=overrides, variant=variant),
+        "sourcing": result.sourcing, "beta": result.beta,
         "multi_tier": inst.chain.multi_tier, "nodes": result.graph.number_of_nodes(),
         "edges": result.graph.number_of_edges(),
         "single_points_of_failure": [f"{r.item}: {r.kind} {r.element}" for r in spof[spof["spof"]].itertuples()],
-        "notes": list(result.notes), "timing": {"seconds": result.seconds}, "versions": versions(),
+        "notes": list(result.notes), "timing": {"seconds": result.seconds},
     }
 
 

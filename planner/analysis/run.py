@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from planner.analysis.compare import CASES, Comparison
-from planner.results.provenance import lock_record, versions
+from planner.results.provenance import provenance
 from planner.files import atomic_dir, write_json
 from planner.results.export import export_tables
 from planner.solve.highs import SolveOptions, SolveResult
@@ -87,22 +87,18 @@ def run_record(
             "user_bound_scale": res.user_bound_scale, "user_objective_scale": res.user_objective_scale,
         }
     main = cmp.main
+    head = provenance(name=cmp.instance.meta.name, instance_path=instance_path, files_hash=files_hash,
+                      instance_hash=instance_hash, overrides=overrides, variant=variant,
+                      options=options.model_dump(mode="json"))
+    head["instance"].update(currency=cmp.instance.meta.currency, tiers=list(cmp.instance.meta.tiers))
     return {
         "schema": RUN_SCHEMA,
-        "instance": {"name": cmp.instance.meta.name, "path": instance_path,
-                     "abs_path": str(Path(instance_path).resolve()), "files_sha256": files_hash,
-                     "instance_sha256": instance_hash, "currency": cmp.instance.meta.currency,
-                     "tiers": list(cmp.instance.meta.tiers)},
-        "variant": variant,
-        "overrides": overrides,
+        **head,
         "compare": compare,
         **({"replayed_from": replayed_from} if replayed_from else {}),
         **({"files": files} if files else {}),
         "policy": cmp.instance.policy.model_dump(mode="json"),
-        "options": options.model_dump(mode="json"),
         "solver": {"name": "highs", "version": main.solver_version if main else ""},
-        "versions": versions(),
-        "lock": lock_record(),
         "status": main.status if main else None,
         "proven_optimal": bool(main and main.proven_optimal),
         "objective": main.objective if main else None,

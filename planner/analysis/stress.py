@@ -393,17 +393,17 @@ def run(inst: Instance, which: str, options: SolveOptions | None = None) -> Stre
 def record(inst: Instance, result: StressResult, *, instance_path: str, files_hash: str, instance_hash: str,
            overrides: dict, variant: str | None, options: SolveOptions) -> dict:
     """run.json of a stress run: inputs, sourcing, scenario count, status and headline numbers."""
-    from planner.results.provenance import versions
+    from planner.results.provenance import provenance
 
     return {
         "command": "stress",
-        "instance": {"name": inst.meta.name, "path": instance_path, "files_sha256": files_hash,
-                     "instance_sha256": instance_hash},
-        "variant": variant, "overrides": overrides, "options": options.model_dump(mode="json"),
+        **provenance(name=inst.meta.name, instance_path=instance_path, files_hash=files_hash,
+                     instance_hash=instance_hash, overrides=overrides, variant=variant,
+                     options=options.model_dump(mode="json")),
         "sourcing": result.sourcing, "scenarios": len(result.scenarios), "rows": len(result.table),
         "status": result.status, "summary": summary(result.table, result.unserved),
         "expected_shortfall": expected_shortfall(result.table),
-        "timing": {"build_s": result.build_s, "solve_s": result.solve_s}, "versions": versions(),
+        "timing": {"build_s": result.build_s, "solve_s": result.solve_s},
     }
 
 

@@ -59,3 +59,21 @@ def lock_record() -> dict[str, Any]:
             differs[req.name] = {"locked": locked, "installed": have}
     return {"file": "requirements.lock", "sha256": hashlib.sha256(text).hexdigest(), "matches": not differs,
             "differs": differs}
+
+
+def provenance(*, name: str, instance_path: str, files_hash: str, instance_hash: str, overrides: dict[str, Any],
+               variant: str | None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The part of every run.json (solve, stress, network, study run) that says where the result
+    comes from: the instance (as given and absolute, with the input files' and the instance's
+    hashes), the variant, the overrides as data, the solver options, the versions and the lock."""
+    from pathlib import Path
+
+    return {
+        "instance": {"name": name, "path": instance_path, "abs_path": str(Path(instance_path).resolve()),
+                     "files_sha256": files_hash, "instance_sha256": instance_hash},
+        "variant": variant,
+        "overrides": overrides,
+        **({"options": options} if options is not None else {}),
+        "versions": versions(),
+        "lock": lock_record(),
+    }
