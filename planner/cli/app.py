@@ -105,15 +105,19 @@ class _Job:
     options: object
 
 
-def _prepare(instance: Path, out_dir: Path | None, fmt: str, *, set_: list[str] | None, variant: str | None,
-             scenarios: str | None = None, sourcing: str | None = None, **solver) -> _Job:
-    """Check the output options and --out, parse the overrides, load the instance (InstanceError: exit 2)."""
+def _prepare(instance: Path, out_dir: Path | None, fmt: str, *, set_: list[str] | None = None,
+             variant: str | None, scenarios: str | None = None, sourcing: str | None = None,
+             overrides: dict | None = None, options=None, **solver) -> _Job:
+    """THE load step of solve, stress and network: check the output options and --out, parse the
+    overrides (or take them as data, from a replay), check the solver options (or take them), and
+    load the instance (InstanceError: exit 2, before anything is solved or written)."""
     from planner.instance.io import parse_overrides
 
     formats = _check_output_options(fmt, solver.get("time_limit"))
     _check_out(out_dir, instance, sourcing)
-    options = _solve_options(**solver)
-    overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
+    options = options if options is not None else _solve_options(**solver)
+    if overrides is None:
+        overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
     return _Job(instance, _load(instance, overrides, variant), overrides, formats, options)
 
 
@@ -241,7 +245,7 @@ def solve(
 ) -> None:
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
     from planner.analysis.compare import run_comparison
-    from planner.instance.io import files_hash, instance_hash, parse_overrides
+    from planner.instance.io import files_hash, instance_hash
     from planner.analysis.run import result_tables, run_record, write_outputs
 
     started = time.time()
@@ -259,24 +263,24 @@ def solve(
                                                       "it repeats the recorded run (solve it without --replay to "
                                                       "change something)")])
             rep = read_replay(replay)
-            instance, variant, overrides, options = rep.instance, rep.variant, dict(rep.overrides), rep.options
-            formats = _check_output_options(fmt, None) if fmt else rep.formats
             compare = rep.compare
             write_model = write_model or rep.model_format
+            source = dict(instance=rep.instance, fmt=fmt or ",".join(rep.formats), variant=rep.variant,
+                          overrides=dict(rep.overrides), options=rep.options)
         else:
             if instance is None:
                 raise InstanceError([Problem("INSTANCE", expected="expected an instance folder or .xlsx workbook "
                                                                   "(or --replay RUN_DIR/run.json)")])
-            formats = _check_output_options(fmt or "csv", time_limit)
-            options = _solve_options(time_limit=time_limit, **{k: v for k, v in
-                                                               (("rel_gap", gap), ("threads", threads), ("seed", seed))
-                                                               if v is not None})
-            overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
-        _check_out(out_dir, instance)
+            source = dict(instance=instance, fmt=fmt or "csv", variant=variant, set_=set_, scenarios=scenarios,
+                          time_limit=time_limit, **{k: v for k, v in (("rel_gap", gap), ("threads", threads),
+                                                                       ("seed", seed)) if v is not None})
         if report and out_dir is None:
-            raise InstanceError([Problem("--report", expected="expected --out DIR as well: the report is written to DIR/report.html")])
+            raise InstanceError([Problem("--report", expected="expected --out DIR as well: the report is written "
+                                                              "to DIR/report.html")])
         extras = _model_extras(write_model, out_dir)
-        inst = _load(instance, overrides, variant)
+        job = _prepare(source.pop("instance"), out_dir, source.pop("fmt"), **source)
+        instance, variant, inst, overrides, formats, options = (job.instance, source["variant"], job.inst,
+                                                                job.overrides, job.formats, job.options)
     except FriendshoreError as exc:
         fail(exc)
     if replay is not None:
