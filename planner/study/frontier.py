@@ -20,7 +20,7 @@ import pandas as pd
 from planner.results.schema import columns
 
 if TYPE_CHECKING:
-    from planner.study.core import Study
+    from planner.study.plan import Study
 
 SOLVED = ("optimal", "feasible")
 REL_TOL = 1e-9
