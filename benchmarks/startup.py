@@ -34,7 +34,8 @@ def _wall(args: list[str], repeat: int) -> float:
 def _inside(path: Path) -> dict[str, float]:
     """Seconds of each step of `solve --out`, in this process (imports already paid)."""
     from planner.analysis.compare import run_comparison
-    from planner.analysis.run import result_tables, run_record, write_outputs
+    from planner.analysis.run import result_tables, run_record
+    from planner.results.export import write_outputs
     from planner.instance.io import files_hash, instance_hash, load_instance
     from planner.solve.highs import SolveOptions
 

@@ -738,18 +738,13 @@ def write_diagnosis(out_dir: Path, diag: Diagnosis, formats: Iterable[str] = ("c
                     record: dict | None = None, extras: dict | None = None) -> list[Path]:
     """Write ``diagnosis.<fmt>`` (and ``run.json`` if a record is given, and each of ``extras``:
     file name -> writer) into ``out_dir``, atomically."""
-    from planner.files import atomic_dir, write_json
-    from planner.results.export import export_tables
+    from planner.results.export import write_outputs
 
-    with atomic_dir(Path(out_dir)) as stage:
-        export_tables({"diagnosis": diag.table}, stage, formats)
-        for name, writer in (extras or {}).items():
-            writer(stage / name)
-        if record is not None:
-            write_json(stage / "run.json", {**record, "diagnosis": {
-                "kind": diag.kind, "headline": diag.headline, "violation": diag.violation,
-                "status": diag.result.status if diag.result is not None else None, "notes": list(diag.notes)}})
-    return sorted(Path(out_dir).iterdir())
+    if record is not None:
+        record = {**record, "diagnosis": {
+            "kind": diag.kind, "headline": diag.headline, "violation": diag.violation,
+            "status": diag.result.status if diag.result is not None else None, "notes": list(diag.notes)}}
+    return write_outputs(Path(out_dir), {"diagnosis": diag.table}, record, formats, extras)
 
 
 

@@ -418,15 +418,14 @@ def record(inst: Instance, result: NetworkResult, *, instance_path: str, files_h
 
 
 def write(out: Path, inst: Instance, result: NetworkResult, rec: dict, formats: Iterable[str]) -> None:
-    """Tables (every format), network.graphml, network.png, network.svg and run.json, atomically."""
-    from planner.files import atomic_dir, write_json
-    from planner.results.export import export_tables
+    """Tables (every format), run.json, network.graphml, network.png and network.svg, atomically."""
+    from planner.results.export import write_outputs
 
-    with atomic_dir(Path(out)) as stage:
-        export_tables(result.tables, stage, formats)
-        write_graphml(result.graph, stage / "network.graphml")
-        draw(result.graph, inst, stage / "network.png", stage / "network.svg")
-        write_json(stage / "run.json", rec)
+    write_outputs(Path(out), result.tables, rec, formats, extras={
+        "network.graphml": lambda path: write_graphml(result.graph, path),
+        # The drawing writes both files at once; its PNG slot does the work.
+        "network.png": lambda path: draw(result.graph, inst, path, path.with_name("network.svg")),
+    })
 
 
 

@@ -6,15 +6,13 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from planner.analysis.compare import CASES, Comparison
 from planner.results.provenance import provenance
-from planner.files import atomic_dir, write_json
-from planner.results.export import export_tables
 from planner.solve.highs import SolveOptions, SolveResult
 
 RUN_SCHEMA = 2
@@ -113,20 +111,6 @@ def run_record(
         },
         "command": sys.argv,
     }
-
-
-def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any], formats,
-                  extras: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
-    """Write the tables, run.json and each of ``extras`` (file name -> writer called with its path
-    in the staged folder, after the tables and run.json: the model, the report) into ``out``
-    atomically (all or nothing)."""
-    formats = tuple(formats)
-    with atomic_dir(Path(out)) as stage:
-        export_tables(tables, stage, formats)
-        write_json(stage / "run.json", {**record, "formats": list(formats)})
-        for name, writer in (extras or {}).items():
-            writer(stage / name)
-    return sorted(Path(out).iterdir())
 
 
 class Replay(BaseModel):

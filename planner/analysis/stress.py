@@ -408,14 +408,11 @@ def record(inst: Instance, result: StressResult, *, instance_path: str, files_ha
 
 
 def write(out: Path, result: StressResult, rec: dict, formats: Iterable[str]) -> None:
-    """stress and scenarios tables (every format) and run.json, atomically."""
-    from planner.files import atomic_dir, write_json
-    from planner.results.export import export_tables
+    """stress, scenarios and unserved tables (every format) and run.json, atomically."""
+    from planner.results.export import write_outputs
 
-    with atomic_dir(Path(out)) as stage:
-        export_tables({"stress": result.table, "scenarios": scenario_table(result.scenarios),
-                       "unserved": result.unserved}, stage, formats)
-        write_json(stage / "run.json", rec)
+    write_outputs(Path(out), {"stress": result.table, "scenarios": scenario_table(result.scenarios),
+                              "unserved": result.unserved}, rec, formats)
 
 
 

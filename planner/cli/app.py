@@ -246,7 +246,8 @@ def solve(
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
     from planner.analysis.compare import run_comparison
     from planner.instance.io import files_hash, instance_hash
-    from planner.analysis.run import result_tables, run_record, write_outputs
+    from planner.analysis.run import result_tables, run_record
+    from planner.results.export import write_outputs
 
     started = time.time()
     replayed_from = None

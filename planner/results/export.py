@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from planner.files import fix_zip_times
+from planner.files import atomic_dir, fix_zip_times, write_json
 
 FORMATS = ("csv", "xlsx", "parquet", "json")
 
@@ -134,3 +134,19 @@ def check_output_folder(out: Path, protect: Iterable[Path] = (), option: str = "
         raise InstanceError([Problem(option, value=str(out), expected=(
             f"expected a new or empty folder, or an earlier output of this command; this is {why}, and writing "
             "would replace everything in it"))])
+
+
+def write_outputs(out: Path, tables: dict[str, pd.DataFrame], record: dict[str, Any] | None, formats,
+                  extras: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
+    """THE writer of every output folder (solve, stress, network, diagnosis, study runs): the tables
+    in every format, run.json, then each of ``extras`` (file name -> writer called with its path in
+    the staged folder: the model, the report, the network's GraphML and drawings), atomically (all
+    or nothing)."""
+    formats = tuple(formats)
+    with atomic_dir(Path(out)) as stage:
+        export_tables(tables, stage, formats)
+        if record is not None:
+            write_json(stage / "run.json", {**record, "formats": list(formats)})
+        for name, writer in (extras or {}).items():
+            writer(stage / name)
+    return sorted(Path(out).iterdir())

@@ -308,7 +308,7 @@ def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persi
                        "measure": run.measure.label if run.measure else None, **outcome.row}
                 row["run_id"] = run.run_id
                 if outcome.tables is not None and outcome.record is not None:
-                    from planner.analysis.run import write_outputs
+                    from planner.results.export import write_outputs
 
                     write_outputs(out / RUNS / run.run_id, outcome.tables, outcome.record, study.spec.formats)
                 _write_row(out / RUNS / f"{run.run_id}.parquet", row)
