@@ -76,13 +76,26 @@ def test_replay_warns_when_the_input_files_changed(tmp_path):
 
 
 @pytest.mark.parametrize("extra,needle", [(["INSTANCE"], "INSTANCE"), (["--set", "policy.country_share_cap=0.5"], "--set"),
-                                          (["--gap", "0.1"], "--gap"), (["--variant", "strict"], "--variant")])
+                                          (["--gap", "0.1"], "--gap"), (["--variant", "strict"], "--variant"),
+                                          (["--seed", "0"], "--seed"),  # a value of 0 is given too
+                                          (["--gap", "0"], "--gap")])
 def test_replay_refuses_changes_naming_them(tmp_path, extra, needle):
     folder = make(tmp_path / "tiny")
     _solve(str(folder), "--out", str(tmp_path / "a"))
     extra = [str(folder) if x == "INSTANCE" else x for x in extra]
     r = runner.invoke(app, ["solve", *extra, "--replay", str(tmp_path / "a"), "--out", str(tmp_path / "b")])
     assert r.exit_code == 2 and needle in r.output and not (tmp_path / "b").exists()
+
+
+def test_replay_without_out_of_a_run_that_wrote_its_model(tmp_path):
+    # The recorded model file is written again only where an --out can hold it; without --out the
+    # replay prints its comparison like any solve without --out.
+    folder = make(tmp_path / "tiny")
+    _solve(str(folder), "--write-model", "lp", "--out", str(tmp_path / "a"))
+    r = runner.invoke(app, ["solve", "--replay", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    _solve("--replay", str(tmp_path / "a"), "--out", str(tmp_path / "b"))
+    assert (tmp_path / "b" / "model.lp").exists()
 
 
 def test_replay_of_something_else_exits_2_naming_it(tmp_path):

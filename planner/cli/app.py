@@ -158,7 +158,7 @@ def _scenario_sets(text: str | None) -> list[str]:
     bad = [n for n in names if n not in GENERATORS]
     if bad or not names:
         raise InstanceError([Problem("--scenarios", value=text,
-                                     expected=f"a comma-separated subset of {', '.join(GENERATORS)}")])
+                                     expected=f"expected a comma-separated subset of {', '.join(GENERATORS)}")])
     return [f"policy.scenario_generators=[{', '.join(names)}]"]
 
 
@@ -257,7 +257,7 @@ def solve(
 
             given = [name for name, v in (("INSTANCE", instance), ("--set", set_), ("--variant", variant),
                                           ("--time-limit", time_limit), ("--gap", gap), ("--threads", threads),
-                                          ("--seed", seed), ("--scenarios", scenarios)) if v]
+                                          ("--seed", seed), ("--scenarios", scenarios)) if v is not None and v != []]
             if given:
                 raise InstanceError([Problem("--replay", value=", ".join(given),
                                              expected="expected no instance, overrides or solver options with --replay: "
@@ -265,7 +265,8 @@ def solve(
                                                       "change something)")])
             rep = read_replay(replay)
             compare = rep.compare
-            write_model = write_model or rep.model_format
+            # The recorded model file is written again where there is an --out to hold it.
+            write_model = write_model or (rep.model_format if out_dir is not None else None)
             source = dict(instance=rep.instance, fmt=fmt or ",".join(rep.formats), variant=rep.variant,
                           overrides=dict(rep.overrides), options=rep.options)
         else:
@@ -300,6 +301,7 @@ def solve(
     with err.status(f"solving {inst.meta.name} ..."):
         cmp = run_comparison(inst, options, with_cost_only=compare)
     main = cmp.main
+
     def record():
         return run_record(
             cmp, instance_path=str(instance), files_hash=files_hash(instance), instance_hash=instance_hash(inst),
@@ -313,12 +315,9 @@ def solve(
             # Say which policy constraints conflict, and by how much; write diagnosis.* and run.json only.
             from planner.cli.show import report_infeasible
 
+            # The report is an extra of the staged folder, so diagnosis, run.json and report land together.
             report_infeasible(inst, options, out, out_dir, formats, record() if out_dir is not None else None,
-                              extras=_bind(extras, inst), model=cmp.unsolved)
-            if report and out_dir is not None and out_dir.exists():
-                from planner.report.page import write_report
-
-                out.print(f"wrote {write_report(out_dir, out_dir / 'report.html')}")
+                              extras=_bind(extras, inst) | _report_extra(report), model=cmp.unsolved)
         else:
             err.print("Nothing was written. Check the policy with `friendshore validate` or relax a cap.")
         raise typer.Exit(EXIT_NO_SOLUTION)
@@ -599,7 +598,7 @@ def generate(
     from planner.instance.generate import write_generated
 
     if importers > countries:
-        fail(InstanceError([Problem("--importers", value=str(importers), expected=f"at most --countries ({countries})")]))
+        fail(InstanceError([Problem("--importers", value=str(importers), expected=f"expected at most --countries ({countries})")]))
     write_generated(out_path, items=items, countries=countries, importers=importers, seed=seed, scenarios=scenarios)
     out.print(f"wrote {out_path}")
 
@@ -650,7 +649,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - last resort: a bug, shown briefly
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
         err.print("This is a bug in Friendshore. Re-run with FRIENDSHORE_DEBUG=1 for a traceback.")
-        if __import__("os").environ.get("FRIENDSHORE_DEBUG"):
+        if os.environ.get("FRIENDSHORE_DEBUG"):
             raise
         sys.exit(EXIT_INTERNAL)
 
