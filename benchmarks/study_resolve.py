@@ -32,7 +32,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner.study.core import load_study, run_study  # noqa: E402
+from planner.study.core import run_study  # noqa: E402
+from planner.study.plan import load_study  # noqa: E402
 
 BASE = ROOT / "instances" / "critical-minerals-us-japan"
 

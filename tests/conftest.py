@@ -53,7 +53,7 @@ def tiny(
 @pytest.fixture
 def solve_tiny():
     """Solve an instance; return (SolveResult, Solution) and check the accounting matches the model."""
-    from planner.analysis.compare import solve_case
+    from planner.analysis.cases import solve_case
 
     def run(inst: Instance):
         res, s = solve_case(inst, "friendshored")

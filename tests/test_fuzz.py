@@ -707,7 +707,7 @@ def yaml_attack(draw) -> tuple[str, bool]:
 @given(attack=yaml_attack(), where=st.sampled_from(["instance.yaml", "instance sheet", "--set", "study"]))
 def test_yaml_limits_hold_in_every_reader(attack, where, book, root):
     """Whatever the source, YAML beyond the limits ends in InstanceError naming that source (issue 13, item 11)."""
-    from planner.study import core as study_mod
+    from planner.study import plan as study_mod
 
     text, refused = attack
     folder = Path(tempfile.mkdtemp(dir=root))
@@ -849,7 +849,7 @@ def study_mutations(draw) -> tuple[str, str | None]:
 @fuzz(20)
 @given(mutation=study_mutations())
 def test_bad_study_file_is_reported(mutation, root):
-    study = pytest.importorskip("planner.study.core")
+    from planner.study import plan as study
     text, key = mutation
     folder = Path(tempfile.mkdtemp(dir=root))
     try:
@@ -870,7 +870,7 @@ def test_bad_study_file_is_reported(mutation, root):
 
 
 def test_repeated_key_in_a_study_file_is_reported(tmp_path):
-    study = pytest.importorskip("planner.study.core")
+    from planner.study import plan as study
     _write({}, tmp_path / "inst")
     path = tmp_path / "study.yaml"
     path.write_text(STUDY + "name: other\n", encoding="utf-8")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from planner.analysis.compare import cost_only, run_comparison
+from planner.analysis.cases import cost_only
+from planner.analysis.compare import run_comparison
 from planner.instance.io import load_instance
 from planner.solve.highs import highs_version
 from tests.optimal_face import EXACT, is_unique, kpi_group, unique_groups

@@ -374,7 +374,7 @@ def test_stress_of_a_robust_chain_plan_never_exceeds_beta(case):
     # The stress test re-sources plant inputs like the model's chain blocks (same crisis supply, surge on spare
     # capacity after flows and feeds, open lanes, BOM limits, losses at every stage), so the robust plan's
     # fairest recourse leaves every importer at most 1 - beta short in every scenario.
-    from planner.analysis.compare import solve_case
+    from planner.analysis.cases import solve_case
 
     inst, beta = case
     res, s = solve_case(inst, "friendshored")

@@ -342,7 +342,8 @@ def test_validate_and_solve_print_numerical_warnings_and_carry_on(tmp_path):
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_run_whose_worker_raises_is_recorded_failed_and_the_others_complete(tmp_path, monkeypatch):
-    study = pytest.importorskip("planner.study.core")
+    from planner.study import core as study
+    from planner.study.plan import load_study
     import planner.study.execute as exec_
 
     make(tmp_path / "inst")
@@ -358,7 +359,7 @@ def test_a_run_whose_worker_raises_is_recorded_failed_and_the_others_complete(tm
         return real(task, base, started)
 
     monkeypatch.setattr(exec_, "_execute", crashing)
-    s = study.load_study(tmp_path / "s.yaml")
+    s = load_study(tmp_path / "s.yaml")
     out = tmp_path / "out"
     # Dask with threads, so the patched worker code is the one that runs.
     report = study.run_study(s, out, workers=2, processes=False, progress=False, plots=False)

@@ -456,13 +456,14 @@ def test_a_running_study_without_results_exits_2(tmp_path):
 
 def test_report_on_a_real_study(tmp_path):
     """End to end with planner/study.py: two scenarios and a two-point grid on the critical-minerals instance."""
-    study = pytest.importorskip("planner.study.core")
+    from planner.study import core as study
+    from planner.study.plan import load_study
     spec = tmp_path / "s.yaml"
     spec.write_text(f"name: small\nbase: {MINERALS}\nscenarios:\n  today: {{}}\n  strict:\n"
                     f"    policy.tier_caps.concern: 0.3\ngrids:\n  cap:\n    axes:\n"
                     f"      policy.tier_caps.concern: [0.5, 0.4]\n")
     out = tmp_path / "out"
-    study.run_study(study.load_study(spec), out, workers=1, progress=False, plots=False)
+    study.run_study(load_study(spec), out, workers=1, progress=False, plots=False)
     r = runner.invoke(app, ["report", str(out)])
     assert r.exit_code == 0, r.output
     dom = Dom((out / "report.html").read_text(encoding="utf-8"))

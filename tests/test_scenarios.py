@@ -322,7 +322,7 @@ def robust_instances(draw):
 def test_stress_of_a_robust_plan_never_exceeds_beta(case):
     # Unlimited stockpiles make every instance feasible; whatever the plan, the stress test's
     # fairest recourse must leave every importer at most (1 - beta) short in every scenario.
-    from planner.analysis.compare import solve_case
+    from planner.analysis.cases import solve_case
 
     inst, beta = case
     res, s = solve_case(inst, "friendshored")

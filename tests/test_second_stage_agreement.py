@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from planner.analysis import stress as st
-from planner.analysis.compare import solve_case
+from planner.analysis.cases import solve_case
 from planner.instance.io import load_instance
 from planner.instance.schema import Policy, Scenario
 from tests.test_multitier import chain

@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from planner.cli.app import app
-from planner.analysis.compare import solve_case as solve_single
+from planner.analysis.cases import solve_case as solve_single
 from planner.instance.generate import generate
 from planner.instance.io import apply_overrides, instance_hash, load_instance, write_instance
 from planner.instance.schema import Investment, Policy, Programme
-from planner.study.core import load_study, read_table, run_study
+from planner.study.core import read_table, run_study
+from planner.study.plan import load_study
 from planner.study.execute import Scale, apply_scales, derive_instance, structure_key
 from planner.study.frontier import find_knee, pareto
 from tests.conftest import tiny

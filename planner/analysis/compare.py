@@ -16,7 +16,7 @@ import pandas as pd
 from planner.results import solution as sol
 from planner.analysis import stress as st
 from planner.instance.scenarios import TTS_CAP_WEEKS, expected_weights, scenarios_of
-from planner.analysis.cases import CaseSolver, cost_only, solve_case, solve_model_case  # noqa: F401  (API)
+from planner.analysis.cases import CaseSolver, cost_only, solve_model_case
 from planner.instance.schema import Instance
 from planner.solve.highs import SolveOptions, SolveResult
 

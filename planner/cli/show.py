@@ -18,7 +18,8 @@ from planner.instance.scenarios import TTS_CAP_WEEKS
 from planner.instance.schema import Instance
 from planner.results.solution import EPS
 from planner.solve.highs import SolveOptions
-from planner.study.core import StudyReport, load_study, run_study
+from planner.study.core import StudyReport, run_study
+from planner.study.plan import load_study
 
 
 def print_diagnosis(diag: Diagnosis, console, title: str = "infeasibility diagnosis") -> None:

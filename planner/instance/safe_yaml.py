@@ -54,7 +54,7 @@ def load(text: str, file: str, row: int | None = None, column: str | None = None
         size, depth = _measure(node)
         if size == float("inf"):
             raise refuse("an alias (*name) inside its own anchor (&name); expected a value that does not contain "
-                         "itself", value=None if whole_file else text[:120])
+                         "itself")
         if size > MAX_VALUES:
             raise refuse(f"too large once its aliases (*name) are expanded ({size:.3g} values); expected at most "
                          f"{MAX_VALUES} values (write them out, or use fewer aliases)")
@@ -90,14 +90,11 @@ def _measure(root: yaml.Node) -> tuple[float, int]:
             continue
         if key in size:
             continue
-        if key in on_path:  # reached again below itself: a self-referential alias
-            return float("inf"), 0
         on_path.add(key)
+        if any(id(k) in on_path for k in kids):  # a node below itself: a self-referential alias
+            return float("inf"), 0
         stack.append((node, True))
-        stack.extend((k, False) for k in kids if id(k) not in size or id(k) in on_path)
-        for k in kids:
-            if id(k) in on_path:
-                return float("inf"), 0
+        stack.extend((k, False) for k in kids if id(k) not in size)
         if len(size) > 4 * MAX_VALUES:  # distinct nodes alone exceed the limit
             return float(len(size)), 0
     return size[id(root)], depth[id(root)]

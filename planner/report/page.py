@@ -35,7 +35,7 @@ from planner.report.svg import esc
 CASE_ORDER = ("baseline", "cost_only", "friendshored")
 CASE_LABELS = {"baseline": "Baseline (today)", "cost_only": "Cost-only", "friendshored": "Friendshored"}
 KNOWN_TIERS = ("domestic", "ally", "partner", "neutral", "concern")
-def _set_text(value: Any) -> str:
+def override_text(value: Any) -> str:
     """An override value as it would be typed after ``--set key=`` (JSON is YAML flow text)."""
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -404,7 +404,7 @@ def solve_header(ctx: Ctx) -> tuple[str, str, list[str]]:
     if rec.get("variant"):
         sub.append(f"variant {rec['variant']}")
     if rec.get("overrides"):
-        sub.append("overrides " + ", ".join(f"{k}={_set_text(v)}" for k, v in rec["overrides"].items()))
+        sub.append("overrides " + ", ".join(f"{k}={override_text(v)}" for k, v in rec["overrides"].items()))
     started = (rec.get("timing") or {}).get("started_utc")
     if started:
         sub.append(f"solved {started.replace('T', ' ').replace('+00:00', ' UTC')}")

@@ -23,7 +23,7 @@ ALL = "all"
 # Columns each known table must have, and their kinds, come from the results' one schema
 # (planner/results/schema.py): a table lacking one is a bad folder (exit 2), never a half-drawn chart.
 # Other columns are kept as they are (and offered for download).
-AUTO_TABLES = tuple(sorted(WIDE - {"kpis"}) + ["frontiers"])
+AUTO_TABLES = tuple(sorted(WIDE - {"kpis"}))  # the study's runs table: a column per parameter and KPI
 """Tables whose other columns are typed by content (numbers if every cell is one), e.g. study parameters."""
 OPTIONAL_KINDS = {"status": "text", "gap": "num", "unit_cost": "num", "transport": "num", "tariff": "num",
                   "qualification_cost": "num", "utilisation": "num", "rate": "num", "funding_country": "text",

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from planner.report import svg as sv
-from planner.report.page import (Col, Ctx, _set_text, banner, banners, figure, finite, fmt_frac, fmt_num, fmt_share,
+from planner.report.page import (Col, Ctx, override_text, banner, banners, figure, finite, fmt_frac, fmt_num, fmt_share,
                                  section)
 from planner.report.svg import esc
 
@@ -715,7 +715,7 @@ def data_section(ctx: Ctx) -> str:
         solver = rec.get("solver") or {}
         timing = rec.get("timing") or {}
         pairs = [("instance", inst.get("name")), ("instance path", inst.get("path")), ("variant", rec.get("variant")),
-                 ("overrides", ", ".join(f"{a}={_set_text(b)}" for a, b in (rec.get("overrides") or {}).items())),
+                 ("overrides", ", ".join(f"{a}={override_text(b)}" for a, b in (rec.get("overrides") or {}).items())),
                  ("solver", f"{solver.get('name', '')} {solver.get('version', '')}".strip()),
                  ("options", ", ".join(f"{a}={b}" for a, b in (rec.get("options") or {}).items() if b not in (None, {}))),
                  ("started (UTC)", timing.get("started_utc")),

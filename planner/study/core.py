@@ -11,8 +11,8 @@ given scheduler), stores each run as it finishes (a one-row Parquet record and
 a run folder, both written atomically), skips finished runs on ``resume``, and
 ends with the study table, the frontiers with their knees, and the plots.
 
-Public API: :class:`StudySpec`, :class:`Study`, :class:`Run`, :class:`StudyReport`,
-:data:`MEASURES`, :func:`load_study`, :func:`run_study`, :func:`read_table`.
+Public API here: :class:`StudyReport`, :func:`run_study`, :func:`read_table`; the plan's
+:func:`planner.study.plan.load_study` gives the :class:`planner.study.plan.Study` to run.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ import pandas as pd
 from planner.files import atomic_file, clean_stale, write_json
 from planner.errors import InstanceError, Problem
 from planner.instance.schema import Instance
-from planner.study.measures import MEASURES, Measure  # noqa: F401  (Measure: API)
-from planner.study.plan import Run, Study, load_study  # noqa: F401  (API: load, then run)
-from planner.study.spec import StudySpec  # noqa: F401  (API)
+from planner.study.plan import Study
 from planner.study.execute import RunOutcome, RunTask, execute_run, reset_worker_state
 
 ProgressBar = Callable[[int, int], contextlib.AbstractContextManager[Callable[[int], None]]]
