@@ -86,7 +86,9 @@ def build(inst, formulation: str = DEFAULT_FORMULATION) -> ConcreteModel:
     m.features = FORMULATIONS[formulation]
     m.cost_terms = {}  # registry: cost component name -> Pyomo Expression
     m.look = Lookups()  # the plain-dict look-ups the families share (models/lookups.py)
-    m.structure_key = _key(inst, m.features)  # what models.update checks before re-pointing the model
+    # The instance the model was built from (never re-pointed): models.update compares structure
+    # keys with it, computed only then (a key costs about 6 % of a build: no cost when not re-solving).
+    m.built_from = inst
     for module in MODULES:
         module.add_to(m, inst)
     return m
@@ -104,7 +106,9 @@ def update(m, inst) -> bool:
     """
     from pyomo.environ import Param
 
-    if _key(inst, m.features) != m.structure_key:
+    if not hasattr(m, "built_key"):
+        m.built_key = _key(m.built_from, m.features)
+    if _key(inst, m.features) != m.built_key:
         return False
     setters = {name: f for module in MODULES for name, f in getattr(module, "UPDATES", {}).items()}
     mutable = [p for p in m.component_objects(Param) if p.mutable]

@@ -1,7 +1,7 @@
 """Second stage: recourse in each disruption scenario (robust and/or expected).
 
 For every scenario block (scenario s, item i) that the scenario touches (see
-``planner/scenarios.py``), the importers are served over the disruption's
+``planner/instance/scenarios.py``), the importers are served over the disruption's
 duration from what survives: qualified suppliers' crisis supply on open
 lanes, plus stockpile drawdown.  ``policy.scenario_mode`` chooses a floor on
 every importer's served share (robust: ``scenario_beta``), a

@@ -16,7 +16,7 @@ covers its tagged input (``Taint_Balance``; a unit of output made from a
 tagged unit of any input is tagged).  Plants may keep materials apart by
 origin, so the tagged share is the least share of the supply that must have
 passed through S given the flows; without segregation (pro-rata mixing,
-what ``planner/exposure.py`` reports) it can only be higher.
+what ``planner/results/exposure.py`` reports) it can only be higher.
 """
 
 from __future__ import annotations

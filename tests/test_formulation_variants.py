@@ -118,7 +118,7 @@ def test_n1_coefficient_reduction_raises_the_root_bound():
 
 
 def test_n1_reduction_is_built_for_one_beta():
-    # Why a study must rebuild a `tight_n1` model when beta rises (planner/study_exec.py structure_key):
+    # Why a study must rebuild a `tight_n1` model when beta rises (models.structure_key):
     # A 60 t at 5/t, B 100 t at 1/t, qualifying 10 each, demand 100.  Built with beta 0.5 (b = 50) the
     # coefficients are min(60, 50) = min(100, 50) = 50.  Raised in place to 0.6 (b = 60), losing B leaves
     # 50 * Q_A >= 60: infeasible, while the plan "both qualified, 100 from B" (100 + 10 + 10 = 120) is feasible

@@ -381,7 +381,7 @@ def test_read_folder_types_codes_as_text(solved, tmp_path):
 
 # --------------------------------------------------------------------------- study folders
 def write_study(folder: Path) -> Path:
-    """A study folder in the format planner/study.py writes (results.csv, frontiers.csv, study.json).
+    """A study folder in the format the study writes (planner/study/core.py) (results.csv, frontiers.csv, study.json).
 
     Frontier: caps 0.1 (infeasible), 0.2, 0.3, 0.4, 0.5; the 0.5 run reaches 0.45 at cost 41, dominated by
     (0.4, 40).  The knee flag is set on cap 0.3 as the study module would; the report only draws it.
@@ -455,7 +455,7 @@ def test_a_running_study_without_results_exits_2(tmp_path):
 
 
 def test_report_on_a_real_study(tmp_path):
-    """End to end with planner/study.py: two scenarios and a two-point grid on the critical-minerals instance."""
+    """End to end with planner/study/core.py: two scenarios and a two-point grid on the critical-minerals instance."""
     from planner.study import core as study
     from planner.study.plan import load_study
     spec = tmp_path / "s.yaml"

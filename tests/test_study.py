@@ -27,7 +27,8 @@ from planner.instance.io import apply_overrides, instance_hash, load_instance, w
 from planner.instance.schema import Investment, Policy, Programme
 from planner.study.core import read_table, run_study
 from planner.study.plan import load_study
-from planner.study.execute import Scale, apply_scales, derive_instance, structure_key
+from models import structure_key
+from planner.study.execute import Scale, apply_scales, derive_instance
 from planner.study.frontier import find_knee, pareto
 from tests.conftest import tiny
 

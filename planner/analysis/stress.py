@@ -3,7 +3,7 @@
 A *sourcing* is what the first stage fixes: contracted flows, qualified
 suppliers, built options and stockpile levels (:class:`Sourcing`; from a
 solution, today's baseline, or a solve's output folder).  :func:`stress`
-solves one recourse LP over every scenario block (``planner/scenarios.py``,
+solves one recourse LP over every scenario block (``planner/instance/scenarios.py``,
 the same blocks the two-stage model uses) and reports, per scenario x item x
 importer, the shortfall over the disruption, time-to-survive (TTS) and
 time-to-recover (TTR).
@@ -20,7 +20,7 @@ costs and bounds, so the numbers do not depend on the solver's choice among ties
    is used first and the stockpiles last; the rates left are the supply rates
    TTS is computed from.
 
-Volumes are the same as the model's (``planner/scenarios.py``): the crisis
+Volumes are the same as the model's (``planner/instance/scenarios.py``): the crisis
 supply of a supplier is its contracted volume (final flows and feeds to plants)
 plus ``surge`` x its spare qualified capacity, times (1 - loss), times
 duration / 52.

@@ -1,7 +1,7 @@
 """Disruption scenarios: the table's and the generated ones, and what each one hits.
 
 Both the two-stage model (``models/recourse.py``) and the stress test
-(``planner/stress.py``) see a scenario through the same :class:`Block`s, so the
+(``planner/analysis/stress.py``) see a scenario through the same :class:`Block`s, so the
 plan is built and checked against exactly the same disruption:
 
 * a **block** is one (scenario, item) whose supply the scenario touches: some
@@ -132,7 +132,7 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
     stress test the routes of the sourcing's suppliers.  Only items in
     ``items`` (default: all) are considered.  ``loss(scenario, item, country)``
     replaces :func:`loss_of` (the stress test of a multi-tier sourcing passes
-    losses propagated from upstream stages, ``planner/exposure.py``).
+    losses propagated from upstream stages, ``planner/results/exposure.py``).
     """
     by_item: dict[str, list[tuple[str, str]]] = {}
     for i, c, j in routes:

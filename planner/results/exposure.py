@@ -15,7 +15,7 @@ plant's oxide from X makes 90 % of its magnets X-exposed).  The direct share
 is the share bought from X at the last tier, what a single-tier analysis sees.
 The stress test does not use this pro-rata view: in a crisis its plants
 re-source inputs from any surviving qualified supplier, as the model's
-second stage does (planner/stress.py).
+second stage does (planner/analysis/stress.py).
 
 The model's stage and upstream caps (``models/upstream.py``) use tagged flows
 that let plants keep materials apart by origin, so a capped plan's tagged

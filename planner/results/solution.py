@@ -51,7 +51,7 @@ class Solution:
     feeds: pd.DataFrame | None = None
     """Multi-tier only: inputs shipped to plants (item, country, tier, destination, destination_tier, volume, costs)."""
     exposure: dict[str, pd.DataFrame] | None = None
-    """Multi-tier only: exposure, exposure_tiers, exposure_stages tables (planner/exposure.py)."""
+    """Multi-tier only: exposure, exposure_tiers, exposure_stages tables (planner/results/exposure.py)."""
 
     @property
     def total_cost(self) -> float:

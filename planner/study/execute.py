@@ -2,7 +2,7 @@
 
 A worker (the study's own process, or a Dask worker process) keeps, per thread,
 a few *persistent slots*: a built Pyomo model with its HiGHS interface, keyed
-by the instance's :func:`structure_key`.  When a run's instance differs from a
+by the instance's :func:`models.structure_key`.  When a run's instance differs from a
 slot's only in values held by mutable Params (programme rates and budgets,
 share caps, minimum suppliers, N-1 levels), the Params are updated in place,
 HiGHS is offered the slot's previous solution as a MIP start, and the model is
@@ -11,7 +11,7 @@ tier excluded) changes the key, and the model is built anew.
 
 Public API: :class:`RunTask`, :class:`RunOutcome`, :class:`Scale`,
 :func:`execute_run`, :func:`derive_instance`, :func:`apply_scales`,
-:func:`structure_key`, :func:`solve_case`.
+:func:`solve_case`.
 """
 
 from __future__ import annotations
@@ -178,14 +178,6 @@ def _reason(problems: list[Problem]) -> str:
 
 
 # --------------------------------------------------------------------------- structure
-def structure_key(inst: Instance) -> str:
-    """The model's structure key of ``inst`` (:func:`models.structure_key`): runs with equal keys
-    share one persistent model."""
-    import models
-
-    return models.structure_key(inst)
-
-
 # --------------------------------------------------------------------------- persistent solves
 _LOCAL = threading.local()
 _PROCESS_LOCK = threading.Lock()
@@ -223,7 +215,7 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
         m = models.build(inst)
         return solve_model(m, options, build_s=time.perf_counter() - t0), m, info
     slots: OrderedDict = _state().slots
-    key = (case, structure_key(inst))
+    key = (case, models.structure_key(inst))
     kept = slots.get(key)
     if kept is None:
         kept, res = PersistentModel.first(inst, options)
