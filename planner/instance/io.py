@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from planner.instance import safe_yaml
 from planner.instance import tables as tb
 from planner.instance import xlsx_package
+from planner.instance.period_checks import check_period_frames, check_period_views
 from planner.instance.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem, validation_message
 from planner.files import atomic_file, fix_zip_times, staging_dir
@@ -492,11 +493,30 @@ def _validate_meta(raw: _Raw, problems: list[Problem]) -> Meta | None:
     try:
         return Meta.model_validate(raw.meta)
     except ValidationError as e:
-        for err in e.errors(include_url=False):
+        for err in _one_branch(e.errors(include_url=False)):
             key = ".".join(str(x) for x in err["loc"])
             value = None if err["type"] == "missing" or isinstance(err["input"], dict) else _short(err["input"])
             problems.append(Problem(raw.meta_file, None, key, value, _meta_message(err)))
         return None
+
+
+def _one_branch(errors: list[dict]) -> list[dict]:
+    """A value that fails both branches of a level (a number or a trajectory {year: number}) is
+    reported once, for the branch its shape chose, without pydantic's branch names in the key."""
+    out = []
+    for err in errors:
+        loc = list(err["loc"])
+        tags = [n for n, x in enumerate(loc) if isinstance(x, str) and (x.startswith("dict[int,")
+                                                                        or x.startswith("constrained-") or x == "int")]
+        if tags:
+            n = tags[0]
+            is_map = loc[n].startswith("dict[")
+            # The error's input is the failing leaf: a mapping given where a number was expected, or the reverse.
+            if is_map != isinstance(err["input"], dict) and not (is_map and len(loc) > n + 1):
+                continue  # the other branch's complaint about the same value
+            err = {**err, "loc": tuple(x for k, x in enumerate(loc) if k not in tags)}
+        out.append(err)
+    return out
 
 
 def _meta_message(err: dict) -> str:
@@ -557,18 +577,23 @@ def _check(raw: _Raw, edits: list[_Edit], problems: list[Problem], feasibility: 
             problems += probs
     files = {name: t.file for name, t in raw.tables.items() if t is not None}
     problems += check_references(frames, files, meta, raw.meta_file)
+    problems += check_period_frames(frames, files, meta, raw.meta_file)
     inst = None
     if not problems:  # feasibility checks on a broken instance would mostly echo dropped rows
         inst = Instance(meta=meta, **{n: tb.build_rows(TABLES[n], f) for n, f in frames.items()})
         d = frames["demand"]
         lines = {(i, it): int(ln) for i, it, ln in zip(d["importer"], d["item"], d[tb.LINE])}
-        if feasibility:
-            problems += check_feasibility(inst, raw.meta_file, files["demand"], lines)
-        # Multi-tier: unreachable inputs and demand, idle suppliers. Without the feasibility checks,
-        # reachability is judged as if shortage were allowed (the caller judges it later).
-        chain_view = inst if feasibility or inst.policy.allow_shortage else \
-            inst.with_policy(inst.policy.model_copy(update={"allow_shortage": True}))
-        problems += check_chain(chain_view, files, frames)
+
+        def one_period(view: Instance) -> list[Problem]:
+            out = check_feasibility(view, raw.meta_file, files["demand"], lines) if feasibility else []
+            # Multi-tier: unreachable inputs and demand, idle suppliers. Without the feasibility checks,
+            # reachability is judged as if shortage were allowed (the caller judges it later).
+            chain_view = view if feasibility or view.policy.allow_shortage else \
+                view.with_policy(view.policy.model_copy(update={"allow_shortage": True}))
+            return out + check_chain(chain_view, files, frames)
+
+        # A multi-period instance is checked period by period, each problem naming its period.
+        problems += check_period_views(inst, one_period, raw.meta_file) if inst.periods else one_period(inst)
     if problems:
         raise InstanceError(_finish(problems, raw, meta_src, cell_src))
     return inst

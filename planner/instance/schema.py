@@ -62,7 +62,7 @@ class Supply(Strict):
     guarded: ClassVar[tuple[str, ...]] = ("qualification_cost", "min_order")
     """Optional columns carrying a cost, capacity or quantity: absent only if instance.yaml's
     ``defaults`` lists them (never a silent default)."""
-    sparse: ClassVar[tuple[str, ...]] = ("surge",)
+    sparse: ClassVar[tuple[str, ...]] = ("surge", "period")
     item: str
     """Item id."""
     country: str
@@ -75,24 +75,29 @@ class Supply(Strict):
     """Fixed cost paid once per year if the country is qualified as a supplier of the item, currency per year."""
     min_order: NonNeg = 0.0
     """Minimum total volume bought from a qualified supplier, item unit per year (0 = none)."""
+    period: int | None = None
+    """Period id (periods.csv) from which the row holds, until the key's row of a later period; empty: every period (instances without periods.csv leave it empty)."""
     surge: Rate = 1.0
     """Share of a qualified supplier's spare capacity (qualified capacity minus contracted volume) it can ship to the importers in a crisis, fraction in [0, 1] (default 1: all of it)."""
 
 
 class Demand(Strict):
     key: ClassVar[tuple[str, ...]] = ("importer", "item")
+    sparse: ClassVar[tuple[str, ...]] = ("period",)
     importer: str
     """Importing country code."""
     item: str
     """Item id."""
     quantity: NonNeg
     """Demand to be met, item unit per year."""
+    period: int | None = None
+    """Period id (periods.csv) from which the row holds, until the key's row of a later period; empty: every period (instances without periods.csv leave it empty)."""
 
 
 class Lane(Strict):
     key: ClassVar[tuple[str, ...]] = ("origin", "importer", "item")
     guarded: ClassVar[tuple[str, ...]] = ("transport_cost", "tariff_rate")
-    sparse: ClassVar[tuple[str, ...]] = ("chokepoints", "transit_days")
+    sparse: ClassVar[tuple[str, ...]] = ("chokepoints", "transit_days", "period")
     origin: str
     """Supplier country code."""
     importer: str
@@ -107,10 +112,13 @@ class Lane(Strict):
     """Named sea lanes the route passes (e.g. malacca;red_sea), separated by ';'; a scenario blocking one closes the lane."""
     transit_days: NonNeg = 0.0
     """Door-to-door transit time, days (reported in network outputs; not used by the optimisation)."""
+    period: int | None = None
+    """Period id (periods.csv) from which the row holds, until the key's row of a later period; empty: every period (instances without periods.csv leave it empty)."""
 
 
 class Investment(Strict):
     key: ClassVar[tuple[str, ...]] = ("option",)
+    sparse: ClassVar[tuple[str, ...]] = ("lead_time_years", "earliest_decision", "ramp_up", "lifetime_years")
     option: str
     """Investment option id."""
     item: str
@@ -123,10 +131,19 @@ class Investment(Strict):
     """Annualised investment cost if built, currency per year."""
     programmes: tuple[str, ...] = ()
     """Programme ids whose subsidy the option may receive, separated by ';'."""
+    lead_time_years: int = Field(default=0, ge=0)
+    """Multi-period: years from the decision to first production (the capacity counts from the first period starting at or after decision + lead time)."""
+    earliest_decision: int | None = None
+    """Multi-period: first period id in which the option may be decided (empty: the first period)."""
+    ramp_up: Rate = 1.0
+    """Multi-period: share of the capacity available in the first period online (full capacity afterwards), fraction."""
+    lifetime_years: int | None = Field(default=None, ge=1)
+    """Multi-period: years of service from first production (empty: beyond the horizon); also the annuity period of the overnight cost."""
 
 
 class Programme(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
+    sparse: ClassVar[tuple[str, ...]] = ("carry_over", "period")
     guarded: ClassVar[tuple[str, ...]] = ("rate",)
     id: str
     """Programme id."""
@@ -140,6 +157,10 @@ class Programme(Strict):
     """Eligible item ids separated by ';', or '*' for all."""
     hosts: tuple[str, ...] = (ALL,)
     """Eligible host country codes or tier names separated by ';', or '*' for all."""
+    carry_over: int = Field(default=0, ge=0, le=1)
+    """Multi-period: 1 if money unspent in a fiscal year may be spent in later periods, 0 if it lapses."""
+    period: int | None = None
+    """Period id (periods.csv) from which the row holds, until the key's row of a later period; empty: every period (instances without periods.csv leave it empty)."""
 
 
 class Baseline(Strict):
@@ -158,6 +179,7 @@ class Baseline(Strict):
 
 class Scenario(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
+    sparse: ClassVar[tuple[str, ...]] = ("periods",)
     guarded: ClassVar[tuple[str, ...]] = ("loss", "probability")
     id: str
     """Scenario id (generated scenarios use n1:<country>, n2:<country>+<country>, chokepoint:<name>)."""
@@ -177,6 +199,8 @@ class Scenario(Strict):
     """Time to recover (TTR): weeks from the start until supply is fully back, at least duration_weeks (empty = duration_weeks)."""
     probability: Rate = 0.0
     """Probability that the scenario happens in a year, fraction (used by the expected mode)."""
+    periods: tuple[str, ...] = ()
+    """Multi-period: period ids in which the scenario can strike, separated by ';' (empty: every period)."""
 
     @property
     def ttr_weeks(self) -> float:
@@ -222,6 +246,16 @@ class Bom(Strict):
     """Input consumed per unit of output, yield losses included, input unit per output unit (> 0)."""
 
 
+class Period(Strict):
+    key: ClassVar[tuple[str, ...]] = ("period",)
+    period: int
+    """Period id: the first calendar year it represents (e.g. 2025); periods follow each other without gaps."""
+    years: int = Field(ge=1)
+    """Number of years the period represents (its operating costs count once per year, discounted)."""
+    discount_rate: Rate | None = None
+    """Discount rate per year within the period, fraction (empty: instance.yaml's discount_rate)."""
+
+
 TABLES: dict[str, type[Strict]] = {
     "countries": Country,
     "items": Item,
@@ -235,6 +269,7 @@ TABLES: dict[str, type[Strict]] = {
     "stock": Stock,
     "stages": Stage,
     "bom": Bom,
+    "periods": Period,
 }
 """Table name -> row schema, in reading order.  The file is ``<name>.csv`` or a sheet ``<name>``."""
 
@@ -243,28 +278,40 @@ REQUIRED_TABLES = ("countries", "items", "supply", "demand")
 
 
 # --------------------------------------------------------------------------- policy
+Level = Rate | dict[int, Rate]
+"""A cap or level: one fraction for every period, or a trajectory {year: fraction} (multi-period
+instances; a dated value holds from the first period starting at or after its year)."""
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
 class ItemPolicy(Strict):
     """Per-item overrides of the instance-wide policy; unset fields inherit."""
 
-    country_share_cap: Rate | None = None
+    country_share_cap: Level | None = None
     """Most any one country may supply of an importer's demand for the item, fraction."""
-    tier_caps: dict[str, Rate] | None = None
+    tier_caps: dict[str, Level] | None = None
     """Tier name -> most that tier may supply of an importer's demand, fraction."""
-    group_caps: dict[str, Rate] | None = None
+    group_caps: dict[str, Level] | None = None
     """Group name -> most that group's members may supply of an importer's demand, fraction."""
-    min_suppliers: int | None = Field(default=None, ge=0, strict=True)
+    min_suppliers: Count | dict[int, Count] | None = None
     """Least number of qualified supplier countries for the item."""
-    n1_beta: Rate | None = None
+    n1_beta: Level | None = None
     """N-1 level: qualified capacity outside any one country covers at least this fraction of total demand."""
-    scenario_beta: Rate | None = None
+    scenario_beta: Level | None = None
     """Robust level: in every scenario each importer is served at least this fraction of its demand over the disruption."""
     scenario_shortage_cost: NonNeg | None = None
     """Expected mode: cost of each unit short in a scenario, weighted by its probability, currency per item unit."""
-    stage_caps: dict[str, dict[str, Rate]] | None = None
+    stage_caps: dict[str, dict[str, Level]] | None = None
     """Multi-tier: stage id -> {tier, group or country code -> most of an importer's supply of the item whose processing at that stage happened there, fraction}."""
-    upstream_caps: dict[str, Rate] | None = None
+    upstream_caps: dict[str, Level] | None = None
     """Multi-tier: tier, group or country code -> most of an importer's supply of the item whose path passes through it at any stage, fraction."""
+    max_shift: Rate | None = None
+    """Multi-period: most a supplier's volume for an importer may rise or fall from one period to the next, fraction of the importer's demand in the later period."""
 
+
+_CAP_MAPS = frozenset({"tier_caps", "group_caps", "stage_caps", "upstream_caps"})
+"""Policy fields keyed by a set name: an item's override merges into them key by key (a trajectory
+under a key is replaced whole)."""
 
 Generator = Literal["n1", "n2", "chokepoints"]
 
@@ -310,12 +357,12 @@ class Policy(ItemPolicy):
             for k, v in over.model_dump().items():
                 if v is None:
                     continue
-                if isinstance(v, dict) and isinstance(base.get(k), dict):
+                if k in _CAP_MAPS and isinstance(base.get(k), dict):
                     # Cap dicts merge key by key: an item's tier_caps.neutral keeps the instance-wide
                     # tier_caps.concern (stage_caps: per stage too).
                     merged = dict(base[k])
                     for kk, vv in v.items():
-                        merged[kk] = {**merged[kk], **vv} if isinstance(vv, dict) and isinstance(merged.get(kk), dict) else vv
+                        merged[kk] = {**merged[kk], **vv} if k == "stage_caps" and isinstance(merged.get(kk), dict) else vv
                     base[k] = merged
                 else:
                     base[k] = v
@@ -346,6 +393,10 @@ class Meta(Strict):
     """Default policy."""
     variants: dict[str, dict[str, Any]] = {}
     """Named overrides (dotted key -> value) applied with ``--variant NAME``."""
+    discount_rate: Rate | None = None
+    """Multi-period: discount rate per year, fraction (periods.csv may set one per period); required with periods.csv unless every period has its own."""
+    capex_payment: Literal["annualised", "overnight"] = "annualised"
+    """Multi-period: how a built option's capex is paid: annualised (investments.capex every year in service within the horizon) or overnight (capex x annuity factor over the lifetime, paid in the decision period)."""
     defaults: tuple[str, ...] = ()
     """Columns ('table.column', e.g. lanes.transport_cost) of cost, capacity or quantity that a table leaves out on purpose: every row then takes the column's documented default.  Such a column left out without being listed here is an error."""
 
@@ -383,6 +434,7 @@ class Instance(Strict):
     stock: tuple[Stock, ...] = ()
     stages: tuple[Stage, ...] = ()
     bom: tuple[Bom, ...] = ()
+    periods: tuple[Period, ...] = ()
 
     @property
     def policy(self) -> Policy:

@@ -370,6 +370,9 @@ def _parse_numbers(col: Column, cells: pd.Series, empty: np.ndarray) -> tuple[np
 def _duplicate_problems(raw: RawTable, frame: pd.DataFrame) -> list[Problem]:
     """Rows repeating a key, each naming the first row with that key."""
     key = list(TABLES[raw.name].key)
+    if "period" in TABLES[raw.name].model_fields and frame["period"].notna().any():  # dated rows: one per key and period
+        frame = frame.assign(period=frame["period"].map(lambda p: "" if p is None or p != p else str(int(p))))
+        key.append("period")
     keys = list(zip(*(frame[k].tolist() for k in key)))
     if len(set(keys)) == len(keys):  # the usual case, found without pandas' fixed cost per call
         return []
@@ -386,7 +389,7 @@ def _duplicate_problems(raw: RawTable, frame: pd.DataFrame) -> list[Problem]:
                     raw.file,
                     int(row[LINE]),
                     ",".join(key),
-                    ":".join(row[k] for k in key),
+                    ":".join(str(row[k]) for k in key),
                     f"duplicate key ({', '.join(key)}), also on row {first_line}; expected each key once",
                 )
             )
