@@ -81,6 +81,10 @@ def build(inst, formulation: str = DEFAULT_FORMULATION) -> ConcreteModel:
     """
     if formulation not in FORMULATIONS:
         raise ValueError(f"unknown formulation {formulation!r}; expected one of {', '.join(FORMULATIONS)}")
+    if inst.periods:  # one block of this formulation per period, linked over time (models/periods.py)
+        from . import periods
+
+        return periods.build(inst, formulation, FORMULATIONS[formulation], MODULES)
     m = ConcreteModel(name=inst.meta.name)
     m.formulation = formulation
     m.features = FORMULATIONS[formulation]
@@ -106,6 +110,8 @@ def update(m, inst) -> bool:
     """
     from pyomo.environ import Param
 
+    if m.built_from.periods or inst.periods:
+        return False  # multi-period models are rebuilt (their blocks hold per-period views)
     if not hasattr(m, "built_key"):
         m.built_key = _key(m.built_from, m.features)
     if _key(inst, m.features) != m.built_key:

@@ -8,8 +8,13 @@ from .registry import register_cost
 
 
 def add_to(m, inst) -> None:
-    m.Build = Var(m.INVESTMENTS, domain=Binary, doc="1 if the investment option is built")
-    register_cost(m, "investment", quicksum(m.capex_cur[o] * m.Build[o] for o in m.INVESTMENTS))
+    if getattr(m, "period_block", False):
+        # A period of a multi-period model: the share of the option's capacity online, set by
+        # models/periods.py from the decisions; investment is costed there.
+        m.Build = Var(m.INVESTMENTS, bounds=(0, 1), doc="share of the option's capacity online in the period")
+    else:
+        m.Build = Var(m.INVESTMENTS, domain=Binary, doc="1 if the investment option is built")
+        register_cost(m, "investment", quicksum(m.capex_cur[o] * m.Build[o] for o in m.INVESTMENTS))
 
     def capacity_limit(m, i, c):
         """sum_j Flow[i,c,j] (+ sum_k Feed[i,c,k]) <= capacity_u[i,c] * Qualify[i,c] + sum_{o at (i,c)} added_capacity_u[o] * Build[o]

@@ -75,7 +75,7 @@ def stress_cases(inst: Instance, solutions: dict[str, sol.Solution | None],
     the case's policy: the cost-only plan is tested against the same disruptions.
     """
     scen = scenarios_of(inst)
-    if not scen:
+    if not scen or inst.periods:  # multi-period plans: the model's recourse holds per period; no separate stress test yet
         return {}
     lp = SolveOptions(threads=options.threads, seed=options.seed) if options is not None else None
     return {case: st.stress(inst, st.from_solution(s), scen, lp) for case, s in solutions.items() if s is not None}
@@ -87,7 +87,10 @@ def _row(kpi: str, unit: str, item: str = ALL, importer: str = ALL, group: str =
 
 
 def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
-    """KPIs of one solution: (kpi, item, importer, group, unit) -> value."""
+    """KPIs of one solution: (kpi, item, importer, group, unit) -> value; a multi-period solution's
+    per-period KPIs carry the period as a sixth key."""
+    if s.periods:
+        return _period_kpis(inst, s)
     cur = inst.meta.currency
     out: dict[tuple, float] = {_row("total_cost", cur): s.total_cost}
     for comp, val in zip(s.costs["component"], s.costs["value"]):
@@ -133,6 +136,42 @@ def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
     if len(s.shortages):
         for r in s.shortages.itertuples():
             out[_row("shortage_share", "fraction", r.item, r.importer)] = float(r.share)
+    return out
+
+
+def _period_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
+    """Totals over the horizon (net present cost, cumulative grants, highest dependence, the year each
+    dated target is first met), then every single-period KPI of each period on its view."""
+    from dataclasses import replace
+
+    from planner.instance.periods import at_period, is_trajectory
+
+    cur = inst.meta.currency
+    out: dict[tuple, float] = {_row("total_cost", cur): s.total_cost}
+    for comp, val in s.costs.groupby("component", sort=False)["value"].sum().items():
+        out[_row(f"cost_{comp}", cur)] = float(val)
+    inv = s.investments
+    out[_row("public_subsidy", cur)] = float(inv["subsidy"].sum()) if len(inv) else 0.0
+    out[_row("capacity_built_options", "count")] = float(inv["built"].sum()) if len(inv) else 0.0
+    per: dict[int, dict[tuple, float]] = {}
+    for p, part in s.periods.items():
+        c = s.costs[s.costs["period"] == p]
+        part = replace(part, costs=pd.DataFrame({"component": c["component"], "value": c["annual"]}))
+        per[p] = solution_kpis(at_period(inst, p), part)
+        for k, v in per[p].items():
+            out[(*k, str(p))] = v
+    # Highest dependence over the horizon.
+    for k in {k for d in per.values() for k in d if k[0] in ("max_country_share", "tier_share")}:
+        out[(f"horizon_max_{k[0]}", *k[1:])] = max(d.get(k, 0.0) for d in per.values())
+    # The year each dated tier cap's final level is first met by every importer of the item.
+    for name, traj in (inst.policy.tier_caps or {}).items():
+        if not is_trajectory(traj):
+            continue
+        goal = traj[max(traj)]
+        for i in sorted({i for i, _ in inst.demand_qty}):
+            met = [p for p, d in per.items()
+                   if all(v <= goal + 1e-9 for k, v in d.items() if k[0] == "tier_share" and k[1] == i and k[3] == name)]
+            out[_row("target_first_met", "year", i, group=name)] = float(min(met)) if met else math.nan
     return out
 
 
@@ -208,8 +247,13 @@ def kpi_table(
                 seen.add(key)
                 keys.append(key)
     order = {name: n for n, name in enumerate(_KPI_ORDER)}
-    keys.sort(key=lambda k: (order.get(k[0], len(order)), k[1] != ALL, k[1], k[2] != ALL, k[2], k[3]))
-    df = pd.DataFrame(keys, columns=["kpi", "item", "importer", "group", "unit"])
+    # Per-period rows (a sixth key) after the totals, period by period.
+    keys.sort(key=lambda k: (k[5] if len(k) == 6 else "", order.get(k[0], len(order)), k[1] != ALL, k[1],
+                             k[2] != ALL, k[2], k[3]))
+    if any(len(k) == 6 for k in keys):  # a multi-period run: per-period rows, totals under period 'all'
+        keys = [k if len(k) == 6 else (*k, ALL) for k in keys]
+        per_case = {c: {(k if len(k) == 6 else (*k, ALL)): v for k, v in d.items()} for c, d in per_case.items()}
+    df = pd.DataFrame(keys, columns=["kpi", "item", "importer", "group", "unit", "period"][:len(keys[0]) if keys else 5])
     for c in solutions:
         df[c] = [per_case.get(c, {}).get(key, math.nan) for key in keys]
     return df
@@ -220,7 +264,8 @@ _KPI_ORDER = (
     "premium_vs_cost_only_pct", "cost_purchase", "cost_transport", "cost_tariff", "cost_qualification",
     "cost_investment", "cost_subsidy", "cost_shortage", "cost_stockpile", "cost_scenario_shortage", "public_subsidy", "capacity_built_options", "budget_used",
     "budget_left", "max_country_share", "tier_share", "upstream_tier_share", "hhi", "qualified_suppliers", "n1_coverage", "shortage_share",
-    "strategic_stock", "worst_case_shortfall_pct", "expected_shortfall", "min_tts_weeks", "min_ttr_weeks",
+    "strategic_stock", "horizon_max_max_country_share", "horizon_max_tier_share", "target_first_met",
+    "worst_case_shortfall_pct", "expected_shortfall", "min_tts_weeks", "min_ttr_weeks",
     "min_tts_ttr_ratio", "scenarios_tts_below_ttr",
     "proven_optimal", "mip_gap", "objective_bound",
 )

@@ -411,6 +411,10 @@ def print_summary(cmp, kpis) -> None:
         for note in (s.notes if s is not None else ()):
             out.print(f"[yellow]note:[/] {note}", highlight=False)
     cases = [c for c in ("baseline", "cost_only", "friendshored") if c in kpis.columns and kpis[c].notna().any()]
+    multi = "period" in kpis.columns
+    every = kpis
+    if multi:  # the horizon's totals here; the trajectory by period below
+        kpis = kpis[kpis["period"] == "all"].drop(columns="period")
     k = kpis.set_index(["kpi", "item", "importer", "group"])
 
     def val(kpi, case, item="all", importer="all", group="all"):
@@ -420,7 +424,8 @@ def print_summary(cmp, kpis) -> None:
             return float("nan")
 
     cur = cmp.instance.meta.currency
-    cost = Table(title=f"{cmp.instance.meta.name}: cost per year ({cur})", header_style="bold", title_justify="left")
+    what = "net present cost over the horizon" if multi else "cost per year"
+    cost = Table(title=f"{cmp.instance.meta.name}: {what} ({cur})", header_style="bold", title_justify="left")
     cost.add_column("", no_wrap=True)
     for c in cases:
         cost.add_column(c.replace("_", "-"), justify="right", no_wrap=True)
@@ -435,9 +440,14 @@ def print_summary(cmp, kpis) -> None:
         if all(v != v for v in vals) or (kpi == "cost_shortage" and not any(v for v in vals if v == v)):
             continue
         cost.add_row(label, *(_fmt(v, 2 if kpi.endswith("_pct") else None) for v in vals))
-    for p in cmp.instance.programmes:
+    for p in ([] if multi else cmp.instance.programmes):
         cost.add_row(f"budget left: {p.id}", *(_fmt(val("budget_left", c, group=p.id)) for c in cases))
     out.print(cost)
+    if multi:
+        from planner.cli.show import trajectory_table
+
+        out.print(trajectory_table(cmp, every, cases))
+        return
 
     worst_tier = cmp.instance.meta.tiers[-1]
     dep = Table(

@@ -229,3 +229,27 @@ def progress_bar(console, total: int, resumed: int) -> Iterator[Callable[[int], 
             bar.update(task, advance=1, failed=failed)
 
         yield advance
+
+
+def trajectory_table(cmp, kpis, cases):
+    """A multi-period run's trajectory: per period, the highest share of the least trusted tier in
+    any importer's supply of any item, and the cost per year against the baseline's."""
+    from rich.table import Table
+
+    from planner.cli.app import _fmt
+    worst = cmp.instance.meta.tiers[-1]
+    t = Table(title=f"trajectory ({' / '.join(c.replace('_', '-') for c in cases)})", header_style="bold",
+              title_justify="left")
+    for col in ("period", f"{worst} share (highest)", "cost per year", "premium per year vs baseline"):
+        t.add_column(col, justify="left" if col == "period" else "right", no_wrap=True)
+    per = kpis[kpis["period"] != "all"]
+    for p in sorted(per["period"].unique()):
+        rows = per[per["period"] == p]
+        share = rows[(rows["kpi"] == "tier_share") & (rows["group"] == worst)]
+        cost = rows[(rows["kpi"] == "total_cost") & (rows["item"] == "all")]
+        base = float(cost["baseline"].iloc[0]) if "baseline" in cost and len(cost) else float("nan")
+        t.add_row(str(p),
+                  " / ".join(_fmt(float(share[c].max()) if len(share) else float("nan"), 2) for c in cases),
+                  " / ".join(_fmt(float(cost[c].iloc[0]) if len(cost) else float("nan")) for c in cases),
+                  " / ".join(_fmt(float(cost[c].iloc[0]) - base if len(cost) else float("nan")) for c in cases))
+    return t

@@ -164,8 +164,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _typed(name: str, df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame:
     """Check required columns, then convert text/number/bool columns, naming any bad cell."""
-    spec = {c: ("num" if k == "int" else k) for c, k in stacked(name).items()} if name in TABLES or name == "kpis" \
-        else {}
+    periods = "period" in df.columns  # a multi-period run's tables lead with the period
+    spec = {c: ("num" if k == "int" else k) for c, k in stacked(name, periods).items()} \
+        if name in TABLES or name == "kpis" else {}
     if len(df) == 0 and len(df.columns) == 0:  # an empty JSON table ([]) has no header to check
         df = pd.DataFrame(columns=list(spec))
     for col in spec:

@@ -76,16 +76,26 @@ WIDE = frozenset({"results", "kpis"})
 """Tables with more columns than their schema lists (typed by content when read)."""
 
 
-def columns(name: str) -> list[str]:
-    """The columns of table ``name``, in order, as its builder writes them."""
-    return [c for c, _ in TABLES[name]]
+PERIOD_EXTRA: dict[str, tuple[tuple[str, str], ...]] = {
+    "investments": (("online_from", "int"),),
+    "costs": (("annual", "num"),),
+}
+"""Multi-period runs: columns a table has besides ``period`` (which leads every table of a case)."""
 
 
-def stacked(name: str) -> dict[str, str]:
+def columns(name: str, periods: bool = False) -> list[str]:
+    """The columns of table ``name``, in order, as its builder writes them (``periods``: of a multi-period run)."""
+    own = [c for c, _ in TABLES[name]]
+    return ["period", *own, *(c for c, _ in PERIOD_EXTRA.get(name, ()))] if periods else own
+
+
+def stacked(name: str, periods: bool = False) -> dict[str, str]:
     """Column -> kind of table ``name`` as exported: with ``case``, ``status`` and ``gap`` for a solve's tables."""
-    if name == "kpis":
-        return dict(KPI_KEYS)
+    if name == "kpis":  # a multi-period run's per-period rows name their period ('all': the horizon)
+        return {**dict(KPI_KEYS), "period": "text"} if periods else dict(KPI_KEYS)
     own = dict(TABLES[name])
+    if periods:
+        own = {"period": "int", **own, **dict(PERIOD_EXTRA.get(name, ()))}
     if name in CASE_TABLES:
         return {"case": "text", **own, "status": "text", "gap": "num"}
     return own

@@ -52,6 +52,8 @@ class Solution:
     """Multi-tier only: inputs shipped to plants (item, country, tier, destination, destination_tier, volume, costs)."""
     exposure: dict[str, pd.DataFrame] | None = None
     """Multi-tier only: exposure, exposure_tiers, exposure_stages tables (planner/results/exposure.py)."""
+    periods: dict[int, "Solution"] | None = None
+    """Multi-period only: period -> that period's accounting on its view (planner/results/periods.py)."""
 
     @property
     def total_cost(self) -> float:
@@ -82,6 +84,7 @@ def account(
     stock: dict[tuple[str, str], float] | None = None,
     scenario_short: dict[tuple[str, str, str], float] | None = None,
     feeds: dict[tuple[str, str, str], float] | None = None,
+    online: dict[str, float] | None = None,
 ) -> Solution:
     """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume.
 
@@ -129,7 +132,9 @@ def account(
     added: dict[tuple[str, str], float] = {}
     for o in inst.investments:
         if o.option in built:
-            added[o.item, o.country] = added.get((o.item, o.country), 0.0) + o.capacity
+            # A period of a multi-period plan may have only a share of it online (ramp-up).
+            share = online.get(o.option, 1.0) if online is not None else 1.0
+            added[o.item, o.country] = added.get((o.item, o.country), 0.0) + o.capacity * share
     sup_rows = []
     for (i, c), s in sorted(sup.items()):
         is_q = (i, c) in qualified
@@ -212,6 +217,10 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
     """Read the solution loaded in a solved model ``m``."""
     if not result.has_solution:
         raise ValueError(f"no solution to read: {result.status}")
+    if inst.periods:
+        from planner.results import periods
+
+        return periods.from_model(m, inst, result, case)
     flows = {k: v for k, v in m.Flow.extract_values().items() if v is not None}
     qualified = {k for k, v in m.Qualify.extract_values().items() if v is not None and v > 0.5}
     built = {k for k, v in m.Build.extract_values().items() if v is not None and v > 0.5}
@@ -268,6 +277,10 @@ def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], flo
     """
     if not inst.baseline:
         return None
+    if inst.periods:
+        from planner.results import periods
+
+        return periods.from_baseline(inst)
     flows = baseline_flows(inst)
     qualified = {(i, c) for (i, c, _), v in flows.items() if v > EPS}
     served: dict[tuple[str, str], float] = {}
