@@ -9,10 +9,13 @@ decision periods:
 
     BuildAt[o,d]  binary, 1 if option o is decided in period d          (o,d) in DECISIONS
     Subsidy[o,g,d] >= 0   grant of programme g to o decided in d        (o,g,d) in GRANTS
+                          (per year in service if annualised, once if overnight)
 
 Objective: sum_p weight_p * (sum of block p's cost registry)  +  sum_{o,d} capex_pv[o,d] * BuildAt[o,d]
-           - sum_{o,g,d} factor_d * Subsidy[o,g,d],
-with weight_p the discounted years of p and factor_d the discount factor of d's first year.
+           - sum_{o,g,d} grant_pv[o,g,d] * Subsidy[o,g,d],
+with weight_p the discounted years of p; capex_pv the present value of the capex payments (annualised:
+capex * sum of weight_p over the periods in service; overnight: factor_d * overnight cost), and grant_pv
+that of one unit of grant (annualised: the same sum of weights; overnight: factor_d).
 """
 
 from __future__ import annotations
@@ -127,22 +130,32 @@ def add_links(m, inst, h) -> None:
     m.Shift_Up = Constraint(m.SHIFTS, rule=shift_up)
     m.Shift_Down = Constraint(m.SHIFTS, rule=shift_down)
 
-    # Programmes: grants at decision, within each fiscal year's budget (or the running total, with carry-over).
+    # Programmes. Grants follow the capex payments: annualised, a share of the annual capex every year
+    # in service; overnight, a share of the overnight cost in the decision period. A fiscal year's
+    # money bounds what is paid in it (carry-over: the running totals).
     progs = {}
     for p in ids:
         for g in m.look_views[p].programmes:
             progs.setdefault(g.id, {})[p] = g
+    annual = inst.meta.capex_payment == "annualised"
+    pay = {(o, d): ({p: h.years[p] for p in online[o, d]} if annual else {d: 1.0}) for o, d in m.DECISIONS}
+    pv = {(o, d): (sum(h.weight(p) for p in online[o, d]) if annual else h.factor(d))
+          for o, d in m.DECISIONS}
     elig = {}
     for o, d in m.DECISIONS:
         for g in options[o].programmes:
             row = progs.get(g, {}).get(d)
             if row is not None and row.rate > 0:
-                elig[o, g, d] = row.rate * h.overnight(options[o], d)
+                elig[o, g, d] = row.rate * (options[o].capex if annual else h.overnight(options[o], d))
     m.GRANTS = Set(dimen=3, initialize=sorted(elig), doc="(option, programme, decision period) eligible grants")
-    m.Subsidy = Var(m.GRANTS, domain=NonNegativeReals, doc="programme grant to an option decided in the period, currency")
+    m.Subsidy = Var(m.GRANTS, domain=NonNegativeReals,
+                    doc="grant to an option decided in the period: currency per year in service (annualised) or once")
+    m.grant_pay = {k: pay[k[0], k[2]] for k in elig}  # grant -> {period: years paid (or 1 for the lump)}
+    m.grant_pv = {k: pv[k[0], k[2]] for k in elig}  # grant -> present value of one unit of Subsidy
 
     def grant_limit(m, o, g, d):
-        """Subsidy[o,g,d] <= rate[g,d] * overnight_cost[o,d] * BuildAt[o,d]  for (o,g,d) in GRANTS."""
+        """Subsidy[o,g,d] <= rate[g,d] * cost[o,d] * BuildAt[o,d]  for (o,g,d) in GRANTS,
+        cost = annual capex (annualised) or overnight cost (overnight)."""
         return m.Subsidy[o, g, d] <= elig[o, g, d] * m.BuildAt[o, d]
 
     m.Grant_Limit = Constraint(m.GRANTS, rule=grant_limit)
@@ -151,24 +164,25 @@ def add_links(m, inst, h) -> None:
         stack.setdefault((o, d), []).append(g)
 
     def no_stacking(m, o, d):
-        """sum_g Subsidy[o,g,d] <= max_g rate[g,d] * overnight_cost[o,d] * BuildAt[o,d]: programmes do not stack."""
+        """sum_g Subsidy[o,g,d] <= max_g rate[g,d] * cost[o,d] * BuildAt[o,d]  for (o,d) in STACKED: programmes do not stack."""
         return quicksum(m.Subsidy[o, g, d] for g in stack[o, d]) <= max(elig[o, g, d] for g in stack[o, d]) * m.BuildAt[o, d]
 
     m.STACKED = Set(dimen=2, initialize=sorted(k for k, v in stack.items() if len(v) > 1))
     m.Grant_No_Stacking = Constraint(m.STACKED, rule=no_stacking)
 
-    spend: dict = {}
-    for o, g, d in elig:
-        spend.setdefault((g, d), []).append((o, g, d))
-    rows = [(g, p) for g in sorted(progs) for p in ids if any(gg == g and dd <= p for gg, dd in spend)]
+    paid_in: dict = {}  # (programme, period) -> [(grant, years paid)]
+    for k, when in m.grant_pay.items():
+        for p, n in when.items():
+            paid_in.setdefault((k[1], p), []).append((k, n))
+    rows = [(g, p) for g in sorted(progs) for p in ids if any(gg == g and pp <= p for gg, pp in paid_in)]
 
     def budget(m, g, p):
-        """sum_{o, d = p} Subsidy[o,g,d] <= budget[g,p] * years[p]  (carry_over: sums over d <= p on both sides)
-        for (g,p) in BUDGETS: each fiscal year's money, or the money voted so far."""
+        """sum_{grants paid in p} years_paid * Subsidy <= budget[g,p] * years[p]  for (g,p) in BUDGETS;
+        with carry_over both sides sum over the periods up to p: each fiscal year's money, or the money voted so far."""
         carry = any(r.carry_over for r in progs[g].values())
-        ds = [d for d in ids if d <= p] if carry else [p]
-        money = sum(progs[g][d].budget * h.years[d] for d in ds if d in progs[g])
-        return quicksum(m.Subsidy[k] for d in ds for k in spend.get((g, d), ())) <= money
+        ps = [q for q in ids if q <= p] if carry else [p]
+        money = sum(progs[g][q].budget * h.years[q] for q in ps if q in progs[g])
+        return quicksum(n * m.Subsidy[k] for q in ps for k, n in paid_in.get((g, q), ())) <= money
 
     m.BUDGETS = Set(dimen=2, initialize=rows, doc="(programme, period) budget rows")
     m.Programme_Budget = Constraint(m.BUDGETS, rule=budget)
@@ -178,7 +192,7 @@ def add_links(m, inst, h) -> None:
     m.weights = {p: h.weight(p) for p in ids}
     m.factors = {p: h.factor(p) for p in ids}
     m.Cost_investment = quicksum(capex[k] * m.BuildAt[k] for k in m.DECISIONS)
-    m.Cost_subsidy = -quicksum(m.factors[d] * m.Subsidy[o, g, d] for o, g, d in m.GRANTS)
+    m.Cost_subsidy = -quicksum(m.grant_pv[k] * m.Subsidy[k] for k in m.GRANTS)
     m.Total_Cost = Objective(
         expr=quicksum(m.weights[p] * quicksum(m.Period[p].cost_terms.values()) for p in ids)
         + m.Cost_investment + m.Cost_subsidy, sense=minimize)

@@ -20,10 +20,11 @@ def add_to(m, inst) -> None:
     demand = {k: q for k, q in inst.demand_qty.items() if q > 0}
     allowed = {k: s for k, s in inst.supply_by_key.items() if tier[s.country] not in excluded}
     routes = {k: v for k, v in inst.lane_for.items() if (k[0], k[1]) in allowed and (k[0], k[2]) in demand}
-    options = [o for o in inst.investments if (o.item, o.country) in allowed]
+    chain_items = inst.chain.closure(i for i, _ in demand)  # multi-tier: the inputs upstream of demanded items too
+    # An option for an item nobody needs (a period before its demand starts) has nothing to do.
+    options = [o for o in inst.investments if (o.item, o.country) in allowed and o.item in chain_items]
     prog = {p.id: p for p in inst.programmes}
 
-    chain_items = inst.chain.closure(i for i, _ in demand)  # multi-tier: the inputs upstream of demanded items too
     m.ITEMS = Set(initialize=sorted({i for i, _ in demand}), doc="items with positive demand")
     m.DEMANDS = Set(dimen=2, initialize=sorted(demand), doc="(item, importer) with positive demand")
     m.SUPPLY_OPTIONS = Set(

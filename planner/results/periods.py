@@ -28,7 +28,8 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> sol.Solutio
     """Read the solution loaded in a solved multi-period model ``m`` (models/periods.py)."""
     h = horizon(inst)
     built_at = {k for k, v in _values(m.BuildAt).items() if v > 0.5}
-    grants = {k: v for k, v in _values(m.Subsidy).items() if v > sol.EPS}
+    # Grants as money paid per period: (option, programme, decision) -> {period: amount}.
+    grants = {k: {p: n * v for p, n in m.grant_pay[k].items()} for k, v in _values(m.Subsidy).items() if v > sol.EPS}
     parts = {}
     for p in h.ids:
         b, view = m.Period[p], m.look_views[p]
@@ -56,6 +57,13 @@ def from_baseline(inst: Instance) -> sol.Solution | None:
     return combine(inst, "baseline", parts, set(), {}, None)
 
 
+def _pv(inst: Instance, h, p: int, money: float) -> float:
+    """Present value of ``money`` paid in period p: spread evenly over its years (annualised) or at its start."""
+    if inst.meta.capex_payment == "annualised":
+        return money / h.years[p] * h.weight(p)
+    return money * h.factor(p)
+
+
 def _stack(parts: dict[int, pd.DataFrame]) -> pd.DataFrame:
     frames = [f.assign(period=p)[["period", *f.columns]] for p, f in parts.items()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -71,9 +79,10 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
     inv_rows = []
     for o in inst.investments:
         d = decided.get(o.option)
-        paid = sum(v for (oo, _, _), v in grants.items() if oo == o.option)
+        paid = sum(sum(w.values()) for (oo, _, _), w in grants.items() if oo == o.option)
         capex = h.capex_present(o, d) if d is not None else 0.0
-        pv_grant = sum(h.factor(dd) * v for (oo, _, dd), v in grants.items() if oo == o.option)
+        # Money paid in a period counts at the period's discounted weight per year (annualised) or its factor (a lump).
+        pv_grant = sum(_pv(inst, h, p, x) for (oo, _, _), w in grants.items() if oo == o.option for p, x in w.items())
         inv_rows.append({"period": d, "option": o.option, "item": o.item, "country": o.country,
                          "tier": tier[o.country], "built": d is not None, "capacity": o.capacity, "capex": capex,
                          "subsidy": paid, "net_cost": capex - pv_grant,
@@ -87,7 +96,7 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
     prog_rows = []
     for p in h.ids:
         for g in parts[p].programmes.itertuples():
-            used = sum(v for (_, gg, d), v in grants.items() if gg == g.programme and d == p)
+            used = sum(w.get(p, 0.0) for (_, gg, _), w in grants.items() if gg == g.programme)
             money = g.budget * h.years[p]
             prog_rows.append({"period": p, "programme": g.programme, "funding_country": g.funding_country,
                               "rate": g.rate, "budget": money, "used": used, "left": money - used})
@@ -107,8 +116,9 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
                     annual = sum(options[o].capex for o, d in built_at if p in h.online(options[o], d))
                     pv = annual * h.weight(p)
             elif c == "subsidy":
-                annual = -sum(v for (_, _, d), v in grants.items() if d == p)
-                pv = h.factor(p) * annual
+                money = -sum(w.get(p, 0.0) for w in grants.values())
+                pv = _pv(inst, h, p, money)
+                annual = money / h.years[p] if inst.meta.capex_payment == "annualised" else money
             else:
                 annual = float(own[c])
                 pv = annual * h.weight(p)
