@@ -201,3 +201,18 @@ def test_dated_values_without_periods_are_refused(tmp_path):
     with pytest.raises(InstanceError) as e:
         load_instance(write(tmp_path / "i", LEAD_YAML, **tables))
     assert "policy.tier_caps.concern" in str(e.value) and "without periods.csv" in str(e.value)
+
+
+def test_a_target_two_periods_early_is_diagnosed_in_its_period(tmp_path):
+    # batteries-japan-2035, variant target_2028: the 0.3 concern cap from 2028 passes the load checks
+    # (each period has the capacity on paper) but the plants decided in 2025 run at half capacity in
+    # 2028 (ramp_up 0.5), so the solve is infeasible and the diagnosis names 2028, not 2031.
+    from planner.analysis.diagnose import run_diagnosis
+
+    inst = load_instance(ROOT / "instances" / "batteries-japan-2035", variant="target_2028")
+    res, s = solve_case(inst, "friendshored", EXACT)
+    assert s is None and not res.has_solution
+    d = run_diagnosis(inst, EXACT)
+    assert d.headline.startswith("in period 2028") and len(d.table)
+    assert all(msg.startswith("in period 2028") for msg in d.table["message"])
+    assert set(d.table["group"]) == {"concern"}

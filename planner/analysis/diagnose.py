@@ -720,8 +720,39 @@ def run_diagnosis(inst: Instance, options: SolveOptions | None = None, formulati
     just failed to solve, reused and relaxed in place) or on a fresh build."""
     import models
 
+    if inst.periods:
+        return _diagnose_periods(inst, options, formulation)
     m = model if model is not None else models.build(inst, formulation or models.DEFAULT_FORMULATION)
     return diagnose_model(m, inst, options)
+
+
+def _diagnose_periods(inst: Instance, options: SolveOptions | None, formulation: str | None) -> Diagnosis:
+    """A multi-period plan: the first period that cannot hold on its own, given only the capacity
+    that can be online by then (each option at its largest share then), is diagnosed like a
+    single-period instance and named; if every period holds alone, the links between periods do not."""
+    import models
+    from dataclasses import replace
+
+    from planner.instance.period_checks import late_options
+    from planner.instance.periods import horizon, relaxed_view
+    from planner.solve.highs import solve_model
+
+    h = horizon(inst)
+    for p in h.ids:
+        view = relaxed_view(inst, p)
+        m = models.build(view, formulation or models.DEFAULT_FORMULATION)
+        if solve_model(m, options).has_solution:
+            continue
+        d = diagnose_model(models.build(view, formulation or models.DEFAULT_FORMULATION), view, options)
+        late = {i: late_options(inst, h, p, i) for i in sorted({i for i, _ in view.demand_qty})}
+        table = d.table.copy()
+        if len(table):
+            table["message"] = [f"in period {p}: {msg}{late.get(i, '')}" for i, msg in zip(table["item"], table["message"])]
+        notes = tuple(f"{i}: {text.removeprefix('; ')}" for i, text in late.items() if text)
+        return replace(d, table=table, headline=f"in period {p}: {d.headline}", notes=d.notes + notes)
+    return Diagnosis("undecided", pd.DataFrame(columns=COLUMNS),
+                     "every period can hold on its own (with each option at its largest online share); the links "
+                     "between periods cannot: ramp-up shares, the ramp limit on switching, or the fiscal budgets")
 
 
 def diagnose(inst: Instance, options: SolveOptions | None = None) -> pd.DataFrame:

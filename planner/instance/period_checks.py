@@ -101,13 +101,13 @@ def check_period_views(inst: Instance, check, meta_file: str) -> list[Problem]:
         view = pr.at_period(inst, p)
         for prob in check(view):
             item = prob.expected.split(":", 2)[1].strip() if prob.expected.startswith("policy: ") else prob.value
-            late = _late_options(inst, h, p, item)
+            late = late_options(inst, h, p, item)
             out.append(Problem(prob.file, prob.row, prob.column, prob.value,
                                f"in period {p}: {prob.expected}{late}"))
     return out
 
 
-def _late_options(inst: Instance, h: pr.Horizon, p: int, value: str | None) -> str:
+def late_options(inst: Instance, h: pr.Horizon, p: int, value: str | None) -> str:
     """Options of the item named in a problem that are not online by period p, with the reason."""
     items = {i.id for i in inst.items}
     if value not in items:

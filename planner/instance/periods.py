@@ -205,3 +205,13 @@ def at_period(inst: Instance, period: int) -> Instance:
 def views(inst: Instance) -> dict[int, Instance]:
     """Period -> its single-period view (empty for a single-period instance)."""
     return {p: at_period(inst, p) for p in horizon(inst).ids} if inst.periods else {}
+
+
+def relaxed_view(inst: Instance, period: int) -> Instance:
+    """The view of ``period`` with each option's capacity at its largest share online then (ramp-up):
+    a single-period instance whose optimum bounds the period's part of any multi-period plan."""
+    h = horizon(inst)
+    view = at_period(inst, period)
+    share = {o.option: max(h.online(o, d).get(period, 0.0) for d in h.decisions(o)) for o in view.investments}
+    return view.replace(investments=tuple(o.model_copy(update={"capacity": o.capacity * share[o.option]})
+                                          for o in view.investments))
