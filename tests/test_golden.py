@@ -27,7 +27,9 @@ from tests.optimal_face import EXACT, is_unique, kpi_group, unique_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden"
-INSTANCES = sorted(p.name for p in (ROOT / "instances").iterdir() if (p / "instance.yaml").exists())
+# Single-period instances; the multi-period one (periods.csv) is checked in tests/test_periods.py.
+INSTANCES = sorted(p.name for p in (ROOT / "instances").iterdir()
+                   if (p / "instance.yaml").exists() and not (p / "periods.csv").exists())
 
 OBJECTIVE_KPIS = ("total_cost", "premium_vs_baseline", "premium_vs_baseline_pct", "premium_vs_cost_only")
 PLAN_KPIS = ("max_country_share", "hhi", "tier_share", "public_subsidy", "n1_coverage")

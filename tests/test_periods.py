@@ -216,3 +216,42 @@ def test_a_target_two_periods_early_is_diagnosed_in_its_period(tmp_path):
     assert d.headline.startswith("in period 2028") and len(d.table)
     assert all(msg.startswith("in period 2028") for msg in d.table["message"])
     assert set(d.table["group"]) == {"concern"}
+
+
+def test_the_shipped_multi_period_instance_tells_its_story(tmp_path):
+    # instances/batteries-japan-2035/README.md: the dated caps are met in every period, the three
+    # anode plants are decided in 2025 and online in 2028, about 3.3 % above the cost-only plan.
+    from planner.analysis.compare import run_comparison
+
+    inst = load_instance(ROOT / "instances" / "batteries-japan-2035")
+    cmp = run_comparison(inst, EXACT)
+    assert all(r.proven_optimal for r in cmp.results.values() if r is not None)
+    k = cmp.kpis()
+    per = k[(k["kpi"] == "tier_share") & (k["group"] == "concern") & (k["period"] != "all")]
+    for p, cap in (("2025", 0.7), ("2028", 0.5), ("2031", 0.3)):
+        assert per.loc[per["period"] == p, "friendshored"].max() <= cap + 1e-6
+    assert per["baseline"].max() == pytest.approx(0.92)  # today's anode graphite sourcing
+    inv = cmp.solutions["friendshored"].investments
+    built = inv[inv["built"]].set_index("option")
+    assert set(built.index) == {"anode_plant_jp", "anode_plant_us", "anode_plant_kr"}
+    assert set(built["period"]) == {2025} and set(built["online_from"]) == {2028}
+    pct = k[(k["kpi"] == "premium_vs_cost_only_pct") & (k["period"] == "all")]["friendshored"].iloc[0]
+    assert 3.0 < pct < 3.6
+    first = k[(k["kpi"] == "target_first_met") & (k["period"] == "all")]["friendshored"]
+    assert set(first) == {2031.0}
+
+
+def test_cli_solve_writes_period_tables_and_the_trajectory_report(tmp_path):
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "planner", "solve", str(ROOT / "instances" / "batteries-japan-2035"),
+                        "--out", str(out), "--report"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "trajectory" in r.stdout and "net present cost" in r.stdout
+    costs = pd.read_csv(out / "costs.csv")
+    assert list(costs.columns[:3]) == ["case", "period", "component"] and "annual" in costs.columns
+    for case, g in costs.groupby("case"):  # the present values sum to each case's total cost KPI
+        kpis = pd.read_csv(out / "kpis.csv")
+        total = kpis[(kpis["kpi"] == "total_cost") & (kpis["period"] == "all")][case].iloc[0]
+        assert g["value"].sum() == pytest.approx(total, rel=1e-9)
+    html = (out / "report.html").read_text()
+    assert 'id="trajectory"' in html and "trajectory_builds" in html and "trajectory_budgets" in html

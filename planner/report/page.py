@@ -129,6 +129,18 @@ class Ctx:
         self.record = folder.record
         self.data: dict[str, dict[str, Any]] = {}
         kpis = self.t.get("kpis", pd.DataFrame(columns=["kpi", "item", "importer", "group", "unit"]))
+        # A multi-period run: the sections show the plan of the last period (and the horizon's totals);
+        # the trajectory section reads every period from t_all and kpis_all.
+        self.t_all, self.kpis_all, self.periods = self.t, kpis, []
+        if "period" in kpis.columns:
+            self.periods = sorted(int(p) for p in kpis["period"].unique() if str(p) != ALL)
+            last = str(self.periods[-1])
+            totals = kpis[kpis["period"] == ALL]
+            kpis = pd.concat([kpis[(kpis["period"] == last) & ~kpis["kpi"].isin(set(totals["kpi"]))], totals])
+            kpis = kpis.drop(columns="period")
+            self.t = {name: (df[df["period"] == self.periods[-1]] if "period" in df.columns
+                             and name not in ("costs", "investments", "kpis") else df)
+                      for name, df in self.t.items()}
         self.kpi_cases = [c for c in kpis.columns if c not in ("kpi", "item", "importer", "group", "unit")]
         self._kpi: dict[tuple[str, str, str, str], dict[str, float]] = {}
         self._unit: dict[str, str] = {}
