@@ -255,3 +255,19 @@ def test_cli_solve_writes_period_tables_and_the_trajectory_report(tmp_path):
         assert g["value"].sum() == pytest.approx(total, rel=1e-9)
     html = (out / "report.html").read_text()
     assert 'id="trajectory"' in html and "trajectory_builds" in html and "trajectory_budgets" in html
+
+
+def test_a_study_sweeps_the_cap_path(tmp_path):
+    # studies/battery-cap-timing.yaml: the study's total cost of a path is the multi-period
+    # optimum's net present cost; 0.5 already in 2025 is rejected before solving, naming 2025.
+    out = tmp_path / "s"
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(ROOT / "studies" / "battery-cap-timing.yaml"),
+                        "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    res = pd.read_csv(out / "results.csv").set_index("index")
+    assert list(res["status"]) == ["optimal", "optimal", "infeasible"]
+    assert "in period 2025" in res.loc[2, "reason"]
+    inst = load_instance(ROOT / "instances" / "batteries-japan-2035")
+    _, s = solve_case(inst, "friendshored", SolveOptions(rel_gap=1e-4))
+    assert res.loc[1, "total_cost"] == pytest.approx(s.total_cost, rel=1e-3)
+    assert res.loc[0, "total_cost"] < res.loc[1, "total_cost"]  # a later tightening costs less

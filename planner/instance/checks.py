@@ -294,8 +294,13 @@ def check_feasibility(inst: Instance, meta_file: str, demand_file: str,
     """Policies and data that no solver could satisfy, found without solving.
 
     Each check is a necessary condition only (capacity shared by several
-    importers is not split), so nothing feasible is ever rejected.
+    importers is not split), so nothing feasible is ever rejected. A multi-period instance is
+    checked on every period's view, each problem naming its period.
     """
+    if inst.periods:
+        from planner.instance.period_checks import check_period_views
+
+        return check_period_views(inst, lambda v: check_feasibility(v, meta_file, demand_file, demand_lines), meta_file)
     pol = inst.policy
     # With shortage allowed any policy is feasible; a demand nobody could ever supply is still worth saying.
     excluded = set() if pol.allow_shortage else set(pol.exclude_tiers)

@@ -329,7 +329,11 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
 
 
 def summary_kpis(inst: Instance, kpis: pd.DataFrame, solution) -> dict[str, Any]:
-    """The friendshored plan's headline KPIs as flat columns of the study table."""
+    """The friendshored plan's headline KPIs as flat columns of the study table (a multi-period run:
+    the horizon's totals, and tier shares at their highest over the periods)."""
+    every = kpis
+    if "period" in kpis.columns:
+        kpis = kpis[kpis["period"] == "all"]
     k = {(r.kpi, r.item, r.importer, r.group): r.friendshored for r in kpis.itertuples() if r.friendshored == r.friendshored}
     cmpcol = {(r.kpi, r.item, r.importer, r.group): r for r in kpis.itertuples()}
 
@@ -350,7 +354,7 @@ def summary_kpis(inst: Instance, kpis: pd.DataFrame, solution) -> dict[str, Any]
     }
     for p in inst.programmes:
         out[f"budget_used_{p.id}"] = get("budget_used", group=p.id)
-    shares = kpis[kpis["kpi"] == "tier_share"]
+    shares = every[every["kpi"] == "tier_share"]
     for t in inst.meta.tiers:
         v = shares.loc[shares["group"] == t, "friendshored"]
         out[f"max_tier_share_{t}"] = float(v.max()) if len(v) else float("nan")
