@@ -27,7 +27,7 @@ from planner.instance.periods import at_period, horizon
 from .lookups import Lookups
 
 
-def build(inst, formulation: str, features: frozenset[str], modules) -> "ConcreteModel":  # noqa: F821
+def build(inst, formulation: str, features: frozenset[str], modules):
     from pyomo.environ import ConcreteModel
 
     if "n1_coef" in features:  # its coefficient reduction assumes binary Build, not an online share
