@@ -137,21 +137,18 @@ def add_links(m, inst, h) -> None:
     for p in ids:
         for g in m.look_views[p].programmes:
             progs.setdefault(g.id, {})[p] = g
-    annual = inst.meta.capex_payment == "annualised"
-    pay = {(o, d): ({p: h.years[p] for p in online[o, d]} if annual else {d: 1.0}) for o, d in m.DECISIONS}
-    pv = {(o, d): (sum(h.weight(p) for p in online[o, d]) if annual else h.factor(d))
-          for o, d in m.DECISIONS}
     elig = {}
     for o, d in m.DECISIONS:
         for g in options[o].programmes:
             row = progs.get(g, {}).get(d)
             if row is not None and row.rate > 0:
-                elig[o, g, d] = row.rate * (options[o].capex if annual else h.overnight(options[o], d))
+                elig[o, g, d] = row.rate * h.payment(options[o], d)
     m.GRANTS = Set(dimen=3, initialize=sorted(elig), doc="(option, programme, decision period) eligible grants")
     m.Subsidy = Var(m.GRANTS, domain=NonNegativeReals,
                     doc="grant to an option decided in the period: currency per year in service (annualised) or once")
-    m.grant_pay = {k: pay[k[0], k[2]] for k in elig}  # grant -> {period: years paid (or 1 for the lump)}
-    m.grant_pv = {k: pv[k[0], k[2]] for k in elig}  # grant -> present value of one unit of Subsidy
+    # The payment rule is Horizon's: grant -> {period: units paid}, and the present value of one unit.
+    m.grant_pay = {k: h.payments(options[k[0]], k[2]) for k in elig}
+    m.grant_pv = {k: h.unit_pv(options[k[0]], k[2]) for k in elig}
 
     def grant_limit(m, o, g, d):
         """Subsidy[o,g,d] <= rate[g,d] * cost[o,d] * BuildAt[o,d]  for (o,g,d) in GRANTS,

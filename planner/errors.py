@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -20,6 +20,8 @@ class Problem:
     column: str | None = None
     value: str | None = None
     expected: str = ""
+    item: str | None = field(default=None, compare=False)
+    """The item the problem is about, when it is about one (not printed: callers that explain more read it)."""
 
     def __str__(self) -> str:
         where = self.file

@@ -271,3 +271,65 @@ def test_a_study_sweeps_the_cap_path(tmp_path):
     _, s = solve_case(inst, "friendshored", SolveOptions(rel_gap=1e-4))
     assert res.loc[1, "total_cost"] == pytest.approx(s.total_cost, rel=1e-3)
     assert res.loc[0, "total_cost"] < res.loc[1, "total_cost"]  # a later tightening costs less
+
+
+@pytest.mark.parametrize("payment", ["annualised", "overnight"])
+def test_the_payment_rule_prices_capex_and_grants_one_way(tmp_path, payment):
+    # One option, capex 10 a year, lifetime 20, no lead time; periods 2025 and 2030 of 5 years, r = 0.1.
+    # w25 = sum_{k<5} 1.1^-k = 4.16987, w30 = 1.1^-5 w25 = 2.58916, f30 = 1.1^-5 = 0.620921.
+    # Annualised, decided 2025: paid 5 + 5 years, PV = 10 (w25 + w30) = 67.590; decided 2030: 10 w30.
+    # Overnight: K = 10 (1 - 1.1^-20) / 0.1 = 85.1356 once in the decision period; 2030: f30 K = 52.862.
+    from planner.instance.periods import horizon
+
+    yaml = f"name: pay\ncurrency: USD\ntiers: [ally, concern]\ndiscount_rate: 0.1\ncapex_payment: {payment}\n"
+    inst = load_instance(write(tmp_path / "i", yaml, **{
+        **LEAD, "periods": "period,years\n2025,5\n2030,5\n",
+        "investments": "option,item,country,capacity,capex,lifetime_years\nau_sep,ndpr,AU,100,10,20\n"}))
+    h, o = horizon(inst), inst.investments[0]
+    w25, w30, f30 = 4.169865, 2.589156, 1.1**-5
+    k = 10 * (1 - 1.1**-20) / 0.1
+    if payment == "annualised":
+        assert h.payments(o, 2025) == {2025: 5.0, 2030: 5.0}
+        assert h.capex_present(o, 2025) == pytest.approx(10 * (w25 + w30), rel=1e-6)
+        assert h.capex_present(o, 2030) == pytest.approx(10 * w30, rel=1e-6)
+        assert h.money_annual(2030, 50.0) == 10.0  # 50 paid over 5 years shows as 10 a year
+    else:
+        assert h.payments(o, 2030) == {2030: 1.0}
+        assert h.capex_present(o, 2030) == pytest.approx(f30 * k, rel=1e-9)
+        assert h.money_annual(2030, 50.0) == 50.0  # the lump
+    # One unit of grant is worth what one unit of capex is: the model's grant_pv and the cost table agree.
+    for d in h.decisions(o):
+        assert h.unit_pv(o, d) * h.payment(o, d) == pytest.approx(h.capex_present(o, d))
+        assert sum(h.money_pv(p, x) for p, x in h.capex_cash(o, d).items()) == pytest.approx(h.capex_present(o, d))
+
+
+def test_frontier_measures_of_a_multi_period_run_are_the_horizon_maxima(tmp_path):
+    # A frontier level caps the measure in every period, so the measure a run achieved is its largest
+    # value over the periods (and over items and importers). Level 1 leaves the plan uncapped; each
+    # measure is recomputed here from the friendshored allocations, period by period.
+    study = tmp_path / "f.yaml"
+    study.write_text(f"name: f\nbase: {ROOT / 'instances' / 'batteries-japan-2035'}\nfrontiers:\n"
+                     "  g7: {measure: {kind: group_share, of: G7}, levels: [1.0]}\n"
+                     "  concern: {measure: {kind: tier_share, of: concern}, levels: [1.0]}\n"
+                     "  country: {measure: {kind: country_share}, levels: [1.0]}\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    fronts = pd.read_csv(out / "frontiers.csv").set_index("frontier")
+    inst = load_instance(ROOT / "instances" / "batteries-japan-2035")
+    key = ["period", "item", "importer"]
+
+    def allocations(name):  # the run's own friendshored allocations, as the study stored them
+        a = pd.read_csv(out / "runs" / fronts.loc[name, "run_id"] / "allocations.csv")
+        return a[a["case"] == "friendshored"]
+
+    a = allocations("g7")
+    g7 = a[a["country"].isin(inst.members("G7"))].groupby(key)["share"].sum().max()
+    a = allocations("concern")
+    concern = a[a["tier"] == "concern"].groupby(key)["share"].sum().max()
+    a = allocations("country")
+    country = a.groupby([*key, "country"])["share"].sum().max()
+    assert fronts.loc["g7", "measure_value"] == pytest.approx(g7, abs=1e-6) and g7 <= 1 + 1e-9
+    assert fronts.loc["concern", "measure_value"] == pytest.approx(concern, abs=1e-6)
+    assert fronts.loc["country", "measure_value"] == pytest.approx(country, abs=1e-6)

@@ -335,7 +335,7 @@ def _no_supplier(inst: Instance, reach: dict, excluded: set[str], file: str, lin
             out.append(Problem(file, lines.get((d.importer, d.item)), "item", d.item,
                                f"no possible supplier of {d.item} for {d.importer}; expected a supply row with "
                                f"capacity or an investment option, of an allowed tier{note}, in {d.importer} itself "
-                               f"or with a lane to {d.importer}"))
+                               f"or with a lane to {d.importer}", item=d.item))
     return out
 
 
@@ -357,7 +357,8 @@ class _Ctx:
         return f"policy.{field}"
 
     def problem(self, column: str, value: object, text: str) -> Problem:
-        return Problem(self.file, None, column, None if value is None else f"{value:g}", f"policy: {self.item}: {text}")
+        return Problem(self.file, None, column, None if value is None else f"{value:g}", f"policy: {self.item}: {text}",
+                       item=self.item)
 
     def q(self, x: float) -> str:
         return f"{x:g} {self.unit}".rstrip()

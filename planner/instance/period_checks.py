@@ -100,21 +100,19 @@ def check_period_views(inst: Instance, check, meta_file: str) -> list[Problem]:
     for p in h.ids:
         view = pr.at_period(inst, p)
         for prob in check(view):
-            item = prob.expected.split(":", 2)[1].strip() if prob.expected.startswith("policy: ") else prob.value
-            late = late_options(inst, h, p, item)
+            late = late_options(inst, h, p, prob.item)
             out.append(Problem(prob.file, prob.row, prob.column, prob.value,
-                               f"in period {p}: {prob.expected}{late}"))
+                               f"in period {p}: {prob.expected}{late}", item=prob.item))
     return out
 
 
-def late_options(inst: Instance, h: pr.Horizon, p: int, value: str | None) -> str:
-    """Options of the item named in a problem that are not online by period p, with the reason."""
-    items = {i.id for i in inst.items}
-    if value not in items:
+def late_options(inst: Instance, h: pr.Horizon, p: int, item: str | None) -> str:
+    """Options of the problem's item that are not online by period p, with the reason."""
+    if item is None:
         return ""
     why = []
     for o in inst.investments:
-        if o.item != value:
+        if o.item != item:
             continue
         dec = h.decisions(o)
         on = {d: h.first_online(o, d) for d in dec}

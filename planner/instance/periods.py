@@ -99,17 +99,45 @@ class Horizon:
             return o.capex / r if r > 0 else float("inf")
         return o.capex * ((1.0 - (1.0 + r) ** -life) / r if r > 0 else float(life))
 
-    def capex_present(self, o: Investment, d: int) -> float:
-        """Present value of the planner's capex payments for ``o`` decided in d (before any subsidy)."""
-        if self.inst.meta.capex_payment == "overnight":
-            return self.factor(d) * self.overnight(o, d)
-        return sum(o.capex * self.weight(p) for p in self.online(o, d))
+    # ------------------------------------------------------------------ THE payment rule
+    # Capex, and the grants that follow it, are paid either as an annuity every year the plant is in
+    # service ("annualised") or as one overnight lump in the decision period ("overnight").  The model's
+    # objective and budget rows and the accounting's cost table all call these, so they cannot disagree.
+    @property
+    def annualised(self) -> bool:
+        return self.inst.meta.capex_payment == "annualised"
+
+    def payments(self, o: Investment, d: int) -> dict[int, float]:
+        """Period -> payment units paid in it for ``o`` decided in d: the period's years (annualised) or 1 (the lump)."""
+        if self.annualised:
+            return {p: float(self.years[p]) for p in self.online(o, d)}
+        return {d: 1.0}
+
+    def payment(self, o: Investment, d: int) -> float:
+        """Money per payment unit: the annual capex (annualised) or the overnight cost (overnight)."""
+        return o.capex if self.annualised else self.overnight(o, d)
+
+    def money_pv(self, p: int, cash: float) -> float:
+        """Present value of ``cash`` paid in period p: spread evenly over its years (annualised) or at its start."""
+        if self.annualised:
+            return cash / self.years[p] * self.weight(p)
+        return cash * self.factor(p)
+
+    def money_annual(self, p: int, cash: float) -> float:
+        """``cash`` paid in period p as the cost table shows it: per year (annualised) or the lump (overnight)."""
+        return cash / self.years[p] if self.annualised else cash
+
+    def unit_pv(self, o: Investment, d: int) -> float:
+        """Present value of one payment unit's worth of money for ``o`` decided in d (of one unit of grant)."""
+        return sum(self.money_pv(p, n) for p, n in self.payments(o, d).items())
 
     def capex_cash(self, o: Investment, d: int) -> dict[int, float]:
-        """Period -> capex paid in that period, undiscounted per year of the period (annualised) or the lump (overnight, per period)."""
-        if self.inst.meta.capex_payment == "overnight":
-            return {d: self.overnight(o, d)}
-        return {p: o.capex * self.years[p] for p in self.online(o, d)}
+        """Period -> capex paid in it (undiscounted) for ``o`` decided in d."""
+        return {p: n * self.payment(o, d) for p, n in self.payments(o, d).items()}
+
+    def capex_present(self, o: Investment, d: int) -> float:
+        """Present value of the planner's capex payments for ``o`` decided in d (before any subsidy)."""
+        return self.payment(o, d) * self.unit_pv(o, d)
 
 
 def horizon(inst: Instance) -> Horizon:

@@ -57,13 +57,6 @@ def from_baseline(inst: Instance) -> sol.Solution | None:
     return combine(inst, "baseline", parts, set(), {}, None)
 
 
-def _pv(inst: Instance, h, p: int, money: float) -> float:
-    """Present value of ``money`` paid in period p: spread evenly over its years (annualised) or at its start."""
-    if inst.meta.capex_payment == "annualised":
-        return money / h.years[p] * h.weight(p)
-    return money * h.factor(p)
-
-
 def _stack(parts: dict[int, pd.DataFrame]) -> pd.DataFrame:
     frames = [f.assign(period=p)[["period", *f.columns]] for p, f in parts.items()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -81,8 +74,7 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
         d = decided.get(o.option)
         paid = sum(sum(w.values()) for (oo, _, _), w in grants.items() if oo == o.option)
         capex = h.capex_present(o, d) if d is not None else 0.0
-        # Money paid in a period counts at the period's discounted weight per year (annualised) or its factor (a lump).
-        pv_grant = sum(_pv(inst, h, p, x) for (oo, _, _), w in grants.items() if oo == o.option for p, x in w.items())
+        pv_grant = sum(h.money_pv(p, x) for (oo, _, _), w in grants.items() if oo == o.option for p, x in w.items())
         inv_rows.append({"period": d, "option": o.option, "item": o.item, "country": o.country,
                          "tier": tier[o.country], "built": d is not None, "capacity": o.capacity, "capex": capex,
                          "subsidy": paid, "net_cost": capex - pv_grant,
@@ -108,17 +100,12 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
         for c in sol.COST_COMPONENTS + sol.FEED_COMPONENTS:
             if c not in own and c not in ("investment", "subsidy"):
                 continue
-            if c == "investment":
-                if inst.meta.capex_payment == "overnight":  # the lump, paid in the decision period
-                    annual = sum(h.overnight(options[o], d) for o, d in built_at if d == p)
-                    pv = h.factor(p) * annual
-                else:  # the annuity, every year in service
-                    annual = sum(options[o].capex for o, d in built_at if p in h.online(options[o], d))
-                    pv = annual * h.weight(p)
-            elif c == "subsidy":
-                money = -sum(w.get(p, 0.0) for w in grants.values())
-                pv = _pv(inst, h, p, money)
-                annual = money / h.years[p] if inst.meta.capex_payment == "annualised" else money
+            if c in ("investment", "subsidy"):  # money on the payment rule (Horizon), paid in p
+                if c == "investment":
+                    cash = sum(h.capex_cash(options[o], d).get(p, 0.0) for o, d in built_at)
+                else:
+                    cash = -sum(w.get(p, 0.0) for w in grants.values())
+                pv, annual = h.money_pv(p, cash), h.money_annual(p, cash)
             else:
                 annual = float(own[c])
                 pv = annual * h.weight(p)

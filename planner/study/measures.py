@@ -72,6 +72,7 @@ class TierShare(_CapsShare):
         return None
 
     def value(self, kpis, solution, inst) -> float:
+        # Over every item and importer (and every period of a multi-period run).
         v = kpis.loc[(kpis["kpi"] == "tier_share") & (kpis["group"] == self.of), "friendshored"]
         return float(v.max()) if len(v) else 0.0
 
@@ -95,7 +96,8 @@ class GroupShare(_CapsShare):
     def value(self, kpis, solution, inst) -> float:
         a = solution.allocations
         inside = a[a["country"].isin(inst.members(self.of))]
-        v = inside.groupby(["item", "importer"])["share"].sum()
+        # Multi-period: shares are per period, and the level caps every period, so take the largest.
+        v = inside.groupby([c for c in ("period", "item", "importer") if c in a.columns])["share"].sum()
         return float(v.max()) if len(v) else 0.0
 
 
@@ -119,8 +121,9 @@ class CountryShare(Measure):
         return out
 
     def value(self, kpis, solution, inst) -> float:
+        # One row, or one per period of a multi-period run: the level caps every period, so the largest.
         v = kpis.loc[(kpis["kpi"] == "max_country_share") & (kpis["item"] == "all"), "friendshored"]
-        return float(v.iloc[0]) if len(v) else 0.0
+        return float(v.max()) if len(v) else 0.0
 
 
 MEASURES: dict[str, type[Measure]] = {m.kind: m for m in (TierShare, GroupShare, CountryShare)}
