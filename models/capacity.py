@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyomo.environ import Binary, Constraint, Set, Var, quicksum
 
-from .registry import register_cost
+from .registry import Lever, register_cost, register_lever
 
 
 def add_to(m, inst) -> None:
@@ -33,6 +33,10 @@ def add_to(m, inst) -> None:
     qual_cap = "qual_cap" in m.features
     m.SHIPPING_OPTIONS = Set(dimen=2, initialize=sorted(m.look.outflows), doc="supply options with a route or a feed route")
     m.Capacity_Limit = Constraint(m.SHIPPING_OPTIONS, rule=capacity_limit)
+    # One unit more existing capacity adds Qualify (fixed at its value) to the right-hand side, or 1.
+    register_lever(m, Lever("Capacity_Limit", "supply.capacity", "resource", 1.0,
+                            lambda k: {"item": k[0], "country": k[1]},
+                            slope=(lambda b, k: b.Qualify[k].value) if qual_cap else (lambda b, k: 1.0)))
 
     if "cover_cuts" in m.features and not inst.policy.allow_shortage:
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Var, quicksum
 
-from .registry import register_cost
+from .registry import Lever, register_cost, register_lever
 
 
 def add_to(m, inst) -> None:
@@ -25,3 +25,6 @@ def add_to(m, inst) -> None:
         return served == m.demand_u[i, j]
 
     m.Demand_Balance = Constraint(m.DEMANDS, rule=demand_balance)
+    # One unit more demand moves the right-hand side by one: the dual is the marginal cost of supply.
+    register_lever(m, Lever("Demand_Balance", "demand.quantity", "demand", 1.0,
+                            lambda k: {"item": k[0], "importer": k[1]}, slope=lambda b, k: 1.0))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, Param, Set, quicksum
 
+from .registry import Lever, register_lever
+
 UPDATES = {
     # Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update.
     "country_share_cap_frac": lambda ip, prog, k: ip[k].country_share_cap,
@@ -36,6 +38,9 @@ def add_to(m, inst) -> None:
         return m.Flow[i, c, j] <= (rhs * m.Qualify[i, c] if linked else rhs)
 
     m.Country_Share_Cap = Constraint(m.COUNTRY_CAPPED, rule=country_cap)
+    register_lever(m, Lever("Country_Share_Cap", "policy.country_share_cap", "cap", 0.01,
+                            lambda k: {"item": k[0], "country": k[1], "importer": k[2]},
+                            param="country_share_cap_frac", key=lambda k: k[0]))
 
     # Tier and group caps share one constraint shape over (item, importer, set name).
     for kind, field in (("Tier", "tier_caps"), ("Group", "group_caps")):
@@ -64,3 +69,6 @@ def add_to(m, inst) -> None:
         The {kind.lower()} g supplies at most its cap of importer j's demand for item i.
         """
         m.add_component(f"{kind}_Share_Cap", Constraint(index, rule=share_cap))
+        register_lever(m, Lever(f"{kind}_Share_Cap", f"policy.{field}", "cap", 0.01,
+                                lambda k: {"item": k[0], "importer": k[1], "group": k[2]},
+                                param=f"{kind.lower()}_share_cap_frac", key=lambda k: k))

@@ -25,6 +25,7 @@ from pyomo.environ import Binary, Block, Constraint, NonNegativeReals, Objective
 from planner.instance.periods import at_period, horizon
 
 from .lookups import Lookups
+from .registry import Lever, register_lever
 
 
 def build(inst, formulation: str, features: frozenset[str], modules):
@@ -183,6 +184,9 @@ def add_links(m, inst, h) -> None:
 
     m.BUDGETS = Set(dimen=2, initialize=rows, doc="(programme, period) budget rows")
     m.Programme_Budget = Constraint(m.BUDGETS, rule=budget)
+    # One currency unit more in a (programme, period) row's money: slope 1; priced in present value.
+    register_lever(m, Lever("Programme_Budget", "programmes.budget", "resource", 1.0,
+                            lambda k: {"group": k[0], "period": k[1]}, slope=lambda b, k: 1.0))
 
     capex = {k: h.capex_present(options[k[0]], k[1]) for k in m.DECISIONS}
     m.capex_pv = capex

@@ -26,7 +26,7 @@ from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksu
 
 from planner.instance.scenarios import blocks, chain_recourse, model_scenarios
 
-from .registry import register_cost
+from .registry import Lever, register_cost, register_lever
 
 UPDATES = {"scenario_beta_frac": lambda ip, prog, k: ip[k].scenario_beta}
 """Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
@@ -200,6 +200,10 @@ def add_to(m, inst) -> None:
         return got >= m.scenario_beta_frac[i] * m.tau_frac[s, i] * m.demand_u[i, j]
 
     m.Scenario_Served = Constraint(m.SCENARIO_DEMANDS, rule=scenario_served)
+    # Rows with a priced shortage do not hold beta: their nudge reads a slope of 0 and no price.
+    register_lever(m, Lever("Scenario_Served", "policy.scenario_beta", "floor", 0.01,
+                            lambda k: {"item": k[1], "importer": k[2], "group": k[0]},
+                            param="scenario_beta_frac", key=lambda k: k[1]))
 
     def stock_drawdown(m, s, i, j):
         """Drawdown[s,i,j] <= StrategicStock[i,j]  for (s,i,j) in SCENARIO_DRAWS.
@@ -221,3 +225,6 @@ def add_to(m, inst) -> None:
         return m.ScenarioShort[s, i, j] <= (1 - m.scenario_beta_frac[i]) * m.tau_frac[s, i] * m.demand_u[i, j]
 
     m.Scenario_Beta = Constraint(m.PRICED_ROBUST, rule=scenario_beta)
+    register_lever(m, Lever("Scenario_Beta", "policy.scenario_beta", "floor", 0.01,
+                            lambda k: {"item": k[1], "importer": k[2], "group": k[0]},
+                            param="scenario_beta_frac", key=lambda k: k[1]))

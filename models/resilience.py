@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
+from .registry import Lever, register_lever
+
 UPDATES = {"n1_beta_frac": lambda ip, prog, k: ip[k].n1_beta}
 """Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
 
@@ -62,3 +64,5 @@ def add_to(m, inst) -> None:
         return m.QualifiedCap[i] - qualified_capacity(i, lost) >= m.n1_beta_frac[i] * m.look.item_demand_u[i]
 
     m.N1_Cover = Constraint(m.N1_LOSSES, rule=n1_cover)
+    register_lever(m, Lever("N1_Cover", "policy.n1_beta", "floor", 0.01, lambda k: {"item": k[0], "country": k[1]},
+                            param="n1_beta_frac", key=lambda k: k[0]))

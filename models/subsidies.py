@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
-from .registry import register_cost
+from .registry import Lever, register_cost, register_lever
 
 UPDATES = {
     # Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update.
@@ -62,3 +62,5 @@ def add_to(m, inst) -> None:
         return quicksum(m.Subsidy[o, p] for o in by_prog[p]) <= m.budget_cur[p]
 
     m.Programme_Budget = Constraint(m.FUNDED_PROGRAMMES, rule=budget)
+    register_lever(m, Lever("Programme_Budget", "programmes.budget", "resource", 1.0, lambda k: {"group": k},
+                            param="budget_cur", key=lambda k: k))

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
+from .registry import Lever, register_lever
+
 STAGE_FAMILY = "Stage_Share_Cap"
 UPSTREAM_FAMILY = "Upstream_Share_Cap"
 ANY_STAGE = "*"
@@ -159,5 +161,9 @@ def add_to(m, inst) -> None:
         m.add_component(family, Constraint(index, rule=share_cap))
         if rows:
             families.append(family)
+            # The group is the tag 's:S' (stage s, set S) or '*:S' (any stage upstream).
+            register_lever(m, Lever(family, "policy.stage_caps" if family == STAGE_FAMILY else "policy.upstream_caps",
+                                    "cap", 0.01, lambda k: {"item": k[1], "importer": k[2], "group": k[0]},
+                                    param=param_name, key=lambda k: k))
     if families:
         m.policy_constraints = set(getattr(m, "policy_constraints", None) or ()) | set(families)

@@ -35,6 +35,8 @@ class Comparison:
     """case -> stress test of its sourcing against every scenario (empty without scenarios)."""
     unsolved: Any = None
     """The built model of a friendshored case without a solution, for the diagnosis to reuse."""
+    plan_model: Any = None
+    """The solved friendshored model, its plan loaded, for the explanations (planner/analysis/explain.py)."""
 
     @property
     def main(self) -> SolveResult:
@@ -64,7 +66,8 @@ def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cos
         # The baseline is costed like the plans: its scenario shortfalls at probability x shortage cost.
         solutions["baseline"] = sol.from_baseline(inst, scenario_short=st.shortfalls(stress["baseline"].table))
     return Comparison(inst, solutions, results, stress,
-                      unsolved=model if solutions["friendshored"] is None else None)
+                      unsolved=model if solutions["friendshored"] is None else None,
+                      plan_model=model if solutions["friendshored"] is not None else None)
 
 
 def stress_cases(inst: Instance, solutions: dict[str, sol.Solution | None],

@@ -62,6 +62,7 @@ def run_record(
     replayed_from: dict[str, Any] | None = None,
     files: list[str] | None = None,
     warnings: list[str] | None = None,
+    explain: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce a run, and its outcome (run.json).
 
@@ -93,6 +94,7 @@ def run_record(
         "schema": RUN_SCHEMA,
         **head,
         "compare": compare,
+        **({"explain": explain} if explain is not None else {}),
         **({"replayed_from": replayed_from} if replayed_from else {}),
         **({"files": files} if files else {}),
         "policy": cmp.instance.policy.model_dump(mode="json"),
@@ -130,6 +132,8 @@ class Replay(BaseModel):
     """The format of the model file the run wrote (solve --write-model), if any."""
     files_sha256: str | None
     instance_sha256: str | None
+    explain: bool = True
+    entry_top: int = 2
 
 
 def read_replay(path: Path) -> Replay:
@@ -172,8 +176,16 @@ def read_replay(path: Path) -> Replay:
                       compare=bool(rec.get("compare", "cost_only" in rec["cases"])),
                       model_format=next((f.rpartition(".")[2] for f in rec.get("files") or ()
                                          if isinstance(f, str) and f.startswith("model.")), None),
-                      files_sha256=inst.get("files_sha256"), instance_sha256=inst.get("instance_sha256"))
+                      files_sha256=inst.get("files_sha256"), instance_sha256=inst.get("instance_sha256"),
+                      **_explain_of(rec.get("explain")))
     except ValidationError as e:
         raise InstanceError([Problem(shown, column=".".join(str(x) for x in err["loc"]),
                                      value=str(err.get("input"))[:120], expected=err["msg"])
                              for err in e.errors(include_url=False)]) from None
+
+
+def _explain_of(rec: Any) -> dict[str, Any]:
+    """The recorded explanation settings (run.json ``explain``; runs before it had the defaults)."""
+    if not isinstance(rec, dict):
+        return {}
+    return {k: rec[k] for k in ("explain", "entry_top") if k in rec}

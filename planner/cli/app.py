@@ -242,12 +242,20 @@ def solve(
         "--write-model", metavar="mps|lp",
         help="Also write the friendshored model as DIR/model.mps or DIR/model.lp (needs --out), to solve it "
              "with another solver.")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain/--no-explain", help="Explain the plan: what binds, the marginal price of each binding input "
+                                       "(binding table) and entry prices of what it leaves out (entry table).")] = True,
+    entry_top: Annotated[Optional[int], typer.Option(
+        min=0, max=50, help="Entry prices: the cheapest N suppliers and N build options per item the plan leaves "
+                            "out, each one re-solve (0: none) [default: 2].")] = None,
 ) -> None:
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
     from planner.analysis.compare import run_comparison
     from planner.instance.io import files_hash, instance_hash
     from planner.analysis.run import result_tables, run_record
     from planner.results.export import write_outputs
+
+    from planner.analysis.explain import DEFAULT_ENTRY_TOP
 
     started = time.time()
     replayed_from = None
@@ -257,7 +265,8 @@ def solve(
 
             given = [name for name, v in (("INSTANCE", instance), ("--set", set_), ("--variant", variant),
                                           ("--time-limit", time_limit), ("--gap", gap), ("--threads", threads),
-                                          ("--seed", seed), ("--scenarios", scenarios)) if v is not None and v != []]
+                                          ("--seed", seed), ("--scenarios", scenarios),
+                                          ("--entry-top", entry_top)) if v is not None and v != []]
             if given:
                 raise InstanceError([Problem("--replay", value=", ".join(given),
                                              expected="expected no instance, overrides or solver options with --replay: "
@@ -265,6 +274,7 @@ def solve(
                                                       "change something)")])
             rep = read_replay(replay)
             compare = rep.compare
+            explain, entry_top = rep.explain, rep.entry_top
             # The recorded model file is written again where there is an --out to hold it.
             write_model = write_model or (rep.model_format if out_dir is not None else None)
             source = dict(instance=rep.instance, fmt=fmt or ",".join(rep.formats), variant=rep.variant,
@@ -297,6 +307,7 @@ def solve(
                   + (f", variant {variant}" if variant else "")
                   + (f", {len(overrides)} override(s)" if overrides else ""), highlight=False)
     warnings = _warn_numerics(inst, instance)
+    top = DEFAULT_ENTRY_TOP if entry_top is None else entry_top
 
     with err.status(f"solving {inst.meta.name} ..."):
         cmp = run_comparison(inst, options, with_cost_only=compare)
@@ -307,6 +318,7 @@ def solve(
             cmp, instance_path=str(instance), files_hash=files_hash(instance), instance_hash=instance_hash(inst),
             overrides=overrides, variant=variant, options=options, started=started, compare=compare,
             replayed_from=replayed_from, files=sorted(extras), warnings=warnings,
+            explain={"explain": explain, "entry_top": top},
         )
 
     if not main.has_solution:
@@ -324,6 +336,14 @@ def solve(
 
     tables = result_tables(cmp)
     print_summary(cmp, tables["kpis"])
+    if explain:
+        from planner.analysis.explain import explain as explain_plan
+        from planner.cli.show import print_explanation
+
+        with err.status("explaining the plan (marginal and entry prices) ..."):
+            exp = explain_plan(inst, cmp.plan_model, main, cmp.solutions["friendshored"], options, top=top)
+        tables["binding"], tables["entry"] = exp.binding, exp.entry
+        print_explanation(out, inst, exp)
     if out_dir is not None:
         try:  # the report is written into the staged folder, so tables and report land together or not at all
             write_outputs(out_dir, tables, record(), formats, extras=_bind(extras, inst) | _report_extra(report))

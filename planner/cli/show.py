@@ -253,3 +253,37 @@ def trajectory_table(cmp, kpis, cases):
                   " / ".join(_fmt(float(cost[c].iloc[0]) if len(cost) else float("nan")) for c in cases),
                   " / ".join(_fmt(float(cost[c].iloc[0]) - base if len(cost) else float("nan")) for c in cases))
     return t
+
+
+def print_explanation(console, inst: Instance, exp, most: int = 8) -> None:
+    """What binds and its price, then the cheapest entries: the top rows of the binding and entry tables."""
+    from rich.table import Table
+
+    b = exp.binding
+    if exp.lp is None or not exp.lp.has_solution:
+        console.print("[yellow]note:[/] no marginal prices: the fixed-plan LP did not solve "
+                      f"({exp.lp.status if exp.lp else 'not run'})", highlight=False)
+        return
+    policy = b[b["sense"].isin(("cap", "floor"))]
+    other = b[b["sense"] == "resource"]
+    t = Table(title="what binds, and what one step costs (local prices: qualifications and builds held as planned)",
+              header_style="bold", title_justify="left")
+    t.add_column("constraint", no_wrap=True)
+    t.add_column("price of one step", justify="right", no_wrap=True)
+    t.add_column("in words")
+    if not len(policy):
+        t.add_row("(no policy constraint binds)", "", "the plan is the cheapest one under capacity alone")
+    for r in list(policy.head(most).itertuples()) + list(other[other["price"].abs() > EPS].head(max(3, most // 2)).itertuples()):
+        t.add_row(r.family, f"{r.price:,.4g}", r.sentence)
+    console.print(t)
+    if exp.note:
+        console.print(f"[yellow]note:[/] {exp.note}", highlight=False)
+    e = exp.entry
+    if len(e):
+        ok = e[e["status"].isin(("optimal", "feasible"))].sort_values("cost_change")
+        console.print("[bold]entry prices[/] (cheapest first; each a re-solve with the entry forced in):")
+        for r in ok.head(most).itertuples():
+            console.print(f"  {r.sentence}", highlight=False)
+        shut = e[~e["status"].isin(("optimal", "feasible"))]
+        if len(shut):
+            console.print(f"  {len(shut)} candidate(s) cannot enter under the policy (see the entry table)", highlight=False)

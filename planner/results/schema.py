@@ -60,6 +60,15 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "edges": (("source", "text"), ("target", "text"), ("item", "text"), ("origin", "text"), ("destination", "text"),
               ("tier", "text"), ("volume", "num"), ("transport_cost", "num"), ("tariff_rate", "num"),
               ("transit_days", "num"), ("chokepoints", "text")),
+    # Explanations of the friendshored plan (planner/analysis/explain.py): binding rows and their
+    # marginal prices, from the fixed-plan LP; entry prices of what the plan leaves out.
+    "binding": (("family", "text"), ("input", "text"), ("sense", "text"), ("item", "text"), ("importer", "text"),
+                ("country", "text"), ("group", "text"), ("level", "num"), ("limit", "num"), ("value", "num"),
+                ("slack", "num"), ("dual", "num"), ("step", "num"), ("price", "num"), ("sentence", "text"),
+                ("status", "text"), ("gap", "num")),
+    "entry": (("kind", "text"), ("item", "text"), ("country", "text"), ("option", "text"), ("forced", "num"),
+              ("shipped", "num"), ("cost_change", "num"), ("per_unit", "num"), ("status", "text"), ("gap", "num"),
+              ("sentence", "text")),
     # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
     "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
     "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),

@@ -334,8 +334,11 @@ def make_solver():
     return SolverFactory("highs")
 
 
-def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: float = 0.0) -> SolveResult:
-    """Solve ``m`` with HiGHS and load the best solution, if any, into it."""
+def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: float = 0.0,
+                duals: dict | None = None) -> SolveResult:
+    """Solve ``m`` with HiGHS and load the best solution, if any, into it; an LP with a solution
+    also fills ``duals`` (when given) with {constraint: dual}, the change of the objective per unit
+    of the row's bound."""
     from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition as TC
 
     options = options or SolveOptions()
@@ -381,6 +384,8 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
     has_sol = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
     if has_sol:
         res.solution_loader.load_vars()
+        if duals is not None:
+            duals.update(res.solution_loader.get_duals())
     if tc == TC.convergenceCriteriaSatisfied and has_sol:
         status: Status = "optimal"
     elif has_sol:
