@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import subprocess
 import sys
@@ -188,7 +190,7 @@ def test_summary_keeps_the_instances_precision():
     r = runner.invoke(app, ["solve", str(TRANSPORT)])
     assert r.exit_code == 0, r.output
     assert "objective 153.675" in r.output
-    assert "│ total cost             │   153.675 │      153.675 │" in r.output
+    assert re.search(r"│ total cost +│ +153\.675 │ +153\.675 │", r.output)
 
 
 def test_a_closed_pipe_does_not_stop_the_run_before_its_outputs(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from planner.analysis.cases import solve_model_case
@@ -85,3 +86,146 @@ def test_entry_prices_equal_the_hand_computed_cost_differences(tmp_path):
     assert e.loc[("supplier", "KR"), "shipped"] == pytest.approx(1)
     assert e.loc[("option", "AU"), "cost_change"] == pytest.approx(900)
     assert "KR" in e.loc[("supplier", "KR"), "sentence"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["semiconductors-chip4", "critical-minerals-us-japan", "batteries-japan-2035"])
+def test_the_cost_with_public_money_is_the_net_cost_plus_the_grants(name):
+    # Single-period: total_cost_with_public = total_cost + public_subsidy (grants a year), and each
+    # premium on that basis is the difference of those totals. Multi-period: the grants' present value.
+    from planner.analysis.compare import run_comparison
+
+    inst = load_instance(ROOT / "instances" / name)
+    k = run_comparison(inst, SolveOptions(rel_gap=1e-6)).kpis()
+    if "period" in k.columns:
+        k = k[k["period"] == "all"]
+    v = k[(k["item"] == "all") & (k["group"] == "all")].set_index("kpi")
+    for case in ("baseline", "cost_only", "friendshored"):
+        grants = -v.loc["cost_subsidy", case] if inst.periods else v.loc["public_subsidy", case]
+        if grants != grants:  # the baseline has no subsidy row
+            grants = 0.0
+        assert v.loc["total_cost_with_public", case] == pytest.approx(v.loc["total_cost", case] + grants, rel=1e-12)
+    fs = "friendshored"
+    assert v.loc["premium_vs_baseline_with_public", fs] == pytest.approx(
+        v.loc["total_cost_with_public", fs] - v.loc["total_cost_with_public", "baseline"], rel=1e-9)
+    if name == "semiconductors-chip4":  # Japan's one-third grant: public money makes the plan dearer
+        assert v.loc["public_subsidy", fs] > 0
+        assert v.loc["premium_vs_cost_only_with_public", fs] > v.loc["premium_vs_cost_only", fs]
+
+
+def test_diff_of_two_runs_differing_in_one_cap_shows_exactly_the_changed_rows(tmp_path):
+    # Cap 0.5 -> 0.4: CN ships 40 instead of 50 and US 20 instead of 10 (AU stays full at 40);
+    # purchase 1600 -> 1800. Nothing else in sourcing, suppliers or costs changes.
+    import subprocess
+    import sys
+
+    runs = []
+    for cap in (0.5, 0.4):
+        instance(tmp_path, cap=cap)  # writes the folder
+        folder = tmp_path / f"i-{cap}-40-False"
+        out = tmp_path / f"run-{cap}"
+        r = subprocess.run([sys.executable, "-m", "planner", "solve", str(folder), "--out", str(out), "--gap", "0",
+                            "--entry-top", "0"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        runs.append(out)
+    d_out = tmp_path / "diff"
+    r = subprocess.run([sys.executable, "-m", "planner", "diff", str(runs[0]), str(runs[1]), "--out", str(d_out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = pd.read_csv(d_out / "diff.csv")
+    got = {(t, k, c): (a, b) for t, k, c, a, b in d[["table", "key", "column", "a", "b"]].itertuples(index=False)
+           if t in ("allocations", "suppliers", "costs")}
+    assert got == {
+        ("allocations", "item=ndpr; importer=JP; country=CN", "volume"): (50, 40),
+        ("allocations", "item=ndpr; importer=JP; country=CN", "share"): (0.5, 0.4),
+        ("allocations", "item=ndpr; importer=JP; country=US", "volume"): (10, 20),
+        ("allocations", "item=ndpr; importer=JP; country=US", "share"): (0.1, 0.2),
+        ("suppliers", "item=ndpr; country=CN", "shipped"): (50, 40),
+        ("suppliers", "item=ndpr; country=US", "shipped"): (10, 20),
+        ("costs", "component=purchase", "value"): (1600, 1800),
+    }
+    k = d[d["table"] == "kpis"]
+    assert set(k.loc[k["key"] == "kpi=total_cost", "change"]) == {200}
+    assert not k["key"].str.contains("qualified_suppliers").any()  # the same four suppliers qualified
+
+
+def test_solve_prints_what_binds_and_the_report_explains_it(tmp_path):
+    # The cap's price, 20 per point (module docstring), in the terminal, binding.csv and the report.
+    import subprocess
+    import sys
+
+    instance(tmp_path)
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "planner", "solve", str(tmp_path / "i-0.5-40-False"), "--out", str(out),
+                        "--gap", "0", "--report"], capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    said = "tightening the 'concern'-tier cap on ndpr for JP by 1 point costs USD 20 a year"
+    assert said in r.stdout
+    b = pd.read_csv(out / "binding.csv")
+    assert said in set(b["sentence"])
+    assert (b["status"] == "optimal").all()
+    html = (out / "report.html").read_text()
+    assert "Explanations" in html and said in html
+    assert "forcing KR to supply 1 t of ndpr raises the cost by USD 7 a year" in html
+
+
+def test_upstream_dependence_is_shown_up_front_on_a_multi_tier_instance(tmp_path):
+    # rare-earth-magnets: the friendshored magnets are at most 50 % concern-tier direct (its cap), but
+    # the oxide inside them passes through concern-tier separation: the upstream share is higher.
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "planner", "solve", str(ROOT / "instances" / "rare-earth-magnets"),
+                        "--out", str(out), "--report", "--no-explain"], capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "concern upstream" in r.stdout
+    k = pd.read_csv(out / "kpis.csv")
+    up = k[(k["kpi"] == "upstream_tier_share") & (k["group"] == "concern")]["friendshored"].max()
+    direct = k[(k["kpi"] == "tier_share") & (k["group"] == "concern")]["friendshored"].max()
+    assert up > direct
+    html = (out / "report.html").read_text()
+    assert "Upstream, counting every stage" in html and "the dependence sits upstream" in html
+
+
+def test_a_frontier_lists_what_changed_between_consecutive_levels(tmp_path):
+    # Cap levels 0.5 then 0.4 on the module's instance: purchase 1600 -> 1800, CN ships 50 -> 40, US 10 -> 20.
+    import subprocess
+    import sys
+
+    instance(tmp_path)
+    study = tmp_path / "f.yaml"
+    study.write_text(f"name: f\nbase: {tmp_path / 'i-0.5-40-False'}\nsolver: {{rel_gap: 0}}\nfrontiers:\n"
+                     "  c: {measure: {kind: tier_share, of: concern}, levels: [0.4, 0.5]}\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = pd.read_csv(out / "frontier_diffs.csv")
+    assert set(zip(d["from_level"], d["to_level"])) == {(0.5, 0.4)}
+    got = {(k, c): (a, b) for k, c, a, b in d[["key", "column", "a", "b"]].itertuples(index=False)}
+    assert got == {("item=ndpr; country=CN", "shipped"): (50, 40), ("item=ndpr; country=US", "shipped"): (10, 20),
+                   ("component=purchase", "value"): (1600, 1800)}
+
+
+def test_multi_period_prices_are_per_period_and_match_a_finite_difference(tmp_path):
+    # tests/test_periods.py's LEAD instance: JP needs 100 t a year; CN at 10 (concern), AU only through
+    # au_sep (100 t, lead 2 years, decided 2025, online 2027) at 20; concern cap 0.5 from 2027; periods
+    # 2025, 2027, 2029 of 2 years, no discounting. In 2027 and 2029 one point tighter moves 1 t a year
+    # from CN to AU: +10 a year x 2 years = +20 per point in each period (present value = cost at r = 0).
+    # The dated level {2027: 0.5 + eps} moves both periods' caps: d cost / d level = -(20 + 20) / 0.01.
+    from tests.test_periods import LEAD, LEAD_YAML, write
+
+    inst = load_instance(write(tmp_path / "a", LEAD_YAML, **LEAD))
+    res, s, m = solved(inst)
+    b = explain(inst, m, res, s, EXACT, top=0).binding
+    caps = b[b["family"] == "Tier_Share_Cap"].set_index("period")["price"]
+    assert caps.to_dict() == pytest.approx({2027: 20.0, 2029: 20.0})
+    eps = 1e-3
+    looser, _, _ = solved(load_instance(write(tmp_path / "b", LEAD_YAML.replace("2027: 0.5", f"2027: {0.5 + eps}"),
+                                              **LEAD)))
+    assert (looser.objective - res.objective) / eps == pytest.approx(-caps.sum() / 0.01, abs=1e-6)

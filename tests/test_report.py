@@ -282,7 +282,8 @@ def test_sections_render_only_when_their_tables_exist(solved, tmp_path):
         (folder / f"{name}.csv").unlink()
     ids = {a.get("id") for t, a in Dom(write_report(folder, tmp_path / "r.html").read_text(encoding="utf-8")).elements
            if t == "section"}
-    assert ids == {"headline", "flows", "dependence", "data"} | ({"stress"} if (folder / "stress.csv").is_file() else set())
+    extra = {name for name, table in (("stress", "stress"), ("explanations", "binding")) if (folder / f"{table}.csv").is_file()}
+    assert ids == {"headline", "flows", "dependence", "data"} | extra
 
 
 def test_transport_without_baseline_or_programmes(tmp_path):

@@ -21,7 +21,7 @@ from planner.cli.app import app
 from tests.io_fixtures import LEFT_OUT
 from planner.errors import InstanceError
 from planner.instance.io import instance_hash, load_instance, write_instance
-from planner.instance.scenarios import TTS_CAP_WEEKS, generated, scenarios_of
+from planner.instance.scenarios import generated, scenarios_of
 from planner.instance.schema import Lane, Policy, Scenario, Stock
 from tests.conftest import tiny
 
@@ -193,17 +193,25 @@ def _tts_instance(b_capacity: float, stock: float, ttr: float = 16.0):
 
 
 def test_tts_by_hand_with_spare_capacity():
-    # B qualified with 26 t/yr spare ships 0.5 t/week; stock 6 t covers the other 0.5 t/week for
-    # TTS = 6 / (1 - 0.5) = 12 weeks < TTR 16 (flagged). Over the 10 weeks: 5 t received, 5 t drawn,
-    # nothing short.
+    # B qualified with 26 t/yr spare ships 0.5 t/week; stock 6 t covers the other 0.5 t/week. Over
+    # the 10 weeks: 5 t received, 5 t drawn, nothing short. Issue 16: the stock would last
+    # 6 / (1 - 0.5) = 12 weeks < TTR 16, but the scenario ends after 10 and nothing runs short, so
+    # there is no TTS (NaN, "none") and the row is not flagged (it was before). Weeks of cover:
+    # (stock 6 + received 5) / 1 t a week = 11.
     inst = _tts_instance(26, 6.0)
     src = st.Sourcing("plan", {("x", "A", "J"): 52.0}, frozenset({("x", "A"), ("x", "B")}))
-    r = st.stress(inst, src).table.iloc[0]
+    result = st.stress(inst, src)
+    r = result.table.iloc[0]
     assert r["supply_per_week"] == pytest.approx(0.5)
-    assert r["tts_weeks"] == pytest.approx(12.0)
-    assert bool(r["tts_below_ttr"])
     assert r["received"] == pytest.approx(5.0) and r["drawdown"] == pytest.approx(5.0)
     assert r["shortfall"] == pytest.approx(0.0)
+    assert r["tts_weeks"] != r["tts_weeks"] and not bool(r["tts_below_ttr"])
+    assert r["cover_weeks"] == pytest.approx(11.0)
+    head = st.summary(result.table)
+    assert head["scenarios_tts_below_ttr"] == 0 and head["min_tts_weeks"] != head["min_tts_weeks"]
+    from planner.cli.show import _weeks
+
+    assert _weeks(r["tts_weeks"]) == "none (no shortfall)"  # as the terminal shows it, not 0
 
 
 def test_tts_by_hand_without_backup():
@@ -217,12 +225,12 @@ def test_tts_by_hand_without_backup():
 
 def test_tts_capped_when_supply_keeps_up_and_surge_counts_spare_only():
     # B (capacity 104, contracted 10 t/yr, surge 0.5): crisis supply 10 + 0.5 * (104 - 10) = 57 t/yr
-    # >= 52: never runs short, TTS reported as the cap (520 weeks), not flagged.
+    # >= 52: never runs short: no TTS (NaN, "none"), not flagged.
     inst = with_(_tts_instance(104, 0.0), surge={("x", "B"): 0.5})
     src = st.Sourcing("plan", {("x", "A", "J"): 42.0, ("x", "B", "J"): 10.0}, frozenset({("x", "A"), ("x", "B")}))
     assert st.crisis_supply(inst, src)[("x", "B")] == pytest.approx(57.0)
     r = st.stress(inst, src).table.iloc[0]
-    assert r["tts_weeks"] == TTS_CAP_WEEKS and not bool(r["tts_below_ttr"])
+    assert r["tts_weeks"] != r["tts_weeks"] and not bool(r["tts_below_ttr"])
     # surge 0.25: 10 + 0.25 * 94 = 33.5 t/yr = 0.644 t/week; no stock: TTS 0, short 10 - 6.44 t.
     inst = with_(_tts_instance(104, 0.0), surge={("x", "B"): 0.25})
     r = st.stress(inst, src).table.iloc[0]

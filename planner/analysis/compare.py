@@ -15,7 +15,7 @@ import pandas as pd
 
 from planner.results import solution as sol
 from planner.analysis import stress as st
-from planner.instance.scenarios import TTS_CAP_WEEKS, expected_weights, scenarios_of
+from planner.instance.scenarios import expected_weights, scenarios_of
 from planner.analysis.cases import CaseSolver, cost_only, solve_model_case
 from planner.instance.schema import Instance
 from planner.solve.highs import SolveOptions, SolveResult
@@ -99,6 +99,7 @@ def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
     for comp, val in zip(s.costs["component"], s.costs["value"]):
         out[_row(f"cost_{comp}", cur)] = float(val)
     out[_row("public_subsidy", cur)] = float(s.investments["subsidy"].sum()) if len(s.investments) else 0.0
+    _add_public(out, cur)
     out[_row("capacity_built_options", "count")] = float(s.investments["built"].sum()) if len(s.investments) else 0.0
     for p in s.programmes.itertuples():
         out[_row("budget_used", cur, group=p.programme)] = float(p.used)
@@ -142,6 +143,12 @@ def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
     return out
 
 
+def _add_public(out: dict[tuple, float], cur: str) -> None:
+    """The cost counting public money: the planner's cost (net of grants) plus the grants, at the
+    same discounting (``cost_subsidy`` is the grants' value, negative)."""
+    out[_row("total_cost_with_public", cur)] = out[_row("total_cost", cur)] - out.get(_row("cost_subsidy", cur), 0.0)
+
+
 def _period_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
     """Totals over the horizon (net present cost, cumulative grants, highest dependence, the year each
     dated target is first met), then every single-period KPI of each period on its view."""
@@ -155,6 +162,7 @@ def _period_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
         out[_row(f"cost_{comp}", cur)] = float(val)
     inv = s.investments
     out[_row("public_subsidy", cur)] = float(inv["subsidy"].sum()) if len(inv) else 0.0
+    _add_public(out, cur)
     out[_row("capacity_built_options", "count")] = float(inv["built"].sum()) if len(inv) else 0.0
     per: dict[int, dict[tuple, float]] = {}
     for p, part in s.periods.items():
@@ -205,7 +213,11 @@ def stress_kpis(inst: Instance, result: st.StressResult) -> dict[tuple, float]:
         out[_row("worst_case_shortfall_pct", "%", i)] = max(float(rows["shortfall_pct"].max()) if len(rows) else 0.0,
                                                             float(planned.max()) if len(planned) else 0.0)
         out[_row("expected_shortfall", f"{units.get(i, '')} per year".strip(), i)] = expected.get(i, 0.0)
-        out[_row("min_tts_weeks", "weeks", i)] = float(rows["tts_weeks"].min()) if len(rows) else TTS_CAP_WEEKS
+        # NaN: no scenario leaves this item short (TTS counts only rows with a shortfall).
+        out[_row("min_tts_weeks", "weeks", i)] = float(rows["tts_weeks"].min()) if rows["tts_weeks"].notna().any() \
+            else math.nan
+        for j, g in rows.groupby("importer"):
+            out[_row("min_cover_weeks", "weeks", i, j)] = float(g["cover_weeks"].min())
     return out
 
 
@@ -223,17 +235,19 @@ def kpi_table(
     per_case = {c: (solution_kpis(inst, s) if s is not None else {}) for c, s in solutions.items()}
     for c, r in (stress or {}).items():
         per_case.setdefault(c, {}).update(stress_kpis(inst, r))
-    base = per_case.get("baseline", {}).get(_row("total_cost", cur))
-    cheap = per_case.get("cost_only", {}).get(_row("total_cost", cur))
-    for c, k in per_case.items():
-        tc = k.get(_row("total_cost", cur))
-        if tc is None:
-            continue
-        for ref_name, ref in (("baseline", base), ("cost_only", cheap)):
-            if ref is None:
+    # Premiums on both bases: the planner's cost (net of grants) and the cost counting public money.
+    for basis in ("", "_with_public"):
+        base = per_case.get("baseline", {}).get(_row(f"total_cost{basis}", cur))
+        cheap = per_case.get("cost_only", {}).get(_row(f"total_cost{basis}", cur))
+        for c, k in per_case.items():
+            tc = k.get(_row(f"total_cost{basis}", cur))
+            if tc is None:
                 continue
-            k[_row(f"premium_vs_{ref_name}", cur)] = tc - ref
-            k[_row(f"premium_vs_{ref_name}_pct", "%")] = 100.0 * (tc - ref) / ref if ref else float("nan")
+            for ref_name, ref in (("baseline", base), ("cost_only", cheap)):
+                if ref is None:
+                    continue
+                k[_row(f"premium_vs_{ref_name}{basis}", cur)] = tc - ref
+                k[_row(f"premium_vs_{ref_name}{basis}_pct", "%")] = 100.0 * (tc - ref) / ref if ref else float("nan")
     for c, res in results.items():
         if res is None:
             continue
@@ -263,12 +277,13 @@ def kpi_table(
 
 
 _KPI_ORDER = (
-    "total_cost", "premium_vs_baseline", "premium_vs_baseline_pct", "premium_vs_cost_only",
-    "premium_vs_cost_only_pct", "cost_purchase", "cost_transport", "cost_tariff", "cost_qualification",
+    "total_cost", "total_cost_with_public", "premium_vs_baseline", "premium_vs_baseline_pct", "premium_vs_cost_only",
+    "premium_vs_cost_only_pct", "premium_vs_baseline_with_public", "premium_vs_baseline_with_public_pct",
+    "premium_vs_cost_only_with_public", "premium_vs_cost_only_with_public_pct", "cost_purchase", "cost_transport", "cost_tariff", "cost_qualification",
     "cost_investment", "cost_subsidy", "cost_shortage", "cost_stockpile", "cost_scenario_shortage", "public_subsidy", "capacity_built_options", "budget_used",
     "budget_left", "max_country_share", "tier_share", "upstream_tier_share", "hhi", "qualified_suppliers", "n1_coverage", "shortage_share",
     "strategic_stock", "horizon_max_max_country_share", "horizon_max_tier_share", "target_first_met",
-    "worst_case_shortfall_pct", "expected_shortfall", "min_tts_weeks", "min_ttr_weeks",
+    "worst_case_shortfall_pct", "expected_shortfall", "min_tts_weeks", "min_cover_weeks", "min_ttr_weeks",
     "min_tts_ttr_ratio", "scenarios_tts_below_ttr",
     "proven_optimal", "mip_gap", "objective_bound",
 )

@@ -86,7 +86,7 @@ def binding_table(inst: Instance, m, plan: SolveResult, options: SolveOptions | 
     multi = bool(inst.periods)
     for r in rows:
         r["sentence"] = sentence(r, inst, multi)
-        r["status"], r["gap"] = plan.status, plan.gap
+        r["case"], r["status"], r["gap"] = "friendshored", plan.status, plan.gap
     df = pd.DataFrame(rows, columns=columns("binding", periods=multi))
     if len(df):
         order = df["sense"].map(ORDER)
@@ -139,7 +139,7 @@ def entry_table(inst: Instance, m, plan: SolveResult, solution, options: SolveOp
             finally:
                 undo()
             delta = res.objective - plan.objective if res.objective is not None else float("nan")
-            rows.append({"kind": kind, "item": item, "country": country, "option": option, "forced": amount,
+            rows.append({"case": "friendshored", "kind": kind, "item": item, "country": country, "option": option, "forced": amount,
                          "shipped": vol, "cost_change": delta,
                          "per_unit": delta / vol if kind == "supplier" and vol and vol == vol else float("nan"),
                          "status": res.status, "gap": res.gap})

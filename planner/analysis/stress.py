@@ -40,8 +40,10 @@ TTS of an importer (Simchi-Levi et al., 2015): with weekly demand
 w = demand / 52, crisis supply received at the weekly rate r = received /
 duration and a stockpile S, demand is fully met for TTS = S / (w - r) weeks
 when r < w; when r >= w it never runs short and TTS is reported as
-:data:`~planner.instance.scenarios.TTS_CAP_WEEKS` (520).  A row is flagged when
-TTS < TTR: the importer runs out before supply recovers.
+:data:`~planner.instance.scenarios.TTS_CAP_WEEKS` (520).  TTS counts only where the scenario
+leaves a shortfall: a row without one has no TTS (NaN, shown as "none"), and is never flagged.
+A row with a shortfall is flagged when TTS < TTR: the importer runs out before supply recovers.
+Weeks of cover = (stock + crisis supply received over the disruption) / weekly demand, for every row.
 """
 
 from __future__ import annotations
@@ -157,12 +159,15 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
         short = 0.0 if short <= NOISE * need else short
         w = dem[i, j] / WEEKS_PER_YEAR
         r = got / s.duration_weeks
-        tts = time_to_survive(lp.held[k], w, r)
+        short_row = short > 0
+        tts = time_to_survive(lp.held[k], w, r) if short_row else math.nan
         rows.append({
             "scenario": s.id, "name": s.name, "item": i, "importer": j, "duration_weeks": s.duration_weeks,
             "ttr_weeks": s.ttr_weeks, "probability": s.probability, "demand": need, "received": got,
             "drawdown": draw, "stock": lp.held[k], "shortfall": short, "shortfall_pct": 100.0 * short / need,
-            "demand_per_week": w, "supply_per_week": r, "tts_weeks": tts, "tts_below_ttr": tts < s.ttr_weeks - 1e-9,
+            "demand_per_week": w, "supply_per_week": r, "tts_weeks": tts,
+            "cover_weeks": (lp.held[k] + got) / w if w > 0 else math.nan,
+            "tts_below_ttr": bool(short_row and tts < s.ttr_weeks - 1e-9),
         })
     return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s, left_short)
 
@@ -346,14 +351,15 @@ def summary(table: pd.DataFrame, unserved: pd.DataFrame | None = None) -> dict[s
     leaves it short too, touched or not (``unserved_pct`` is the largest such share alone)."""
     planned = float(unserved["shortfall_pct"].max()) if unserved is not None and len(unserved) else 0.0
     if table.empty:
-        return {"worst_case_shortfall_pct": planned, "unserved_pct": planned, "min_tts_weeks": TTS_CAP_WEEKS,
+        return {"worst_case_shortfall_pct": planned, "unserved_pct": planned, "min_tts_weeks": math.nan,
                 "min_ttr_weeks": math.nan, "min_tts_ttr_ratio": math.nan, "scenarios_tts_below_ttr": 0.0}
+    short = table[table["tts_weeks"].notna()]  # TTS counts only rows with a shortfall (NaN: none)
     return {
         "worst_case_shortfall_pct": max(float(table["shortfall_pct"].max()), planned),
         "unserved_pct": planned,
-        "min_tts_weeks": float(table["tts_weeks"].min()),
+        "min_tts_weeks": float(short["tts_weeks"].min()) if len(short) else math.nan,
         "min_ttr_weeks": float(table["ttr_weeks"].min()),
-        "min_tts_ttr_ratio": float((table["tts_weeks"] / table["ttr_weeks"]).min()),
+        "min_tts_ttr_ratio": float((short["tts_weeks"] / short["ttr_weeks"]).min()) if len(short) else math.nan,
         "scenarios_tts_below_ttr": float(table.loc[table["tts_below_ttr"].astype(bool), "scenario"].nunique()),
     }
 

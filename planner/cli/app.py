@@ -445,12 +445,17 @@ def print_summary(cmp, kpis) -> None:
 
     cur = cmp.instance.meta.currency
     what = "net present cost over the horizon" if multi else "cost per year"
-    cost = Table(title=f"{cmp.instance.meta.name}: {what} ({cur})", header_style="bold", title_justify="left")
+    cost = Table(title=f"{cmp.instance.meta.name}: {what} ({cur}); total cost and premiums are the planner's, net "
+                       f"of subsidy; 'with public money' adds the grants back", header_style="bold", title_justify="left")
     cost.add_column("", no_wrap=True)
     for c in cases:
         cost.add_column(c.replace("_", "-"), justify="right", no_wrap=True)
-    rows = [("total cost", "total_cost"), ("premium vs baseline %", "premium_vs_baseline_pct"),
-            ("premium vs cost-only %", "premium_vs_cost_only_pct"), ("purchase", "cost_purchase"),
+    rows = [("total cost", "total_cost"), ("total cost with public money", "total_cost_with_public"),
+            ("premium vs baseline %", "premium_vs_baseline_pct"),
+            ("premium vs cost-only %", "premium_vs_cost_only_pct"),
+            ("  with public money, vs baseline %", "premium_vs_baseline_with_public_pct"),
+            ("  with public money, vs cost-only %", "premium_vs_cost_only_with_public_pct"),
+            ("purchase", "cost_purchase"),
             ("transport", "cost_transport"), ("tariff", "cost_tariff"), ("qualification", "cost_qualification"),
             ("investment", "cost_investment"), ("subsidy received", "public_subsidy"), ("shortage", "cost_shortage"),
             ("inputs: purchase", "cost_feed_purchase"), ("inputs: transport", "cost_feed_transport"),
@@ -474,7 +479,10 @@ def print_summary(cmp, kpis) -> None:
         title=f"dependence and resilience per item ({' / '.join(c.replace('_', '-') for c in cases)})",
         header_style="bold", title_justify="left",
     )
-    for col in ("item", "max country share", f"{worst_tier} share", "N-1 coverage", "suppliers"):
+    # Multi-tier: the share passing through the worst tier at any stage, beside the direct one.
+    upstream = "upstream_tier_share" in set(kpis["kpi"])
+    head = ["item", "max country share", f"{worst_tier} share"] + ([f"{worst_tier} upstream"] if upstream else [])
+    for col in (*head, "N-1 coverage", "suppliers"):
         dep.add_column(col, no_wrap=True, justify="left" if col == "item" else "right")
     importers = sorted({j for (_, j) in cmp.instance.demand_qty})
     for item in sorted({i for (i, _) in cmp.instance.demand_qty}):
@@ -487,6 +495,7 @@ def print_summary(cmp, kpis) -> None:
             item,
             " / ".join(_fmt(worst("max_country_share", c), 2) for c in cases),
             " / ".join(_fmt(worst("tier_share", c, worst_tier), 2) for c in cases),
+            *([" / ".join(_fmt(worst("upstream_tier_share", c, worst_tier), 2) for c in cases)] if upstream else []),
             " / ".join(_fmt(val("n1_coverage", c, item), 2) for c in cases),
             " / ".join(_fmt(val("qualified_suppliers", c, item), 0) for c in cases),
         )
@@ -525,6 +534,52 @@ def report(
     except FriendshoreError as exc:
         fail(exc)
     out.print(f"wrote {path}")
+
+
+@app.command()
+def diff(
+    run_a: Annotated[Path, typer.Argument(help="Output folder of one `solve --out`.")],
+    run_b: Annotated[Path, typer.Argument(help="Output folder of another `solve --out`.")],
+    out_dir: OutOpt = None,
+    most: Annotated[int, typer.Option(min=1, help="Rows shown per table in the terminal.")] = 12,
+) -> None:
+    """Why the plan changed: sourcing, builds, costs, KPIs and binding constraints of RUN_B against RUN_A."""
+    import sys as _sys
+
+    from rich.table import Table
+
+    from planner.report.diff import diff_runs
+    from planner.report.reader import read_folder
+
+    try:
+        if out_dir is not None:
+            from planner.results.export import check_output_folder
+
+            check_output_folder(out_dir, (run_a, run_b))
+        d = diff_runs(read_folder(run_a), read_folder(run_b))
+    except FriendshoreError as exc:
+        fail(exc)
+    if not len(d):
+        out.print(f"no differences between {run_a} and {run_b} (relative tolerance 1e-6)")
+    for name, g in d.groupby("table", sort=False):
+        t = Table(title=f"{name}: {len(g)} changed value(s)" + (f", first {most}" if len(g) > most else ""),
+                  header_style="bold", title_justify="left")
+        for col in ("key", "column", "A", "B", "change"):
+            t.add_column(col, justify="left" if col in ("key", "column") else "right")
+        for r in g.head(most).itertuples():
+            t.add_row(r.key, r.column, _fmt(r.a), _fmt(r.b), _fmt(r.change))
+        out.print(t)
+    if out_dir is not None:
+        from planner.results.export import write_outputs
+        from planner.results.provenance import versions
+
+        record = {"command": "diff", "run_a": str(run_a.resolve()), "run_b": str(run_b.resolve()),
+                  "versions": versions(), "argv": _sys.argv}
+        try:
+            write_outputs(out_dir, {"diff": d}, record, ("csv",))
+        except FriendshoreError as exc:
+            fail(exc)
+        out.print(f"wrote diff.csv and run.json to {out_dir}")
 
 
 @app.command()

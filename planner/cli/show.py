@@ -104,8 +104,8 @@ def print_stress(console, inst: Instance, result: StressResult, most: int = 25) 
 
 
 def _weeks(v: float) -> str:
-    if v != v:
-        return "-"
+    if v != v:  # TTS counts only where a scenario leaves a shortfall
+        return "none (no shortfall)"
     return f">= {TTS_CAP_WEEKS:g}" if v >= TTS_CAP_WEEKS else f"{v:.1f}"
 
 
@@ -129,7 +129,20 @@ def resilience_table(cmp, kpis: pd.DataFrame, cases: list[str]):
         if kpi not in k.index:
             continue
         vals = [k.at[kpi, c] if c in k.columns else math.nan for c in cases]
-        tab.add_row(label, *("-" if v != v else (_weeks(v) if fmt is None else fmt.format(v)) for v in vals))
+        tab.add_row(label, *("-" if v != v and fmt is not None else (_weeks(v) if fmt is None else fmt.format(v))
+                             for v in vals))
+    # The worst scenario per item (largest shortfall share; none where no scenario leaves it short).
+    for item in sorted({i for i, _ in cmp.instance.demand_qty}):
+        cells = []
+        for c in cases:
+            res = cmp.stress.get(c)
+            t = res.table[res.table["item"] == item] if res is not None else None
+            if t is None or t.empty or not (t["shortfall"] > 0).any():
+                cells.append("none short")
+                continue
+            w = t.sort_values(["shortfall_pct", "scenario"], ascending=[False, True]).iloc[0]
+            cells.append(f"{w['scenario']} {w['shortfall_pct']:.1f} %")
+        tab.add_row(f"worst: {item}", *cells)
     return tab
 
 
@@ -274,7 +287,7 @@ def print_explanation(console, inst: Instance, exp, most: int = 8) -> None:
     if not len(policy):
         t.add_row("(no policy constraint binds)", "", "the plan is the cheapest one under capacity alone")
     for r in list(policy.head(most).itertuples()) + list(other[other["price"].abs() > EPS].head(max(3, most // 2)).itertuples()):
-        t.add_row(r.family, f"{r.price:,.4g}", r.sentence)
+        t.add_row(r.family, f"{r.price:,.0f}" if abs(r.price) >= 1000 else f"{r.price:,.4g}", r.sentence)
     console.print(t)
     if exp.note:
         console.print(f"[yellow]note:[/] {exp.note}", highlight=False)

@@ -54,7 +54,11 @@ def headline(ctx: Ctx) -> str:
     if finite(p_b):
         word = "more" if p_b > 0 else "less"
         s.append(f", and {esc(m(abs(p_b)))} ({abs(p_b_pct):.2f} %) {word} than today's sourcing")
-    s.append(". ")
+    s.append(" (the planner's cost, net of subsidy). ")
+    pub, pub_b = ctx.kpi("total_cost_with_public", fs), ctx.kpi("premium_vs_baseline_with_public_pct", fs)
+    if finite(subsidy) and subsidy > 0 and finite(pub):
+        s.append(f"Counting the public money as well, it costs <b>{esc(m(pub))}</b>"
+                 + (f" ({pub_b:+.2f} % against today's sourcing)" if finite(pub_b) else "") + ". ")
     ref = "baseline" if "baseline" in cases else ("cost_only" if "cost_only" in cases else None)
     refname = "today" if ref == "baseline" else "in the cost-only plan"
     if ref and finite(share.get(ref)) and finite(share.get(fs)):
@@ -65,6 +69,13 @@ def headline(ctx: Ctx) -> str:
         if worst and finite(tier.get(ref)) and finite(tier.get(fs)):
             s.append(f"; the largest {esc(worst)}-tier share from {fmt_frac(tier[ref])} to <b>{fmt_frac(tier[fs])}</b>")
         s.append(". ")
+        # Multi-tier: what passes through the worst tier at any stage upstream, beside the direct share.
+        up = {c: ctx.overall("upstream_tier_share", c, "max", worst) for c in (ref, fs)} if worst else {}
+        if finite(up.get(fs)) and finite(up.get(ref)):
+            s.append(f"Upstream, counting every stage, the largest share passing through the {esc(worst)} tier goes "
+                     f"from {fmt_frac(up[ref])} {refname} to <b>{fmt_frac(up[fs])}</b>"
+                     + (" (more than the direct share: the dependence sits upstream)"
+                        if up[fs] > tier.get(fs, 0.0) + 1e-9 else "") + ". ")
     if finite(built) and built > 0:
         s.append(f"{int(built)} capacity investment{'s are' if built != 1 else ' is'} built "
                  f"({esc(m(capex))} a year annualised), {esc(m(subsidy))} of it paid by public programmes.")
@@ -79,7 +90,10 @@ def headline(ctx: Ctx) -> str:
                      f'<div class="d">{d}</div></div>')
 
     others = " · ".join(f"{esc(ctx.label(c).split(' (')[0].lower())} {esc(m(tc[c]))}" for c in cases if c != fs)
-    card("Annual cost", esc(m(tc.get(fs))), others)
+    card("Annual cost (planner's, net of subsidy)", esc(m(tc.get(fs))), others)
+    if finite(pub) and finite(subsidy) and subsidy > 0:
+        card("Cost with public money", esc(m(pub)), "planner's cost plus the grants"
+             + (f"; {pub_b:+.2f} % against today's sourcing" if finite(pub_b) else ""))
     if finite(p_co):
         card("Price of security", esc(m(p_co, True)), f"{p_co_pct:+.2f} % over the cost-only optimum")
     if finite(p_b):
@@ -106,11 +120,17 @@ def headline(ctx: Ctx) -> str:
     def add(measure: str, unit: str, vals: dict[str, Any]) -> None:
         rows.append([measure, unit] + [vals.get(c, math.nan) for c in cases])
 
-    add("total cost", cur, tc)
+    add("total cost (planner's, net of subsidy)", cur, tc)
+    add("total cost with public money", cur, {c: ctx.kpi("total_cost_with_public", c) for c in cases})
     for kname, label, unit in (("premium_vs_baseline", "premium vs baseline", cur),
                                ("premium_vs_baseline_pct", "premium vs baseline, %", "%"),
                                ("premium_vs_cost_only", "premium vs cost-only", cur),
-                               ("premium_vs_cost_only_pct", "premium vs cost-only, %", "%")):
+                               ("premium_vs_cost_only_pct", "premium vs cost-only, %", "%"),
+                               ("premium_vs_baseline_with_public", "premium vs baseline, with public money", cur),
+                               ("premium_vs_baseline_with_public_pct", "premium vs baseline, with public money, %", "%"),
+                               ("premium_vs_cost_only_with_public", "premium vs cost-only, with public money", cur),
+                               ("premium_vs_cost_only_with_public_pct", "premium vs cost-only, with public money, %",
+                                "%")):
         vals = {c: ctx.kpi(kname, c) for c in cases}
         if any(finite(v) for v in vals.values()):
             add(label, unit, vals)

@@ -40,7 +40,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
                ("duration_weeks", "num"), ("ttr_weeks", "num"), ("probability", "num"), ("demand", "num"),
                ("received", "num"), ("drawdown", "num"), ("stock", "num"), ("shortfall", "num"),
                ("shortfall_pct", "num"), ("demand_per_week", "num"), ("supply_per_week", "num"), ("tts_weeks", "num"),
-               ("tts_below_ttr", "bool")),
+               ("cover_weeks", "num"), ("tts_below_ttr", "bool")),
     "unserved": (("item", "text"), ("importer", "text"), ("demand", "num"), ("received", "num"), ("shortfall", "num"),
                  ("shortfall_pct", "num")),
     "scenarios": (("scenario", "text"), ("name", "text"), ("countries", "text"), ("chokepoints", "text"),
@@ -62,13 +62,19 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
               ("transit_days", "num"), ("chokepoints", "text")),
     # Explanations of the friendshored plan (planner/analysis/explain.py): binding rows and their
     # marginal prices, from the fixed-plan LP; entry prices of what the plan leaves out.
-    "binding": (("family", "text"), ("input", "text"), ("sense", "text"), ("item", "text"), ("importer", "text"),
+    "binding": (("case", "text"), ("family", "text"), ("input", "text"), ("sense", "text"), ("item", "text"), ("importer", "text"),
                 ("country", "text"), ("group", "text"), ("level", "num"), ("limit", "num"), ("value", "num"),
                 ("slack", "num"), ("dual", "num"), ("step", "num"), ("price", "num"), ("sentence", "text"),
                 ("status", "text"), ("gap", "num")),
-    "entry": (("kind", "text"), ("item", "text"), ("country", "text"), ("option", "text"), ("forced", "num"),
+    "entry": (("case", "text"), ("kind", "text"), ("item", "text"), ("country", "text"), ("option", "text"), ("forced", "num"),
               ("shipped", "num"), ("cost_change", "num"), ("per_unit", "num"), ("status", "text"), ("gap", "num"),
               ("sentence", "text")),
+    # Two plans compared (planner/report/diff.py): one row per changed value.
+    "diff": (("table", "text"), ("key", "text"), ("column", "text"), ("a", "num"), ("b", "num"), ("change", "num")),
+    # A study's frontiers: what changed between consecutive levels (planner/study/core.py).
+    "frontier_diffs": (("frontier", "text"), ("from_run", "text"), ("to_run", "text"), ("from_level", "num"),
+                       ("to_level", "num"), ("table", "text"), ("key", "text"), ("column", "text"), ("a", "num"),
+                       ("b", "num"), ("change", "num")),
     # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
     "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
     "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),

@@ -339,6 +339,12 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
     if len(fronts):
         atomic_file(out / "frontiers.csv", lambda tmp: fronts.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
         files.append(out / "frontiers.csv")
+    if len(fronts):
+        steps = frontier_diffs(out, fronts)
+        if len(steps):
+            atomic_file(out / "frontier_diffs.csv",
+                        lambda tmp: steps.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
+            files.append(out / "frontier_diffs.csv")
     if plots and len(table):
         files += write_plots(table, fronts, study, out / "plots")
     ok = table["status"].isin(["optimal", "feasible"]) if len(table) else pd.Series(dtype=bool)
@@ -355,6 +361,25 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
                                      "missing": missing, "resumed": resumed, "ran": ran, "failed": failed,
                                      "knees": knees, "wall_s": report.wall_s})
     return report
+
+
+def frontier_diffs(out: Path, fronts: pd.DataFrame) -> pd.DataFrame:
+    """What changed between consecutive solved levels of each frontier (``friendshore diff`` of their
+    run folders), loosest level first: which builds, suppliers and costs made the plan change shape."""
+    from planner.report.diff import diff_runs
+    from planner.report.reader import read_folder
+    from planner.results.schema import columns
+
+    parts = []
+    for name, f in fronts.groupby("frontier", sort=False):
+        f = f[f["status"].isin(["optimal", "feasible"])].sort_values("level", ascending=False)
+        runs = [(r.run_id, r.level) for r in f.itertuples() if (out / "runs" / r.run_id).is_dir()]
+        for (a, la), (b, lb) in zip(runs, runs[1:]):
+            d = diff_runs(read_folder(out / "runs" / a), read_folder(out / "runs" / b))
+            d = d[d["table"].isin(["investments", "suppliers", "costs"])]
+            parts.append(d.assign(frontier=name, from_run=a, to_run=b, from_level=la, to_level=lb))
+    cols = columns("frontier_diffs")
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 # --------------------------------------------------------------------------- command line

@@ -348,6 +348,11 @@ def summary_kpis(inst: Instance, kpis: pd.DataFrame, solution) -> dict[str, Any]
         "premium_vs_baseline_pct": get("premium_vs_baseline_pct"),
         "premium_vs_cost_only": get("premium_vs_cost_only"),
         "premium_vs_cost_only_pct": get("premium_vs_cost_only_pct"),
+        # The same counting public money (the planner's cost plus the grants).
+        "total_cost_with_public": get("total_cost_with_public"),
+        "premium_vs_baseline_with_public": get("premium_vs_baseline_with_public"),
+        "premium_vs_baseline_with_public_pct": get("premium_vs_baseline_with_public_pct"),
+        "premium_vs_cost_only_with_public_pct": get("premium_vs_cost_only_with_public_pct"),
         "public_subsidy": get("public_subsidy"),
         "capacity_built_options": get("capacity_built_options"),
         "max_country_share": get("max_country_share"),

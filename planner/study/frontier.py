@@ -118,8 +118,8 @@ def _figure(w: float = 7.0, h: float = 4.5):
 
 def _premium_column(table: pd.DataFrame) -> tuple[str, str]:
     if "premium_vs_cost_only_pct" in table and table["premium_vs_cost_only_pct"].notna().any():
-        return "premium_vs_cost_only_pct", "cost premium over the cost-only plan (%)"
-    return "premium_vs_baseline_pct", "cost premium over today's sourcing (%)"
+        return "premium_vs_cost_only_pct", "premium over the cost-only plan (%)\nsolid: planner's cost; dashed: with public money"
+    return "premium_vs_baseline_pct", "premium over today's sourcing (%)\nsolid: planner's cost; dashed: with public money"
 
 
 def _plot_frontier(name: str, f: pd.DataFrame, measure_title: str, currency: str, folder: Path) -> list[Path]:
@@ -162,7 +162,11 @@ def _plot_premium(gname: str, g: pd.DataFrame, axes: list[str], col: str, label:
             key = key if isinstance(key, tuple) else (key,)
             part = part.sort_values(axis)
             lab = ", ".join(f"{_short(a)}={v}" for a, v in zip(others, key)) or gname
-            ax.plot(part[axis], part[col], "o-", label=lab)
+            line = ax.plot(part[axis], part[col], "o-", label=lab)[0]
+            public = col.replace("_pct", "_with_public_pct")
+            # The same runs counting public money (dashed), where grants make it differ.
+            if public in part and (part[public] - part[col]).abs().max() > 1e-9:
+                ax.plot(part[axis], part[public], "s--", color=line.get_color(), alpha=0.8)
         ax.set_xlabel(axis)
         ax.set_ylabel(label)
         ax.set_title(f"grid {gname}: premium vs {axis}", fontsize=10)
