@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli.app import app
+from planner.errors import InstanceError
 from tests.io_fixtures import LEFT_OUT
 from planner.report.page import read_folder, write_report
 
@@ -553,3 +554,18 @@ def test_single_tier_folder_has_no_multi_tier_sections(solved, tmp_path):
     assert not {"exposure", "feeds"} & ids
     assert not dom.points("exposure") and not dom.points("feeds")
     assert ("stress" in ids) == (folder / "stress.csv").is_file()
+
+
+def test_a_folder_written_before_a_column_was_added_still_reports(solved, tmp_path):
+    # Issue 16 added stress.cover_weeks: a folder from an earlier run lacks it and must still report
+    # (read with the column empty), while a missing original column is still refused.
+    folder = copy_only(solved, tmp_path / "old", ("csv",))
+    path = folder / "stress.csv"
+    if not path.is_file():
+        pytest.skip("the solved fixture has no scenarios")
+    t = pd.read_csv(path)
+    t.drop(columns=["cover_weeks"]).to_csv(path, index=False)
+    assert "Disruption stress test" in write_report(folder, tmp_path / "r.html").read_text(encoding="utf-8")
+    t.drop(columns=["cover_weeks", "tts_weeks"]).to_csv(path, index=False)
+    with pytest.raises(InstanceError, match="tts_weeks"):
+        write_report(folder, tmp_path / "r2.html")

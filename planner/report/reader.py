@@ -15,7 +15,7 @@ import pandas as pd
 
 from planner.errors import InstanceError, Problem
 from planner.results.export import restore_csv_frame
-from planner.results.schema import TABLES, WIDE, stacked
+from planner.results.schema import ADDED, TABLES, WIDE, stacked
 
 READ_FORMATS = ("csv", "parquet", "json")  # preference when a table exists in several formats
 ALL = "all"
@@ -170,7 +170,9 @@ def _typed(name: str, df: pd.DataFrame, file: str, problems: list[Problem]) -> p
     if len(df) == 0 and len(df.columns) == 0:  # an empty JSON table ([]) has no header to check
         df = pd.DataFrame(columns=list(spec))
     for col in spec:
-        if col not in df.columns:
+        if col not in df.columns and col in ADDED.get(name, ()):
+            df = df.assign(**{col: math.nan})  # an older folder: the column came later
+        elif col not in df.columns:
             problems.append(Problem(file, column=col, expected=f"a '{col}' column, as `friendshore solve` writes it"))
     if name == "kpis":
         for col in df.columns:

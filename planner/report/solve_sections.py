@@ -582,17 +582,18 @@ def stress_section(ctx: Ctx) -> str | None:
     flagged = sm[sm["tts_below_ttr"]]
     lead = ('<p class="lead">Each scenario is replayed against each plan (contracts, qualified suppliers, builds and '
             'stockpiles fixed): crisis supply is shared fairly among importers, stockpiles drawn last. '
-            'Time-to-survive (TTS) is how long demand is fully met; time-to-recover (TTR) how long the '
-            'disruption takes to heal. '
+            'Time-to-survive (TTS) is how long demand is fully met where the scenario leaves a shortfall; '
+            'time-to-recover (TTR) how long the disruption takes to heal. '
             + (f'<b class="bad">{len(flagged)} case × scenario pair{"s" if len(flagged) != 1 else ""} run out before '
                f'recovery (TTS &lt; TTR).</b>' if len(flagged) else "Every importer lasts until recovery.") + '</p>')
     cols = [Col("case", "case"), Col("scenario", "scenario"), Col("name", "what happens"),
             Col("worst_shortfall_pct", "worst shortfall", "pct"), Col("worst", "worst hit (item / importer)"),
             Col("min_tts_weeks", "min TTS (wk)", "num"), Col("ttr_weeks", "TTR (wk)", "g"),
             Col("tts_below_ttr", "TTS < TTR")]
+    # TTS counts only where the scenario leaves a shortfall: "none" otherwise, never 0.
     rows = [[r["case"], r["scenario"], r["name"], r["worst_shortfall_pct"],
              f"{r['worst_item']} / {r['worst_importer']}" if r["worst_shortfall_pct"] > 0 else "–",
-             r["min_tts_weeks"], r["ttr_weeks"], "yes" if r["tts_below_ttr"] else "no"] for r in sm.to_dict("records")]
+             r["min_tts_weeks"] if finite(r["min_tts_weeks"]) else "none (no shortfall)", r["ttr_weeks"], "yes" if r["tts_below_ttr"] else "no"] for r in sm.to_dict("records")]
 
     def flag(_k: int, c: Col, v: Any) -> str:
         return "bad" if (c.name == "tts_below_ttr" and v == "yes") or (

@@ -82,6 +82,10 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
                   ("knee", "bool"), ("knee_distance", "num")),
 }
 
+ADDED: dict[str, frozenset[str]] = {"stress": frozenset({"cover_weeks"})}
+"""Columns added to a table after folders were first written with it: a folder without one is read
+with the column empty (a report of an older run), not refused."""
+
 CASE_TABLES = frozenset({"allocations", "suppliers", "investments", "programmes", "shortages", "stockpiles", "costs",
                          "feeds", "exposure", "exposure_tiers", "exposure_stages", "stress"})
 """Tables a solve writes once per case, stacked (:func:`stacked`)."""
