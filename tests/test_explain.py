@@ -170,6 +170,10 @@ def test_solve_prints_what_binds_and_the_report_explains_it(tmp_path):
     html = (out / "report.html").read_text()
     assert "Explanations" in html and said in html
     assert "forcing KR to supply 1 t of ndpr raises the cost by USD 7 a year" in html
+    import json
+
+    # The explanation settings are recorded, so a replay explains the same way.
+    assert json.loads((out / "run.json").read_text())["explain"] == {"explain": True, "entry_top": 2}
 
 
 def test_upstream_dependence_is_shown_up_front_on_a_multi_tier_instance(tmp_path):

@@ -17,7 +17,7 @@ import pandas as pd
 
 from planner.instance import multitier
 from planner.errors import Problem
-from planner.instance.schema import ALL, Instance, ItemPolicy, Meta, Policy
+from planner.instance.schema import ALL, DISTRIBUTIONS, KEY_SEP, TABLES, Instance, ItemPolicy, Meta, Policy, join_key
 from planner.instance.tables import LINE, MISSING, OK
 
 SHARE_TOL = 1e-3
@@ -99,6 +99,7 @@ def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_f
     out += _baseline_checks(t, files, codes, items)
     out += _scenario_checks(t, files, codes, items)
     out += _stock_checks(t, files, codes, items)
+    out += _range_checks(t, files)
     out += multitier.check_references(t, files, meta, meta_file)  # stages, bill of materials, stage/upstream caps
     if meta is not None:
         out += _policy_names(meta, meta_file, t)
@@ -135,6 +136,60 @@ def _scenario_checks(t: Frames, files: dict[str, str], codes: set | None, items:
             out.append(Problem(file, line, "recovery_weeks", f"{r['recovery_weeks']:g}",
                                f"recovery before the disruption ends; expected at least duration_weeks "
                                f"({r['duration_weeks']:g}), or empty"))
+    return out
+
+
+def _range_checks(t: Frames, files: dict[str, str]) -> list[Problem]:
+    """Each range names an existing numeric cell, and its central value is the value there."""
+    from planner.instance.tables import columns_of
+
+    rg = t.get("ranges")
+    if rg is None or rg.empty:
+        return []
+    file, out = files["ranges"], []
+    tables = [n for n in TABLES if n != "ranges"]
+    for _, r in rg[rg[OK]].iterrows():
+        line, table, column = int(r[LINE]), r["table"], r["column"]
+        cls = TABLES.get(table)
+        if cls is None or table == "ranges":
+            out.append(Problem(file, line, "table", table, f"unknown table; expected one of {', '.join(tables)}"))
+            continue
+        cols = {c.name: c for c in columns_of(cls)
+                if c.kind in ("number", "integer") and c.name not in cls.key and c.name != "period"}
+        if column not in cols:
+            out.append(Problem(file, line, "column", column,
+                               f"not a numeric column of {table}; expected one of {', '.join(cols) or '(none)'}"))
+            continue
+        c = cols[column]
+        lo, mid, hi = r["low"], r["central"], r["high"]
+        if r["distribution"] not in DISTRIBUTIONS:
+            out.append(Problem(file, line, "distribution", r["distribution"], f"expected one of {', '.join(DISTRIBUTIONS)}"))
+        if not (lo <= mid <= hi and lo < hi):
+            out.append(Problem(file, line, "central", f"{mid:g}",
+                               f"outside [low, high] = [{lo:g}, {hi:g}]; expected low <= central <= high, low < high"))
+        elif (c.lo is not None and lo < c.lo) or (c.hi is not None and hi > c.hi):
+            out.append(Problem(file, line, "low" if c.lo is not None and lo < c.lo else "high",
+                               f"{lo if c.lo is not None and lo < c.lo else hi:g}",
+                               f"outside what {table}.{column} allows; expected {c.expected()}"))
+        elif r["distribution"] == "lognormal" and lo <= 0:
+            out.append(Problem(file, line, "low", f"{lo:g}", "expected low > 0 for a lognormal range"))
+        frame = t.get(table)
+        if frame is None:
+            continue  # the table could not be read: reported already
+        keys = frame[list(cls.key)].apply(lambda row: join_key(row), axis=1) if len(frame) else pd.Series([], dtype=str)
+        hit = frame[keys == r["row"]]
+        if hit.empty:
+            out.append(Problem(file, line, "row", r["row"], f"no row of {files[table]} with this key; expected the "
+                                                            f"key ({KEY_SEP.join(cls.key)}) of an existing row"))
+            continue
+        for _, h in hit.iterrows():
+            v = h[column]
+            if v is None or v != v or abs(float(v) - mid) > 1e-9 * max(1.0, abs(mid)):
+                held = "nothing" if v is None or v != v else f"{float(v):g}"
+                out.append(Problem(file, line, "central", f"{mid:g}",
+                                   f"differs from {files[table]}, row {int(h[LINE])}, column '{column}', which holds "
+                                   f"{held}; expected the central value to equal the table's value"))
+                break
     return out
 
 

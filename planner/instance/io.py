@@ -36,7 +36,7 @@ from planner.instance.checks import check_feasibility, check_references
 from planner.errors import InstanceError, Problem, validation_message
 from planner.files import atomic_file, fix_zip_times, staging_dir
 from planner.instance.multitier import check_chain
-from planner.instance.schema import REQUIRED_TABLES, TABLES, Instance, Meta
+from planner.instance.schema import KEY_SEP, REQUIRED_TABLES, TABLES, Instance, Meta, join_key
 
 META_FILE = "instance.yaml"
 META_SHEET = "instance"
@@ -462,7 +462,7 @@ def _edit_cell(raw: _Raw, e: _Edit) -> tuple[str | None, list[int]]:
     example = f"{table}.{':'.join(cls.key)}.{settable[0]}"
     if not rowkey or column not in settable:
         return f"unknown table column or key; expected '{example}' with a column among: {', '.join(settable)}", []
-    want = rowkey.split(":")
+    want = rowkey.split(KEY_SEP)
     raw_table = raw.tables.get(table)
     if raw_table is None:
         return None, []  # the table could not be read: reported already
@@ -653,9 +653,9 @@ def _prechecked(base: Instance, delta: Mapping[str, Any]) -> Instance | None:
         rowkey, _, column = rest.rpartition(".")
         cls = TABLES[table]
         if (table not in _FAST_TABLES or isinstance(value, bool) or not isinstance(value, (int, float))
-                or column not in cls.model_fields or column in cls.key or len(rowkey.split(":")) != len(cls.key)):
+                or column not in cls.model_fields or column in cls.key or len(rowkey.split(KEY_SEP)) != len(cls.key)):
             return None
-        cells.setdefault(table, {}).setdefault(tuple(rowkey.split(":")), {})[column] = float(value)
+        cells.setdefault(table, {}).setdefault(rowkey, {})[column] = float(value)
     update: dict[str, Any] = {}
     if meta:
         data = base.meta.model_dump(mode="json", exclude_none=True)
@@ -670,7 +670,7 @@ def _prechecked(base: Instance, delta: Mapping[str, Any]) -> Instance | None:
         rows = list(getattr(base, table))
         hit = set()
         for n, r in enumerate(rows):
-            k = tuple(str(getattr(r, c)) for c in cls.key)
+            k = join_key(getattr(r, c) for c in cls.key)
             if k in edits:
                 hit.add(k)
                 try:

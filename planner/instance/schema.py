@@ -256,6 +256,41 @@ class Period(Strict):
     """Discount rate per year within the period, fraction (empty: instance.yaml's discount_rate)."""
 
 
+KEY_SEP = ":"
+"""Joins a row's key columns into the row key that overrides and ranges name (``supply.gallium:CN.capacity``)."""
+
+
+def join_key(values: Iterable[Any]) -> str:
+    """THE row key: the key columns' values as text, joined by :data:`KEY_SEP`."""
+    return KEY_SEP.join(str(v) for v in values)
+
+
+DISTRIBUTIONS = ("uniform", "triangular", "normal", "lognormal")
+
+
+class Range(Strict):
+    key: ClassVar[tuple[str, ...]] = ("table", "row", "column")
+    table: str
+    """Table of the uncertain input (supply, lanes, investments, programmes, scenarios, stock, demand, ...)."""
+    row: str
+    """The row's key columns joined by ':', as overrides name it (e.g. 'gallium:CN' in supply)."""
+    column: str
+    """The uncertain numeric column of that row (e.g. unit_cost, capacity, capex, probability)."""
+    low: float = Field(allow_inf_nan=False)
+    """Lowest plausible value, in the column's unit."""
+    central: float = Field(allow_inf_nan=False)
+    """Central value: must equal the value in the table (the instance as solved)."""
+    high: float = Field(allow_inf_nan=False)
+    """Highest plausible value, in the column's unit (> low)."""
+    distribution: str
+    """One of DISTRIBUTIONS. Shape between low and high: uniform; triangular with its mode at central; normal around central,
+    truncated to [low, high]; lognormal around central (low > 0), truncated to [low, high]."""
+    group: str = ""
+    """Correlation group: inputs of one group move together (one draw, each mapped to its own range)."""
+    source: str
+    """Where the range comes from (a source id of sources.csv), or 'assumption'."""
+
+
 TABLES: dict[str, type[Strict]] = {
     "countries": Country,
     "items": Item,
@@ -270,6 +305,7 @@ TABLES: dict[str, type[Strict]] = {
     "stages": Stage,
     "bom": Bom,
     "periods": Period,
+    "ranges": Range,
 }
 """Table name -> row schema, in reading order.  The file is ``<name>.csv`` or a sheet ``<name>``."""
 
@@ -435,6 +471,7 @@ class Instance(Strict):
     stages: tuple[Stage, ...] = ()
     bom: tuple[Bom, ...] = ()
     periods: tuple[Period, ...] = ()
+    ranges: tuple[Range, ...] = ()
 
     @property
     def policy(self) -> Policy:
