@@ -76,8 +76,10 @@ def _listing(names: Iterable[str], most: int = 12) -> str:
 
 
 # --------------------------------------------------------------------------- references
-def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_file: str) -> list[Problem]:
-    """Every id used in one table must be declared in another."""
+def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_file: str,
+                     moved: set[str] = frozenset()) -> list[Problem]:
+    """Every id used in one table must be declared in another (``moved``: override keys of table cells,
+    whose ranges need not be at their central value)."""
     out: list[Problem] = []
     codes, items = _ids(t, "countries", "code"), _ids(t, "items", "id")
     tiers = set(meta.tiers) if meta is not None else None
@@ -99,7 +101,7 @@ def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_f
     out += _baseline_checks(t, files, codes, items)
     out += _scenario_checks(t, files, codes, items)
     out += _stock_checks(t, files, codes, items)
-    out += _range_checks(t, files)
+    out += _range_checks(t, files, moved)
     out += multitier.check_references(t, files, meta, meta_file)  # stages, bill of materials, stage/upstream caps
     if meta is not None:
         out += _policy_names(meta, meta_file, t)
@@ -139,8 +141,9 @@ def _scenario_checks(t: Frames, files: dict[str, str], codes: set | None, items:
     return out
 
 
-def _range_checks(t: Frames, files: dict[str, str]) -> list[Problem]:
-    """Each range names an existing numeric cell, and its central value is the value there."""
+def _range_checks(t: Frames, files: dict[str, str], moved: set[str] = frozenset()) -> list[Problem]:
+    """Each range names an existing numeric cell, and its central value is the value there (unless an
+    override in ``moved`` set that cell)."""
     from planner.instance.tables import columns_of
 
     rg = t.get("ranges")
@@ -181,6 +184,8 @@ def _range_checks(t: Frames, files: dict[str, str]) -> list[Problem]:
         if hit.empty:
             out.append(Problem(file, line, "row", r["row"], f"no row of {files[table]} with this key; expected the "
                                                             f"key ({KEY_SEP.join(cls.key)}) of an existing row"))
+            continue
+        if f"{table}.{r['row']}.{column}" in moved:
             continue
         for _, h in hit.iterrows():
             v = h[column]

@@ -576,7 +576,9 @@ def _check(raw: _Raw, edits: list[_Edit], problems: list[Problem], feasibility: 
                                                  raw.meta_file)
             problems += probs
     files = {name: t.file for name, t in raw.tables.items() if t is not None}
-    problems += check_references(frames, files, meta, raw.meta_file)
+    # A cell an override sets has left its central value on purpose (a study's sample, a --set).
+    moved = {e.key for e in edits if e.key.split(".", 1)[0] in TABLES}
+    problems += check_references(frames, files, meta, raw.meta_file, moved)
     problems += check_period_frames(frames, files, meta, raw.meta_file)
     inst = None
     if not problems:  # feasibility checks on a broken instance would mostly echo dropped rows

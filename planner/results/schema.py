@@ -75,6 +75,10 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "frontier_diffs": (("frontier", "text"), ("from_run", "text"), ("to_run", "text"), ("from_level", "num"),
                        ("to_level", "num"), ("table", "text"), ("key", "text"), ("column", "text"), ("a", "num"),
                        ("b", "num"), ("change", "num")),
+    # A study's Monte Carlo over the uncertain inputs (planner/study/uncertainty.py).
+    "uncertainty": (("kpi", "text"), ("samples", "int"), ("mean", "num"), ("std", "num"), ("p05", "num"),
+                    ("p50", "num"), ("p95", "num"), ("failed", "int")),
+    "uncertainty_choices": (("kind", "text"), ("id", "text"), ("samples", "int"), ("share", "num")),
     # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
     "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
     "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),

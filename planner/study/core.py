@@ -345,8 +345,19 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
             atomic_file(out / "frontier_diffs.csv",
                         lambda tmp: steps.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
             files.append(out / "frontier_diffs.csv")
+    if study.spec.uncertainty is not None and len(table):
+        from planner.study import uncertainty as unc
+
+        for name, df in (("uncertainty", unc.summary(table)), ("uncertainty_choices", unc.choices(out, table))):
+            atomic_file(out / f"{name}.csv",
+                        lambda tmp, df=df: df.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
+            files.append(out / f"{name}.csv")
     if plots and len(table):
-        files += write_plots(table, fronts, study, out / "plots")
+        files += write_plots(table, fronts, study, out / "plots")  # replaces plots/: the samples' plots go after
+        if study.spec.uncertainty is not None:
+            from planner.study import uncertainty as unc
+
+            files += unc.plot(table, out / "plots")
     ok = table["status"].isin(["optimal", "feasible"]) if len(table) else pd.Series(dtype=bool)
     failed = [{"run_id": r.run_id, "status": r.status, "reason": r.reason if isinstance(r.reason, str) else ""}
               for r in table[~ok].itertuples()] if len(table) else []

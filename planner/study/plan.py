@@ -29,7 +29,7 @@ class Run:
     """One planned run."""
 
     run_id: str
-    kind: Literal["scenario", "grid", "frontier"]
+    kind: Literal["scenario", "grid", "frontier", "sample"]
     group: str
     """Scenario, grid or frontier name."""
     index: int
@@ -232,8 +232,8 @@ def load_study(path: str | os.PathLike) -> Study:
         for name, g in getattr(spec, kind).items():
             if g.scenario is not None and g.scenario not in spec.scenarios:
                 chk.add(f"{kind}.{name}.scenario", g.scenario, f"unknown scenario; expected one of: {', '.join(spec.scenarios) or '(none)'}")
-    if not (spec.scenarios or spec.grids or spec.frontiers):
-        chk.add("scenarios", None, "no runs; expected at least one of scenarios:, grids:, frontiers:")
+    if not (spec.scenarios or spec.grids or spec.frontiers or spec.uncertainty):
+        chk.add("scenarios", None, "no runs; expected at least one of scenarios:, grids:, frontiers:, uncertainty:")
     base_path = (path.parent / spec.base).resolve() if not Path(spec.base).is_absolute() else Path(spec.base)
     if not base_path.exists():
         chk.add("base", spec.base, f"no instance at {base_path}; expected a folder or .xlsx relative to the study file")
@@ -373,8 +373,35 @@ def load_study(path: str | os.PathLike) -> Study:
                 check_value(f"{at}.levels", over, s_inst if fr.scenario else probe, "on its scenario")
             add_run("frontier", fname, n, fr.scenario, {**s_over, **over},
                     {**(spec.scenarios[fr.scenario] if fr.scenario else {}), **over}, dict(s_factors), level, measure)
+    if spec.uncertainty is not None:
+        _add_samples(chk, spec, base, probe, check_value, add_run)
     chk.raise_if_any()
     study_hash = hashlib.sha256(path.read_bytes()).hexdigest()
     return Study(path, spec, base_path, base, files_hash_value, runs, study_hash)
 
 
+
+
+def _add_samples(chk: _Checker, spec: StudySpec, base: Instance, probe: Instance, check_value, add_run) -> None:
+    """One run per sample of the uncertain inputs (planner/study/uncertainty.py). Every value lies within
+    its range, which validation holds within what its column allows; the all-low and all-high corners
+    are checked with the reader once, so a sample cannot fail on a bad value."""
+    from planner.study.uncertainty import draw, key_of
+
+    u = spec.uncertainty
+    known = {key_of(r): r for r in base.ranges}
+    if not known:
+        chk.add("uncertainty", None, "the base instance has no ranges.csv; expected its uncertain inputs there "
+                                     "(docs/instance-format.md, ranges)")
+        return
+    wanted = u.ranges if u.ranges is not None else list(known)
+    bad = [k for k in wanted if k not in known]
+    if bad or not wanted:
+        chk.add("uncertainty.ranges", bad or wanted, f"unknown range; expected keys of the base's ranges.csv: "
+                                                     f"{', '.join(list(known)[:12])}")
+        return
+    chosen = [known[k] for k in wanted]
+    for corner in ("low", "high"):
+        check_value(f"uncertainty ({corner} ends)", {key_of(r): getattr(r, corner) for r in chosen}, probe)
+    for n, sample in enumerate(draw(chosen, u.samples, u.method, u.seed)):
+        add_run("sample", "uncertainty", n, None, dict(sample), dict(sample), {})

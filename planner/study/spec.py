@@ -105,6 +105,19 @@ class FrontierSpec(_Strict):
     """Caps of the measure, fractions: a list, or {start, stop, num}."""
 
 
+class UncertaintySpec(_Strict):
+    """Monte Carlo over the base instance's uncertain inputs (its ranges.csv): one re-optimised run per sample."""
+
+    samples: int = Field(ge=2, le=100_000)
+    """Number of samples (runs)."""
+    method: Literal["lhs", "sobol"] = "lhs"
+    """Latin hypercube or scrambled Sobol (scipy.stats.qmc); Sobol is best with a power of two."""
+    seed: Seed = 0
+    """Seed of the sampler: the same study gives the same samples."""
+    ranges: list[str] | None = None
+    """Override keys (table.row.column) of the ranges to sample; default every range. The others stay central."""
+
+
 class StudySpec(_Strict):
     """The contents of a study file."""
 
@@ -132,6 +145,8 @@ class StudySpec(_Strict):
     """Named grid sweeps."""
     frontiers: dict[str, FrontierSpec] = {}
     """Named Pareto frontiers."""
+    uncertainty: UncertaintySpec | None = None
+    """Monte Carlo over the uncertain inputs (ranges.csv of the base)."""
 
 
 """Measure kind -> class.  A frontier's measure.kind must be one of these."""

@@ -1,0 +1,142 @@
+"""Monte Carlo over the instance's uncertain inputs (ranges.csv): quasi-random samples from
+``scipy.stats.qmc`` (Latin hypercube or scrambled Sobol, seeded, so a study gives the same samples
+every time), each mapped through its range's distribution; the ranges of one correlation group
+share one coordinate, so they move together. Each sample is one study run (kind ``sample``) that
+re-optimises the plan; :func:`summary` and :func:`choices` read the finished runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.instance.schema import Range
+
+Z90 = 1.6448536269514722
+"""A normal or lognormal range puts [low, high] at its 5th and 95th percentiles (then truncates there)."""
+SUMMARY_KPIS = ("total_cost", "total_cost_with_public", "premium_vs_baseline_pct", "premium_vs_cost_only_pct",
+                "premium_vs_baseline_with_public_pct", "public_subsidy", "max_country_share")
+
+
+def key_of(r: Range) -> str:
+    """The override key of a range's cell (as ``--set`` names it)."""
+    return f"{r.table}.{r.row}.{r.column}"
+
+
+def value_at(r: Range, u: np.ndarray) -> np.ndarray:
+    """Values of range ``r`` at uniform coordinates ``u`` in [0, 1)."""
+    from scipy import stats
+
+    lo, mid, hi = r.low, r.central, r.high
+    if r.distribution == "uniform":
+        return lo + u * (hi - lo)
+    if r.distribution == "triangular":
+        return stats.triang(c=(mid - lo) / (hi - lo), loc=lo, scale=hi - lo).ppf(u)
+    if r.distribution == "normal":
+        sd = (hi - lo) / (2 * Z90)
+        return stats.truncnorm((lo - mid) / sd, (hi - mid) / sd, loc=mid, scale=sd).ppf(u)
+    # lognormal: normal in log space around log(central), truncated to [log low, log high]
+    a, m, b = np.log(lo), np.log(mid), np.log(hi)
+    sd = (b - a) / (2 * Z90)
+    return np.exp(stats.truncnorm((a - m) / sd, (b - m) / sd, loc=m, scale=sd).ppf(u))
+
+
+def coordinates(ranges: list[Range]) -> list[str]:
+    """One coordinate per correlation group, and one per range without a group, in file order."""
+    out: list[str] = []
+    for r in ranges:
+        c = f"group:{r.group}" if r.group else key_of(r)
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def draw(ranges: list[Range], n: int, method: str, seed: int) -> list[dict[str, float]]:
+    """``n`` samples {override key: value}; the same arguments give the same samples."""
+    from scipy.stats import qmc
+
+    coords = coordinates(ranges)
+    d = len(coords)
+    sampler = qmc.LatinHypercube(d=d, seed=seed) if method == "lhs" else qmc.Sobol(d=d, scramble=True, seed=seed)
+    u = sampler.random(n)
+    col = {c: k for k, c in enumerate(coords)}
+    values = {key_of(r): value_at(r, u[:, col[f"group:{r.group}" if r.group else key_of(r)]]) for r in ranges}
+    return [{k: float(v[i]) for k, v in values.items()} for i in range(n)]
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per KPI over the solved samples: n, mean, standard deviation, 5th, 50th and 95th percentiles."""
+    from planner.results.schema import columns
+
+    s = table[(table["kind"] == "sample") & table["status"].isin(["optimal", "feasible"])]
+    rows = []
+    kpis = [c for c in table.columns if c in SUMMARY_KPIS or c.startswith("max_tier_share_")]
+    for k in kpis:
+        v = pd.to_numeric(s[k], errors="coerce").dropna()
+        if not len(v):
+            continue
+        rows.append({"kpi": k, "samples": len(v), "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1
+                     else 0.0, "p05": float(v.quantile(0.05)), "p50": float(v.quantile(0.5)),
+                     "p95": float(v.quantile(0.95)), "failed": int((table["kind"] == "sample").sum() - len(s))})
+    return pd.DataFrame(rows, columns=columns("uncertainty"))
+
+
+def choices(out: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """How stable the re-optimised plan is: per build option and supplier, the share of solved
+    samples whose friendshored plan builds or qualifies it (read from each run's own tables)."""
+    from planner.results.schema import columns
+
+    s = table[(table["kind"] == "sample") & table["status"].isin(["optimal", "feasible"])]
+    built: dict[tuple[str, str], int] = {}
+    n = 0
+    for run_id in s["run_id"]:
+        folder = out / "runs" / run_id
+        inv, sup = folder / "investments.csv", folder / "suppliers.csv"
+        if not sup.is_file():
+            continue
+        n += 1
+        if inv.is_file():
+            i = pd.read_csv(inv)
+            i = i[i["case"] == "friendshored"]
+            for o in i["option"]:
+                built.setdefault(("option", o), 0)
+            for o in i.loc[i["built"].astype(str) == "True", "option"]:
+                built[("option", o)] += 1
+        p = pd.read_csv(sup)
+        p = p[p["case"] == "friendshored"]
+        for k in (p["item"] + ":" + p["country"]):
+            built.setdefault(("supplier", k), 0)
+        for k in (p.loc[p["qualified"].astype(str) == "True", "item"] + ":" +
+                  p.loc[p["qualified"].astype(str) == "True", "country"]):
+            built[("supplier", k)] += 1
+    rows = [{"kind": k, "id": i, "samples": n, "share": c / n if n else float("nan")}
+            for (k, i), c in sorted(built.items())]
+    return pd.DataFrame(rows, columns=columns("uncertainty_choices"))
+
+
+def plot(table: pd.DataFrame, folder: Path) -> list[Path]:
+    """Histograms of the premium and of the largest share of each tier over the solved samples."""
+    from planner.study.frontier import _figure, _save
+
+    s = table[(table["kind"] == "sample") & table["status"].isin(["optimal", "feasible"])]
+    if not len(s):
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    cols = [c for c in ("premium_vs_cost_only_pct", "premium_vs_baseline_pct") if c in s and s[c].notna().any()][:1]
+    cols += [c for c in s.columns if c.startswith("max_tier_share_") and s[c].notna().any()]
+    out: list[Path] = []
+    for c in cols:
+        v = pd.to_numeric(s[c], errors="coerce").dropna()
+        if v.max() - v.min() <= 1e-9 * max(1.0, abs(v.mean())):
+            continue  # the same in every sample (e.g. a binding cap): the summary says so, no histogram
+        fig, ax = _figure(6.0, 3.6)
+        ax.hist(v, bins=min(30, max(5, len(v) // 5)), color="tab:blue", alpha=0.8)
+        for q, style in ((0.05, ":"), (0.5, "-"), (0.95, ":")):
+            ax.axvline(v.quantile(q), color="tab:red", linestyle=style, linewidth=1)
+        ax.set_xlabel(c + ("  (planner's cost, net of subsidy)" if c.startswith("premium") else ""))
+        ax.set_ylabel("samples")
+        ax.set_title(f"uncertainty: {c} over {len(v)} samples (red: 5th, 50th, 95th percentile)", fontsize=9)
+        out += _save(fig, folder, f"uncertainty_{c}")
+    return out
