@@ -135,3 +135,7 @@ def test_an_uncertainty_study_re_optimises_each_sample(tmp_path):
     assert summ.loc["total_cost", "samples"] == 8
     assert summ.loc["total_cost", "p05"] <= summ.loc["total_cost", "p50"] <= summ.loc["total_cost", "p95"]
     assert (out / "uncertainty_choices.csv").is_file()
+    from planner.report.page import write_report
+
+    html = write_report(out, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Uncertainty" in html and "KPIs over the samples" in html

@@ -302,3 +302,26 @@ def runs(ctx: Ctx) -> str:
             + ctx.table("runs", f"Runs ({ctx.money.currency} per year)" if ctx.money.currency else "Runs", cols, rows,
                         classes=mark, fold=200))
 
+
+
+@section("uncertainty", "Uncertainty", order=25, kinds=("study",), needs=("uncertainty",))
+def uncertainty(ctx: Ctx) -> str | None:
+    """The Monte Carlo over the instance's ranges: KPI intervals, and how stable the plan's choices are."""
+    u = ctx.t["uncertainty"]
+    parts = ['<p class="lead">The plan re-optimised for each sample of the uncertain inputs (the base '
+             'instance\'s <code>ranges.csv</code>): the spread of its cost, premium and shares (5th, 50th and 95th '
+             'percentiles over the solved samples), and how often each plant is built and each supplier '
+             'qualified. Costs are the planner\'s, net of subsidy, unless marked "with public money".</p>']
+    cols = [Col("kpi", "KPI"), Col("samples", "samples", "int"), Col("mean", "mean", "g"), Col("std", "std", "g"),
+            Col("p05", "5th pct", "g"), Col("p50", "median", "g"), Col("p95", "95th pct", "g"),
+            Col("failed", "failed", "int")]
+    parts.append(ctx.table("uncertainty", "KPIs over the samples", cols, u[[c.name for c in cols]].values.tolist()))
+    ch = ctx.t.get("uncertainty_choices")
+    if ch is not None and len(ch):
+        # The unstable choices first: those made in some samples but not all.
+        ch = ch.assign(_d=(ch["share"] - 0.5).abs()).sort_values(["_d", "kind", "id"])
+        cols = [Col("kind", "kind"), Col("id", "option or supplier"), Col("share", "share of samples", "frac"),
+                Col("samples", "samples", "int")]
+        parts.append(ctx.table("uncertainty_choices", "How stable the choices are (least settled first)", cols,
+                               ch[[c.name for c in cols]].values.tolist()))
+    return "".join(parts)
