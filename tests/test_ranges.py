@@ -139,3 +139,32 @@ def test_an_uncertainty_study_re_optimises_each_sample(tmp_path):
 
     html = write_report(out, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Uncertainty" in html and "KPIs over the samples" in html
+
+
+def test_sobol_indices_find_the_one_input_that_drives_the_cost(tmp_path):
+    # tests/test_explain.py's instance: CN 50 t at 10, AU 40 t at 20 (full), US the marginal 10 t at
+    # unit cost c_US; KR (35/t) is never used. Cost = 500 + 800 + 10 c_US: c_US alone drives it, so its
+    # first-order index is ~1 and KR's unit cost (and the untouched CN cap, 1000 >> 50) get ~0.
+    from tests.test_explain import instance
+
+    instance(tmp_path)
+    folder = tmp_path / "i-0.5-40-False"
+    (folder / "ranges.csv").write_text(HEAD + "supply,ndpr:US,unit_cost,25,30,35,uniform,,assumption\n"
+                                              "supply,ndpr:KR,unit_cost,30,35,40,uniform,,assumption\n"
+                                              "supply,ndpr:CN,capacity,900,1000,1100,uniform,,assumption\n")
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: s\nbase: {folder}\ncompare: false\nsolver: {{rel_gap: 0}}\n"
+                     "uncertainty: {samples: 32, method: saltelli, seed: 5}\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    res = pd.read_csv(out / "results.csv")
+    assert (res["kind"] == "sample").sum() == 32 * (3 + 2)  # Saltelli: N (D + 2) runs
+    s = pd.read_csv(out / "sensitivity.csv")
+    s = s[s["kpi"] == "total_cost"].set_index("input")
+    assert s.loc["supply.ndpr:US.unit_cost", "s1"] >= 0.9
+    assert abs(s.loc["supply.ndpr:KR.unit_cost", "s1"]) <= 0.05 and abs(s.loc["supply.ndpr:CN.capacity", "s1"]) <= 0.05
+    assert (out / "plots" / "sensitivity_total_cost.png").is_file()

@@ -324,4 +324,11 @@ def uncertainty(ctx: Ctx) -> str | None:
                 Col("samples", "samples", "int")]
         parts.append(ctx.table("uncertainty_choices", "How stable the choices are (least settled first)", cols,
                                ch[[c.name for c in cols]].values.tolist()))
+    sens = ctx.t.get("sensitivity")
+    if sens is not None and len(sens):
+        sens = sens.sort_values(["kpi", "st"], ascending=[True, False])
+        cols = [Col("kpi", "KPI"), Col("input", "input (range or group)"), Col("s1", "first order S1", "dec2"),
+                Col("s1_conf", "± S1", "dec2"), Col("st", "total ST", "dec2"), Col("st_conf", "± ST", "dec2")]
+        parts.append(ctx.table("sensitivity", "What drives each KPI: Sobol indices (SALib), with 95 % intervals",
+                               cols, sens[[c.name for c in cols]].values.tolist()))
     return "".join(parts)

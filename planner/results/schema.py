@@ -79,6 +79,8 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "uncertainty": (("kpi", "text"), ("samples", "int"), ("mean", "num"), ("std", "num"), ("p05", "num"),
                     ("p50", "num"), ("p95", "num"), ("failed", "int")),
     "uncertainty_choices": (("kind", "text"), ("id", "text"), ("samples", "int"), ("share", "num")),
+    "sensitivity": (("kpi", "text"), ("input", "text"), ("s1", "num"), ("s1_conf", "num"), ("st", "num"),
+                    ("st_conf", "num")),
     # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
     "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
     "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),

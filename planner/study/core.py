@@ -345,10 +345,15 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
             atomic_file(out / "frontier_diffs.csv",
                         lambda tmp: steps.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
             files.append(out / "frontier_diffs.csv")
+    sens = None
     if study.spec.uncertainty is not None and len(table):
         from planner.study import uncertainty as unc
 
-        for name, df in (("uncertainty", unc.summary(table)), ("uncertainty_choices", unc.choices(out, table))):
+        tables = [("uncertainty", unc.summary(table)), ("uncertainty_choices", unc.choices(out, table))]
+        if study.spec.uncertainty.method == "saltelli":
+            sens = unc.sensitivity(unc.sampled(study), table, study.spec.uncertainty.seed)
+            tables.append(("sensitivity", sens))
+        for name, df in tables:
             atomic_file(out / f"{name}.csv",
                         lambda tmp, df=df: df.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n"))
             files.append(out / f"{name}.csv")
@@ -358,6 +363,8 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
             from planner.study import uncertainty as unc
 
             files += unc.plot(table, out / "plots")
+            if sens is not None and len(sens):
+                files += unc.tornado(sens, out / "plots")
     ok = table["status"].isin(["optimal", "feasible"]) if len(table) else pd.Series(dtype=bool)
     failed = [{"run_id": r.run_id, "status": r.status, "reason": r.reason if isinstance(r.reason, str) else ""}
               for r in table[~ok].itertuples()] if len(table) else []

@@ -386,7 +386,7 @@ def _add_samples(chk: _Checker, spec: StudySpec, base: Instance, probe: Instance
     """One run per sample of the uncertain inputs (planner/study/uncertainty.py). Every value lies within
     its range, which validation holds within what its column allows; the all-low and all-high corners
     are checked with the reader once, so a sample cannot fail on a bad value."""
-    from planner.study.uncertainty import draw, key_of
+    from planner.study.uncertainty import chosen as chosen_ranges, draw, key_of
 
     u = spec.uncertainty
     known = {key_of(r): r for r in base.ranges}
@@ -400,7 +400,7 @@ def _add_samples(chk: _Checker, spec: StudySpec, base: Instance, probe: Instance
         chk.add("uncertainty.ranges", bad or wanted, f"unknown range; expected keys of the base's ranges.csv: "
                                                      f"{', '.join(list(known)[:12])}")
         return
-    chosen = [known[k] for k in wanted]
+    chosen = chosen_ranges(base.ranges, u.ranges)
     for corner in ("low", "high"):
         check_value(f"uncertainty ({corner} ends)", {key_of(r): getattr(r, corner) for r in chosen}, probe)
     for n, sample in enumerate(draw(chosen, u.samples, u.method, u.seed)):

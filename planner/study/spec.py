@@ -110,8 +110,9 @@ class UncertaintySpec(_Strict):
 
     samples: int = Field(ge=2, le=100_000)
     """Number of samples (runs)."""
-    method: Literal["lhs", "sobol"] = "lhs"
-    """Latin hypercube or scrambled Sobol (scipy.stats.qmc); Sobol is best with a power of two."""
+    method: Literal["lhs", "sobol", "saltelli"] = "lhs"
+    """Latin hypercube or scrambled Sobol (scipy.stats.qmc; Sobol is best with a power of two), or
+    saltelli: SALib's design for Sobol sensitivity indices, samples x (inputs + 2) runs."""
     seed: Seed = 0
     """Seed of the sampler: the same study gives the same samples."""
     ranges: list[str] | None = None

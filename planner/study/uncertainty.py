@@ -25,6 +25,18 @@ def key_of(r: Range) -> str:
     return f"{r.table}.{r.row}.{r.column}"
 
 
+def chosen(ranges: tuple[Range, ...], wanted: list[str] | None) -> list[Range]:
+    """The ranges a study samples: those named (override keys), or all; unknown names are left out
+    (the study file's check reports them)."""
+    known = {key_of(r): r for r in ranges}
+    return [known[k] for k in (wanted if wanted is not None else known) if k in known]
+
+
+def sampled(study) -> list[Range]:
+    """The ranges a loaded study samples, in the order its design uses."""
+    return chosen(study.base.ranges, study.spec.uncertainty.ranges)
+
+
 def value_at(r: Range, u: np.ndarray) -> np.ndarray:
     """Values of range ``r`` at uniform coordinates ``u`` in [0, 1)."""
     from scipy import stats
@@ -53,14 +65,28 @@ def coordinates(ranges: list[Range]) -> list[str]:
     return out
 
 
+def problem(ranges: list[Range]) -> dict:
+    """The SALib problem over the coordinates: each uniform on [0, 1] (distributions are applied after)."""
+    coords = coordinates(ranges)
+    return {"num_vars": len(coords), "names": coords, "bounds": [[0.0, 1.0]] * len(coords)}
+
+
 def draw(ranges: list[Range], n: int, method: str, seed: int) -> list[dict[str, float]]:
-    """``n`` samples {override key: value}; the same arguments give the same samples."""
+    """Samples {override key: value}; the same arguments give the same samples. ``lhs`` and ``sobol``
+    give ``n``; ``saltelli`` gives SALib's Sobol-sensitivity design, n x (coordinates + 2) samples."""
     from scipy.stats import qmc
 
     coords = coordinates(ranges)
     d = len(coords)
-    sampler = qmc.LatinHypercube(d=d, seed=seed) if method == "lhs" else qmc.Sobol(d=d, scramble=True, seed=seed)
-    u = sampler.random(n)
+    if method == "saltelli":
+        from SALib.sample import sobol as saltelli
+
+        u = saltelli.sample(problem(ranges), n, calc_second_order=False, seed=seed)
+        u = np.clip(u, 0.0, np.nextafter(1.0, 0.0))  # ppf(1) of an unbounded shape would be infinite
+    else:
+        sampler = qmc.LatinHypercube(d=d, seed=seed) if method == "lhs" else qmc.Sobol(d=d, scramble=True, seed=seed)
+        u = sampler.random(n)
+    n = len(u)
     col = {c: k for k, c in enumerate(coords)}
     values = {key_of(r): value_at(r, u[:, col[f"group:{r.group}" if r.group else key_of(r)]]) for r in ranges}
     return [{k: float(v[i]) for k, v in values.items()} for i in range(n)]
@@ -139,4 +165,54 @@ def plot(table: pd.DataFrame, folder: Path) -> list[Path]:
         ax.set_ylabel("samples")
         ax.set_title(f"uncertainty: {c} over {len(v)} samples (red: 5th, 50th, 95th percentile)", fontsize=9)
         out += _save(fig, folder, f"uncertainty_{c}")
+    return out
+
+
+SENSITIVITY_KPIS = ("premium_vs_cost_only_pct", "premium_vs_baseline_pct", "total_cost", "max_tier_share_")
+"""What the sensitivity indices explain: the premium, the cost, and each tier's largest share."""
+
+
+def sensitivity(ranges: list[Range], table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Sobol first-order and total indices, with 95 % confidence intervals (SALib), of each KPI to each
+    coordinate (a range, or a correlation group), from the runs of a ``saltelli`` design in their order.
+    A KPI with a failed or missing sample gets no indices (the design needs every point)."""
+    from SALib.analyze import sobol as sobol_analyze
+
+    from planner.results.schema import columns
+
+    s = table[table["kind"] == "sample"].sort_values("index")
+    prob = problem(ranges)
+    rows = []
+    ok = s["status"].isin(["optimal", "feasible"]).all()
+    kpis = [c for c in s.columns if any(c == k or (k.endswith("_") and c.startswith(k)) for k in SENSITIVITY_KPIS)]
+    for k in kpis:
+        y = pd.to_numeric(s[k], errors="coerce").to_numpy(dtype=float)
+        if not ok or np.isnan(y).any() or len(y) % (prob["num_vars"] + 2):
+            continue
+        if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+            continue  # the same in every sample: nothing to apportion
+        res = sobol_analyze.analyze(prob, y, calc_second_order=False, seed=seed)
+        for j, name in enumerate(prob["names"]):
+            rows.append({"kpi": k, "input": name, "s1": float(res["S1"][j]), "s1_conf": float(res["S1_conf"][j]),
+                         "st": float(res["ST"][j]), "st_conf": float(res["ST_conf"][j])})
+    return pd.DataFrame(rows, columns=columns("sensitivity"))
+
+
+def tornado(sens: pd.DataFrame, folder: Path) -> list[Path]:
+    """Per KPI, the total and first-order indices of each input, largest first, with their intervals."""
+    from planner.study.frontier import _figure, _safe, _save
+
+    out: list[Path] = []
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, g in sens.groupby("kpi", sort=False):
+        g = g.sort_values("st")
+        fig, ax = _figure(7.0, max(2.5, 0.35 * len(g) + 1.2))
+        y = np.arange(len(g))
+        ax.barh(y + 0.2, g["st"], height=0.4, xerr=g["st_conf"], color="tab:blue", label="total (ST)")
+        ax.barh(y - 0.2, g["s1"], height=0.4, xerr=g["s1_conf"], color="tab:orange", label="first order (S1)")
+        ax.set_yticks(y, g["input"], fontsize=7)
+        ax.set_xlabel("Sobol index (share of the variance; bars: 95 % interval)")
+        ax.set_title(f"what drives {k}", fontsize=10)
+        ax.legend(fontsize=7)
+        out += _save(fig, folder, f"sensitivity_{_safe(k)}")
     return out
