@@ -123,3 +123,36 @@ def force_option(m, option: str):
         v.unfix()
 
     return undo
+
+
+PLAN_VARS = ("Qualify", "Build", "StrategicStock")
+"""The first-stage decisions of a single-period plan: qualifications, builds and stockpiles."""
+
+
+def plan_of(m) -> dict[str, dict]:
+    """The decisions of the plan loaded in ``m`` as plain data {variable: {index: value}} (picklable),
+    integers rounded, so another model of the same structure can be held to them (:func:`fix_plan`)."""
+    if hasattr(m, "Period"):
+        raise ValueError("a multi-period plan cannot be held fixed yet; expected a single-period model")
+    out: dict[str, dict] = {}
+    for name in PLAN_VARS:
+        var = getattr(m, name, None)
+        if var is None:
+            continue
+        out[name] = {k: (float(round(v.value)) if v.is_integer() else float(v.value))
+                     for k, v in var.items() if v.value is not None}
+    return out
+
+
+def fix_plan(m, plan: dict[str, dict]) -> int:
+    """Fix the decisions of ``plan`` in ``m`` (built from another instance of the same shape); returns
+    how many of its decisions ``m`` has no variable for (a structure the sample changed)."""
+    missing = 0
+    for name, values in plan.items():
+        var = getattr(m, name, None)
+        for k, x in values.items():
+            if var is None or k not in var:
+                missing += 1
+                continue
+            var[k].fix(x)
+    return missing

@@ -168,3 +168,27 @@ def test_sobol_indices_find_the_one_input_that_drives_the_cost(tmp_path):
     assert s.loc["supply.ndpr:US.unit_cost", "s1"] >= 0.9
     assert abs(s.loc["supply.ndpr:KR.unit_cost", "s1"]) <= 0.05 and abs(s.loc["supply.ndpr:CN.capacity", "s1"]) <= 0.05
     assert (out / "plots" / "sensitivity_total_cost.png").is_file()
+
+
+def test_the_central_plan_held_fixed_reproduces_itself_and_breaks_where_it_must(tmp_path):
+    # tests/test_explain.py's instance: the plan qualifies CN, AU and US (1600). Held fixed on the
+    # central instance it costs exactly that. With US capacity down to 5 t, CN (cap 50) + AU (40) + US (5)
+    # cover 95 of 100 t: the fixed plan breaks (KR is not qualified), while re-optimising qualifies KR:
+    # 500 + 800 + 5 x 30 + 5 x 35 + qualification 2 = 1627.
+    from planner.analysis.evaluate import central_plan, evaluate_plan
+    from planner.solve.highs import SolveOptions
+    from tests.test_explain import instance
+
+    exact = SolveOptions(rel_gap=0.0)
+    inst = instance(tmp_path)
+    res, plan = central_plan(inst, exact)
+    assert res.objective == pytest.approx(1600)
+    again, missing = evaluate_plan(inst, plan, exact)
+    assert missing == 0 and again.objective == pytest.approx(res.objective, rel=1e-12)
+    from planner.instance.io import apply_overrides
+
+    short = apply_overrides(inst, {"supply.ndpr:US.capacity": 5})
+    broken, _ = evaluate_plan(short, plan, exact)
+    assert broken.status == "infeasible"
+    reopt, _ = central_plan(short, exact)
+    assert reopt.objective == pytest.approx(1627)

@@ -295,7 +295,9 @@ def _run(study: Study, out: Path, *, client, n_workers: int, resume: bool, persi
         write_json(out / "study.json", {**_plan_json(study), "status": "running"})
         todo = [r for r in study.runs if r.run_id not in finished]
         by_id = {r.run_id: r for r in study.runs}
-        tasks = [study.task(r, persistent=persistent, tables=tables, command=command) for r in todo]
+        plan = _central_plan(study) if any(r.kind == "sample" for r in todo) else None
+        tasks = [study.task(r, persistent=persistent, tables=tables, command=command,
+                            plan=plan if r.kind == "sample" else None) for r in todo]
         counts = {"done": 0, "failed": 0}
 
         with progress(len(tasks), len(finished)) as advance:
@@ -379,6 +381,20 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
                                      "missing": missing, "resumed": resumed, "ran": ran, "failed": failed,
                                      "knees": knees, "wall_s": report.wall_s})
     return report
+
+
+def _central_plan(study: Study) -> dict | None:
+    """The plan chosen at the central values (the base, with the samples' multipliers), whose
+    decisions every sample run evaluates; None if it has no solution or spans periods."""
+    from planner.analysis.evaluate import central_plan
+    from planner.study.execute import derive_instance
+
+    first = next(r for r in study.runs if r.kind == "sample")
+    inst = derive_instance(study.base, {}, study.scales(first.factors))
+    if inst.periods:
+        return None  # a multi-period plan cannot be held fixed yet (docs/studies.md)
+    _, plan = central_plan(inst, study.options)
+    return plan
 
 
 def frontier_diffs(out: Path, fronts: pd.DataFrame) -> pd.DataFrame:

@@ -86,6 +86,8 @@ class RunTask:
     study: dict[str, Any] = field(default_factory=dict)
     """Study context recorded in run.json (name, kind, group, params)."""
     command: tuple[str, ...] = ()
+    plan: dict | None = None
+    """Uncertainty samples: the plan chosen at the central values, evaluated on this run's instance."""
 
 
 @dataclass
@@ -311,6 +313,13 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
     row = {"run_id": task.run_id, "status": res.status, "reason": "" if res.proven_optimal else res.explanation,
            "proven_optimal": res.proven_optimal, **base_row,
            **summary_kpis(inst, tables["kpis"], solutions["friendshored"])}
+    if task.plan is not None:  # the central plan held fixed on this sample (planner/analysis/evaluate.py)
+        from planner.analysis.evaluate import evaluate_plan
+
+        ev, missing = evaluate_plan(inst, task.plan, task.options)
+        row["plan_holds"] = 1.0 if ev.has_solution and not missing else 0.0
+        row["plan_cost"] = ev.objective if ev.has_solution else float("nan")
+        row["plan_regret"] = ev.objective - res.objective if ev.has_solution else float("nan")
     if task.measure is not None:
         row["measure"] = task.measure.label
         row["measure_value"] = task.measure.value(tables["kpis"], solutions["friendshored"], inst)

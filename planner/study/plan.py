@@ -67,7 +67,8 @@ class Study:
     def scales(self, factors: dict[str, float]) -> tuple[Scale, ...]:
         return _scales(self.spec, factors)
 
-    def task(self, run: Run, persistent: bool = True, tables: bool = True, command: tuple[str, ...] = ()) -> RunTask:
+    def task(self, run: Run, persistent: bool = True, tables: bool = True, command: tuple[str, ...] = (),
+             plan: dict | None = None) -> RunTask:
         return RunTask(
             run_id=run.run_id, delta=dict(run.delta), overrides={**self.spec.set, **run.delta},
             scales=self.scales(run.factors), options=self.options, persistent=persistent, compare=self.spec.compare,
@@ -75,6 +76,7 @@ class Study:
             variant=self.spec.variant, command=command,
             study={"name": self.spec.name, "file": str(self.path), "kind": run.kind, "group": run.group,
                    "index": run.index, "params": run.params},
+            plan=plan,
         )
 
     @property

@@ -17,7 +17,10 @@ from planner.instance.schema import Range
 Z90 = 1.6448536269514722
 """A normal or lognormal range puts [low, high] at its 5th and 95th percentiles (then truncates there)."""
 SUMMARY_KPIS = ("total_cost", "total_cost_with_public", "premium_vs_baseline_pct", "premium_vs_cost_only_pct",
-                "premium_vs_baseline_with_public_pct", "public_subsidy", "max_country_share")
+                "premium_vs_baseline_with_public_pct", "public_subsidy", "max_country_share",
+                "plan_holds", "plan_cost", "plan_regret")
+"""plan_*: the central plan held fixed in each sample; the mean of plan_holds is the probability it
+still meets every cap, floor and budget; plan_cost and plan_regret over the samples where it does."""
 
 
 def key_of(r: Range) -> str:
