@@ -192,3 +192,65 @@ def test_the_central_plan_held_fixed_reproduces_itself_and_breaks_where_it_must(
     assert broken.status == "infeasible"
     reopt, _ = central_plan(short, exact)
     assert reopt.objective == pytest.approx(1627)
+
+
+def _sample_study(tmp_path, samples: int) -> Path:
+    folder = transport(tmp_path, "supply,cases:seattle,capacity,300,350,400,uniform,,assumption\n"
+                                 "supply,cases:san_diego,capacity,550,600,650,triangular,,assumption\n")
+    study = tmp_path / "u.yaml"
+    study.write_text(f"name: u\nbase: {folder}\ncompare: false\nsolver: {{rel_gap: 0}}\n"
+                     f"uncertainty: {{samples: {samples}, seed: 11}}\n")
+    return study
+
+
+def test_the_same_seed_gives_the_same_results(tmp_path):
+    import pandas as pd
+
+    study = _sample_study(tmp_path, 6)
+    tables = []
+    for k in (1, 2):
+        r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(tmp_path / f"o{k}"),
+                            "--workers", "1"], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        t = pd.read_csv(tmp_path / f"o{k}" / "results.csv").sort_values("run_id").reset_index(drop=True)
+        tables.append(t[["run_id", "supply.cases:seattle.capacity", "supply.cases:san_diego.capacity",
+                         "total_cost", "plan_cost", "plan_holds"]])
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+def test_a_killed_uncertainty_study_resumes_with_every_sample_exactly_once(tmp_path):
+    import json
+    import os
+    import signal
+    import time
+
+    import pandas as pd
+
+    study = _sample_study(tmp_path, 24)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def records():  # finished rows only, not the hidden file a row is staged in
+        return [p for p in (out / "runs").glob("*.parquet") if not p.name.startswith(".")]
+
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(records()) < 3 and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    kept = {p.stem: p.stat().st_mtime_ns for p in records()}
+    assert 3 <= len(kept) < 24, "the kill must land part-way"
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1",
+                        "--resume"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    t = pd.read_csv(out / "results.csv")
+    plan = [x["run_id"] for x in json.loads((out / "study.json").read_text())["runs"]]
+    assert len(plan) == 24 and sorted(t["run_id"]) == sorted(plan) and t["run_id"].is_unique
+    for rid, mtime in kept.items():  # samples finished before the kill were not run again
+        assert (out / "runs" / f"{rid}.parquet").stat().st_mtime_ns == mtime
+    # Some samples leave less capacity than the 900 cases demanded: they are recorded as failed, once.
+    u = pd.read_csv(out / "uncertainty.csv").set_index("kpi").loc["total_cost"]
+    assert u["samples"] + u["failed"] == 24 and u["failed"] == (t["status"] != "optimal").sum()
