@@ -75,3 +75,28 @@ def pytest_addoption(parser):
 @pytest.fixture
 def update_golden(request) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+def kill_study_part_way(study, out, at_least: int = 3, env=None) -> dict[str, int]:
+    """Start ``friendshore study`` on one worker, SIGKILL it once ``at_least`` runs are stored, and
+    return the stored runs {run id: mtime_ns}. Only finished records count: pathlib's glob also
+    matches the hidden '.<id>.parquet.tmp-...parquet' file a record is staged in."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def records():
+        return [p for p in (out / "runs").glob("*.parquet") if not p.name.startswith(".")]
+
+    proc = subprocess.Popen([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(records()) < at_least and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    return {p.stem: p.stat().st_mtime_ns for p in records()}

@@ -220,28 +220,14 @@ def test_the_same_seed_gives_the_same_results(tmp_path):
 
 def test_a_killed_uncertainty_study_resumes_with_every_sample_exactly_once(tmp_path):
     import json
-    import os
-    import signal
-    import time
 
     import pandas as pd
 
+    from tests.conftest import kill_study_part_way
+
     study = _sample_study(tmp_path, 24)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def records():  # finished rows only, not the hidden file a row is staged in
-        return [p for p in (out / "runs").glob("*.parquet") if not p.name.startswith(".")]
-
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and len(records()) < 3 and proc.poll() is None:
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    kept = {p.stem: p.stat().st_mtime_ns for p in records()}
+    kept = kill_study_part_way(study, out)
     assert 3 <= len(kept) < 24, "the kill must land part-way"
     r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1",
                         "--resume"], capture_output=True, text=True, timeout=600)

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +28,7 @@ from planner.study.plan import load_study
 from models import structure_key
 from planner.study.execute import Scale, apply_scales, derive_instance
 from planner.study.frontier import find_knee, pareto
-from tests.conftest import tiny
+from tests.conftest import kill_study_part_way, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 MINERALS = ROOT / "instances" / "critical-minerals-us-japan"
@@ -234,22 +232,7 @@ def test_killed_study_resumes_with_every_run_exactly_once(tmp_path):
     path = write_study(tmp_path, inst, {"grids": {"g": {"axes": {
         "policy.tier_caps.concern": [0.5, 0.45, 0.4, 0.35], "policy.country_share_cap": [0.6, 0.7, 0.8]}}}})
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "planner", "study", str(path), "--out", str(out), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
-    def records():
-        # Finished records only: pathlib's glob also matches the hidden '.<id>.parquet.tmp-...parquet' file
-        # a record is staged in, which the kill may leave half-written (the study ignores and cleans it).
-        return [p for p in (out / "runs").glob("*.parquet") if not p.name.startswith(".")]
-
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and len(records()) < 3 and proc.poll() is None:
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    kept = {p.stem: p.stat().st_mtime_ns for p in records()}
+    kept = kill_study_part_way(path, out, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert 3 <= len(kept) < 12, "the kill must land part-way"
 
     r = runner.invoke(app, ["study", str(path), "--out", str(out), "--workers", "1"])

@@ -405,11 +405,18 @@ def frontier_diffs(out: Path, fronts: pd.DataFrame) -> pd.DataFrame:
     from planner.results.schema import columns
 
     parts = []
+    folders: dict = {}  # each run folder is read once, though most end one step and start the next
+
+    def read(run_id: str):
+        if run_id not in folders:
+            folders[run_id] = read_folder(out / "runs" / run_id)
+        return folders[run_id]
+
     for name, f in fronts.groupby("frontier", sort=False):
         f = f[f["status"].isin(["optimal", "feasible"])].sort_values("level", ascending=False)
         runs = [(r.run_id, r.level) for r in f.itertuples() if (out / "runs" / r.run_id).is_dir()]
         for (a, la), (b, lb) in zip(runs, runs[1:]):
-            d = diff_runs(read_folder(out / "runs" / a), read_folder(out / "runs" / b))
+            d = diff_runs(read(a), read(b))
             d = d[d["table"].isin(["investments", "suppliers", "costs"])]
             parts.append(d.assign(frontier=name, from_run=a, to_run=b, from_level=la, to_level=lb))
     cols = columns("frontier_diffs")
