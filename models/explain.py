@@ -127,16 +127,29 @@ def force_option(m, option: str):
 
 PLAN_VARS = ("Qualify", "Build", "StrategicStock")
 """The first-stage decisions of a single-period plan: qualifications, builds and stockpiles."""
+PERIOD_PLAN_VARS = ("Qualify", "StrategicStock")
+"""A multi-period plan's decisions in each period block; builds are the top-level ``BuildAt`` (when
+each option is decided), which sets every block's ``Build`` (the share of the option online)."""
+
+
+def _plan_vars(m) -> Iterator[tuple[str, Any]]:
+    """(name, variable or None) of the plan's decisions; a period block's are named ``Qualify@2028``."""
+    if not hasattr(m, "Period"):
+        for name in PLAN_VARS:
+            yield name, getattr(m, name, None)
+        return
+    yield "BuildAt", getattr(m, "BuildAt", None)
+    for p in m.PERIODS:
+        for name in PERIOD_PLAN_VARS:
+            yield f"{name}@{p}", getattr(m.Period[p], name, None)
 
 
 def plan_of(m) -> dict[str, dict]:
     """The decisions of the plan loaded in ``m`` as plain data {variable: {index: value}} (picklable),
-    integers rounded, so another model of the same structure can be held to them (:func:`fix_plan`)."""
-    if hasattr(m, "Period"):
-        raise ValueError("a multi-period plan cannot be held fixed yet; expected a single-period model")
+    integers rounded, so another model of the same structure can be held to them (:func:`fix_plan`).
+    A multi-period plan holds when each option is built and each period's qualifications and stocks."""
     out: dict[str, dict] = {}
-    for name in PLAN_VARS:
-        var = getattr(m, name, None)
+    for name, var in _plan_vars(m):
         if var is None:
             continue
         out[name] = {k: (float(round(v.value)) if v.is_integer() else float(v.value))
@@ -144,15 +157,19 @@ def plan_of(m) -> dict[str, dict]:
     return out
 
 
-def fix_plan(m, plan: dict[str, dict]) -> int:
+def fix_plan(m, plan: dict[str, dict]) -> tuple[int, list]:
     """Fix the decisions of ``plan`` in ``m`` (built from another instance of the same shape); returns
-    how many of its decisions ``m`` has no variable for (a structure the sample changed)."""
+    how many of its decisions ``m`` has no variable for (a structure the sample changed) and the
+    variables fixed, for the caller to release (``unfix``) once the plan has been evaluated."""
     missing = 0
+    held = []
+    own = dict(_plan_vars(m))
     for name, values in plan.items():
-        var = getattr(m, name, None)
+        var = own.get(name)
         for k, x in values.items():
             if var is None or k not in var:
                 missing += 1
                 continue
             var[k].fix(x)
-    return missing
+            held.append(var[k])
+    return missing, held

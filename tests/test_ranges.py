@@ -240,3 +240,83 @@ def test_a_killed_uncertainty_study_resumes_with_every_sample_exactly_once(tmp_p
     # Some samples leave less capacity than the 900 cases demanded: they are recorded as failed, once.
     u = pd.read_csv(out / "uncertainty.csv").set_index("kpi").loc["total_cost"]
     assert u["samples"] + u["failed"] == 24 and u["failed"] == (t["status"] != "optimal").sum()
+
+
+def test_a_multi_period_plan_held_fixed_reproduces_itself_and_shows_its_regret(tmp_path):
+    # tests/test_periods.py's LEAD instance (r = 0, periods 2025/2027/2029 of 2 years; concern cap 0.5
+    # from 2027; CN 1000 t at 10, JP demands 100 t) plus KR: 100 t at 25, qualification 10 a year.
+    # Two ways to meet the cap from 2027 (2025 is 100 t from CN either way: 2 x 1000 = 2000):
+    #   A: build au_sep in 2025 (online 2027; capex 50 a year in service, 4 years = 200) and buy
+    #      50 t AU at 20 + 50 t CN at 10 = 1500 a year: 2000 + 4 x 1500 + 200 = 8200;
+    #   B: qualify KR from 2027: 50 x 25 + 50 x 10 + 10 = 1760 a year: 2000 + 4 x 1760 = 9040.
+    # The central plan is A. With capex 500 a year, A costs 2000 + 6000 + 4 x 500 = 10000 held fixed,
+    # while re-optimising picks B (9040): regret 960.
+    from planner.analysis.evaluate import central_plan, evaluate_plan
+    from planner.instance.io import apply_overrides
+    from planner.solve.highs import SolveOptions
+    from tests.test_periods import LEAD, LEAD_YAML, write
+
+    exact = SolveOptions(rel_gap=0.0)
+    tables = dict(LEAD, supply=LEAD["supply"] + "ndpr,KR,100,25,10,0\n")
+    folder = write(tmp_path / "i", LEAD_YAML, **tables,
+                   countries="code,name,tier\nJP,Japan,ally\nAU,Australia,ally\nCN,China,concern\nKR,Korea,ally\n",
+                   lanes="origin,importer,transport_cost,tariff_rate\nCN,JP,0,0\nAU,JP,0,0\nKR,JP,0,0\n")
+    inst = load_instance(folder)
+    res, plan = central_plan(inst, exact)
+    assert res.objective == pytest.approx(8200.0)
+    assert {k for k, v in plan["BuildAt"].items() if v} == {("au_sep", 2025)}
+    again, missing = evaluate_plan(inst, plan, exact)
+    assert missing == 0 and again.objective == pytest.approx(8200.0, rel=1e-12)
+    dear = apply_overrides(inst, {"investments.au_sep.capex": 500})
+    held, _ = evaluate_plan(dear, plan, exact)
+    reopt, _ = central_plan(dear, exact)
+    assert (held.objective, reopt.objective) == (pytest.approx(10000.0), pytest.approx(9040.0))
+
+
+def test_the_study_evaluates_the_plan_in_the_solved_model_as_a_fresh_build_would(tmp_path):
+    # A study evaluates the central plan in the model it has just re-optimised (no second build);
+    # whether it holds and what it costs must be what a fresh build of the sample's instance gives.
+    # tests/test_explain.py's instance with US capacity 20 t: the central plan qualifies CN, AU and US,
+    # not KR (1600). US capacity below 10 t breaks it (KR is not qualified); KR cheaper than US (30) makes re-optimising
+    # qualify KR, which the held plan cannot: both outcomes must occur among the samples.
+    import pandas as pd
+
+    from planner.analysis.evaluate import central_plan, evaluate_plan
+    from planner.solve.highs import SolveOptions
+    from tests.test_explain import instance
+
+    instance(tmp_path)
+    folder = tmp_path / "i-0.5-40-False"
+    supply = folder / "supply.csv"
+    supply.write_text(supply.read_text().replace("ndpr,US,1000,", "ndpr,US,20,"))
+    (folder / "ranges.csv").write_text(HEAD + "supply,ndpr:US,capacity,2,20,38,uniform,,assumption\n"
+                                              "supply,ndpr:KR,unit_cost,25,35,40,uniform,,assumption\n")
+    study = tmp_path / "s.yaml"
+    study.write_text(f"name: s\nbase: {folder}\ncompare: false\nsolver: {{rel_gap: 0}}\n"
+                     "uncertainty: {samples: 40, seed: 3}\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    exact = SolveOptions(rel_gap=0.0)
+    _, plan = central_plan(load_instance(folder), exact)
+    t = pd.read_csv(out / "results.csv")
+    assert (t["status"] == "optimal").all()  # KR (1000 t) can always make up what US lacks
+    keys = ["supply.ndpr:US.capacity", "supply.ndpr:KR.unit_cost"]
+    for _, row in t.iterrows():
+        fresh, missing = evaluate_plan(load_instance(folder, overrides={k: row[k] for k in keys}), plan, exact)
+        assert row["plan_holds"] == (1.0 if fresh.has_solution and not missing else 0.0)
+        if fresh.has_solution:
+            assert row["plan_cost"] == pytest.approx(fresh.objective, rel=1e-9)
+    assert (t["plan_holds"] == 0).any() and (t["plan_regret"] > 1).any()
+
+
+@pytest.mark.parametrize("name", ["critical-minerals-us-japan", "batteries-japan", "rare-earth-magnets",
+                                  "semiconductors-chip4"])
+def test_each_shipped_realistic_instance_carries_sourced_ranges(name):
+    # Every row names a source or says assumption, the central value is the table's (load validates
+    # it), and each kind of uncertain input the instances document is ranged: prices, capex, probabilities.
+    inst = load_instance(ROOT / "instances" / name)
+    assert inst.ranges and all(x.source for x in inst.ranges)
+    assert {x.column for x in inst.ranges} >= {"unit_cost", "capex", "probability", "capacity"}
+    assert all(x.low <= x.central <= x.high and x.low < x.high for x in inst.ranges)

@@ -109,31 +109,42 @@ def solution_kpis(inst: Instance, s: sol.Solution) -> dict[tuple, float]:
         for r in s.stockpiles.itertuples():
             out[_row("strategic_stock", units.get(r.item, ""), r.item, r.importer)] = float(r.level)
 
+    # One pass over the allocation columns (a boolean filter per (item, importer) cost most of a
+    # study run's time): volumes by (item, importer) and country, and by tier.
     a = s.allocations
+    by_country: dict[tuple[str, str], dict[str, float]] = {}
+    by_tier: dict[tuple[str, str], dict[str, float]] = {}
+    for i, j, c, t, v in zip(a["item"], a["importer"], a["country"], a["tier"], a["volume"]):
+        d = by_country.setdefault((i, j), {})
+        d[c] = d.get(c, 0.0) + v
+        d = by_tier.setdefault((i, j), {})
+        d[t] = d.get(t, 0.0) + v
     tiers = inst.meta.tiers
     max_share = 0.0
     for (i, j), q in sorted(inst.demand_qty.items()):
         if q <= 0:
             continue
-        rows = a[(a["item"] == i) & (a["importer"] == j)]
-        shares = rows.groupby("country")["volume"].sum() / q
-        top = float(shares.max()) if len(shares) else 0.0
+        shares = [v / q for v in by_country.get((i, j), {}).values()]
+        top = float(max(shares)) if shares else 0.0
         max_share = max(max_share, top)
         out[_row("max_country_share", "fraction", i, j)] = top
-        out[_row("hhi", "0-1", i, j)] = float((shares**2).sum())
-        by_tier = rows.groupby("tier")["volume"].sum() / q
+        out[_row("hhi", "0-1", i, j)] = float(sum(x * x for x in shares))
+        tier_vol = by_tier.get((i, j), {})
         for t in tiers:
-            out[_row("tier_share", "fraction", i, j, t)] = float(by_tier.get(t, 0.0))
+            out[_row("tier_share", "fraction", i, j, t)] = float(tier_vol.get(t, 0.0) / q)
     out[_row("max_country_share", "fraction")] = max_share
     if s.exposure is not None:  # multi-tier: share of supply passing through each tier at any stage (pro rata)
         for r in s.exposure["exposure_tiers"].itertuples(index=False):
             out[_row("upstream_tier_share", "fraction", r.item, r.importer, r.tier)] = float(r.upstream_share)
 
     sup = s.suppliers
+    caps: dict[str, list[float]] = {}
+    for i, ok, c, b in zip(sup["item"], sup["qualified"], sup["capacity"], sup["built_capacity"]):
+        if ok:
+            caps.setdefault(i, []).append(c + b)
     for i, d in sorted(_item_demand(inst).items()):
-        q = sup[(sup["item"] == i) & sup["qualified"]]
-        out[_row("qualified_suppliers", "count", i)] = float(len(q))
-        cap = (q["capacity"] + q["built_capacity"]).tolist()
+        cap = caps.get(i, [])
+        out[_row("qualified_suppliers", "count", i)] = float(len(cap))
         total = sum(cap)
         worst = min((total - c for c in cap), default=0.0)
         out[_row("n1_coverage", "fraction of demand", i)] = worst / d if d > 0 else float("nan")
@@ -207,17 +218,19 @@ def stress_kpis(inst: Instance, result: st.StressResult) -> dict[tuple, float]:
         _row("scenarios_tts_below_ttr", "count"): head["scenarios_tts_below_ttr"],
     }
     expected = st.expected_shortfall(table)
+    # Grouped once, not filtered per item (a study computes these for every run and case).
+    worst = table.groupby("item")["shortfall_pct"].max().to_dict()
+    planned = unserved.groupby("item")["shortfall_pct"].max().to_dict()
+    tts = table.groupby("item")["tts_weeks"].min().to_dict()  # NaN: no scenario leaves the item short
+    cover = table.groupby(["item", "importer"])["cover_weeks"].min().to_dict()
     for i in sorted(_item_demand(inst)):
-        rows = table[table["item"] == i]
-        planned = unserved.loc[unserved["item"] == i, "shortfall_pct"]
-        out[_row("worst_case_shortfall_pct", "%", i)] = max(float(rows["shortfall_pct"].max()) if len(rows) else 0.0,
-                                                            float(planned.max()) if len(planned) else 0.0)
+        out[_row("worst_case_shortfall_pct", "%", i)] = max(float(worst.get(i, 0.0)), float(planned.get(i, 0.0)))
         out[_row("expected_shortfall", f"{units.get(i, '')} per year".strip(), i)] = expected.get(i, 0.0)
-        # NaN: no scenario leaves this item short (TTS counts only rows with a shortfall).
-        out[_row("min_tts_weeks", "weeks", i)] = float(rows["tts_weeks"].min()) if rows["tts_weeks"].notna().any() \
-            else math.nan
-        for j, g in rows.groupby("importer"):
-            out[_row("min_cover_weeks", "weeks", i, j)] = float(g["cover_weeks"].min())
+        out[_row("min_tts_weeks", "weeks", i)] = float(tts.get(i, math.nan)) if i in worst else math.nan
+    demanded = _item_demand(inst)
+    for (i, j), v in cover.items():
+        if i in demanded:
+            out[_row("min_cover_weeks", "weeks", i, j)] = float(v)
     return out
 
 

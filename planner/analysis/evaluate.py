@@ -22,8 +22,19 @@ def evaluate_plan(inst: Instance, plan: dict, options: SolveOptions | None = Non
     """``plan`` held fixed on ``inst``: the result (infeasible: the plan breaks a cap, floor or budget
     there) and how many of the plan's decisions ``inst``'s model has no variable for."""
     import models
+
+    return evaluate_in(models.build(inst), plan, options)
+
+
+def evaluate_in(m, plan: dict, options: SolveOptions | None = None) -> tuple[SolveResult, int]:
+    """``plan`` held fixed in the built model ``m`` of the instance to evaluate it on (a study passes
+    the model it has just solved, sparing a second build); ``m``'s decisions are released afterwards,
+    its variables hold the evaluated solution. Returns what :func:`evaluate_plan` returns."""
     import models.explain as mx
 
-    m = models.build(inst)
-    missing = mx.fix_plan(m, plan)
-    return solve_model(m, options), missing
+    missing, held = mx.fix_plan(m, plan)
+    try:
+        return solve_model(m, options), missing
+    finally:
+        for v in held:
+            v.unfix()

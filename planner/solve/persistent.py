@@ -104,6 +104,22 @@ class PersistentModel:
         self._remember(res)
         return res, info
 
+    def evaluate(self, plan: dict, options: SolveOptions) -> tuple[SolveResult, int]:
+        """Solve the kept model (as last re-pointed) with ``plan``'s decisions held fixed, then release
+        them: the fixed-plan evaluation of an uncertainty study without a second build. The warm
+        start kept for the next re-solve is this model's own last solution, not the evaluation's.
+        Returns (result, how many of the plan's decisions the model has no variable for)."""
+        import models.explain as mx
+
+        missing, held = mx.fix_plan(self.model, plan)
+        try:
+            self.solver.update_variables(held)  # automatic updates are off (see _quiet_updates)
+            return solve_model(self.model, options, solver=self.solver), missing
+        finally:
+            for v in held:
+                v.unfix()
+            self.solver.update_variables(held)
+
     def _remember(self, res: SolveResult) -> None:
         if res.has_solution and self.highs is not None:
             self.start = self.highs.getSolution()

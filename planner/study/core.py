@@ -385,14 +385,13 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
 
 def _central_plan(study: Study) -> dict | None:
     """The plan chosen at the central values (the base, with the samples' multipliers), whose
-    decisions every sample run evaluates; None if it has no solution or spans periods."""
+    decisions every sample run evaluates (a multi-period plan: when each option is built, and each
+    period's qualifications and stocks); None if it has no solution."""
     from planner.analysis.evaluate import central_plan
     from planner.study.execute import derive_instance
 
     first = next(r for r in study.runs if r.kind == "sample")
     inst = derive_instance(study.base, {}, study.scales(first.factors))
-    if inst.periods:
-        return None  # a multi-period plan cannot be held fixed yet (docs/studies.md)
     _, plan = central_plan(inst, study.options)
     return plan
 

@@ -221,6 +221,7 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
     kept = slots.get(key)
     if kept is None:
         kept, res = PersistentModel.first(inst, options)
+        info["kept"] = kept
         if res.status != "error":
             slots[key] = kept
             while len(slots) > MAX_SLOTS:
@@ -234,7 +235,7 @@ def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: boo
     slots.move_to_end(key)
     if res.status == "error":
         slots.pop(key, None)
-    return res, kept.model, {**info, **run_info, "reused": True}
+    return res, kept.model, {**info, **run_info, "reused": True, "kept": kept}
 
 
 # --------------------------------------------------------------------------- one run
@@ -273,6 +274,7 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
     derive_s = time.perf_counter() - t0
 
     info: dict[str, Any] = {"update_s": 0.0, "reused": False, "warm_start": "none", "cost_only_s": 0.0}
+    solved: dict[str, Any] = {}  # the friendshored case's model (and kept persistent model), for the plan evaluation
 
     def solve(case_inst: Instance, case: str):
         """The study's way to solve a case: its persistent models, and cost-only solutions cached
@@ -291,6 +293,7 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
             return (*refs[h], None)  # the cached case's model is not kept
         res, m, run_info = solve_case(case_inst, case, task.options, task.persistent)
         info.update(run_info)
+        solved.update(model=m, kept=run_info.get("kept"))
         # A persistent model stays in the cache: it is not handed out for a diagnosis to relax.
         return res, (sol.from_model(m, case_inst, res, case) if res.has_solution else None), \
             (None if task.persistent else m)
@@ -313,13 +316,6 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
     row = {"run_id": task.run_id, "status": res.status, "reason": "" if res.proven_optimal else res.explanation,
            "proven_optimal": res.proven_optimal, **base_row,
            **summary_kpis(inst, tables["kpis"], solutions["friendshored"])}
-    if task.plan is not None:  # the central plan held fixed on this sample (planner/analysis/evaluate.py)
-        from planner.analysis.evaluate import evaluate_plan
-
-        ev, missing = evaluate_plan(inst, task.plan, task.options)
-        row["plan_holds"] = 1.0 if ev.has_solution and not missing else 0.0
-        row["plan_cost"] = ev.objective if ev.has_solution else float("nan")
-        row["plan_regret"] = ev.objective - res.objective if ev.has_solution else float("nan")
     if task.measure is not None:
         row["measure"] = task.measure.label
         row["measure_value"] = task.measure.value(tables["kpis"], solutions["friendshored"], inst)
@@ -331,10 +327,26 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
         record["command"] = list(task.command)
         record["study"] = {**task.study, "run_id": task.run_id,
                            "multipliers": {s.name: s.factor for s in task.scales}, **timing}
+    if task.plan is not None:
+        row.update(_plan_evaluation(task, solved, res))
     timing["tables_s"] = time.perf_counter() - t2
     row.update(timing)
     row.update(_stamp(started))
     return RunOutcome(task.run_id, row, tables if task.tables else None, record)
+
+
+def _plan_evaluation(task: RunTask, solved: dict[str, Any], res: SolveResult) -> dict[str, float]:
+    """The central plan held fixed on this sample (planner/analysis/evaluate.py), in the model the
+    sample was just solved in: no second build. Last in the run, as it overwrites that model's values."""
+    from planner.analysis.evaluate import evaluate_in
+
+    t0 = time.perf_counter()
+    kept = solved.get("kept")
+    ev, missing = (kept.evaluate(task.plan, task.options) if kept is not None
+                   else evaluate_in(solved["model"], task.plan, task.options))
+    return {"plan_s": time.perf_counter() - t0, "plan_holds": 1.0 if ev.has_solution and not missing else 0.0,
+            "plan_cost": ev.objective if ev.has_solution else float("nan"),
+            "plan_regret": ev.objective - res.objective if ev.has_solution else float("nan")}
 
 
 def summary_kpis(inst: Instance, kpis: pd.DataFrame, solution) -> dict[str, Any]:
