@@ -11,6 +11,8 @@ The package knows nothing of files or the CLI; it only reads a validated
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from pyomo.environ import ConcreteModel
 
 from .lookups import Lookups
@@ -98,15 +100,47 @@ def build(inst, formulation: str = DEFAULT_FORMULATION) -> ConcreteModel:
     return m
 
 
+class Inputs:
+    """What the families' ``UPDATES`` setters read (``setter(x, k)``): the instance, the model being
+    re-pointed, and look-ups of the instance made once per update."""
+
+    def __init__(self, m, inst):
+        self.m, self.inst = m, inst
+
+    @cached_property
+    def ip(self) -> dict:
+        """item -> its effective policy."""
+        return {i: self.inst.policy.for_item(i) for i in self.m.ITEMS}
+
+    @cached_property
+    def prog(self) -> dict:
+        """programme id -> programme."""
+        return {p.id: p for p in self.inst.programmes}
+
+    @cached_property
+    def option(self) -> dict:
+        """investment option id -> option."""
+        return {o.option: o for o in self.inst.investments}
+
+    @cached_property
+    def weights(self) -> dict:
+        """(scenario, item) -> probability x shortage cost (planner.instance.scenarios.expected_weights)."""
+        from planner.instance.scenarios import expected_weights
+
+        return expected_weights(self.inst)
+
+
 def update(m, inst) -> bool:
     """Re-point the built model ``m`` at ``inst``, which differs from the instance it was built
     from only in values that live in mutable Params (a study's structure key says when); the
     public re-solve API, as Calliope's ``update_input``. Nothing outside this package names a Param.
 
     Another structure (:func:`structure_key` differs) returns False and changes nothing: build
-    ``inst`` afresh then. Params of a family's ``UPDATES`` are set from ``inst`` directly; if the model has a mutable
-    Param no family can set (the stage and upstream caps), every one is copied from a scratch
-    build of ``inst`` instead, so no value can go stale (and False if that build's shape differs).
+    ``inst`` afresh then. Params of a family's ``UPDATES`` are set from ``inst`` directly, family by
+    family in build order, each family's ``refresh(m)`` (look-ups derived from its Params) after its
+    own; if the model has a mutable Param no family can set (the stage and upstream caps), every one
+    is copied from a scratch build of ``inst`` instead, so no value can go stale (and False if that
+    build's shape differs).
     """
     from pyomo.environ import Param
 
@@ -116,21 +150,39 @@ def update(m, inst) -> bool:
         m.built_key = _key(m.built_from, m.features)
     if _key(inst, m.features) != m.built_key:
         return False
-    setters = {name: f for module in MODULES for name, f in getattr(module, "UPDATES", {}).items()}
-    mutable = [p for p in m.component_objects(Param) if p.mutable]
-    if all(p.local_name in setters for p in mutable):
-        prog = {p.id: p for p in inst.programmes}
-        ip = {i: inst.policy.for_item(i) for i in m.ITEMS}
-        for p in mutable:
-            for k in p:
-                p[k] = setters[p.local_name](ip, prog, k)
+    owner = {name: module for module in MODULES for name in getattr(module, "UPDATES", {})}
+    # Empty Params (a family with no rows here, as the multi-tier caps of a single-tier model) need no setter.
+    mutable = [p for p in m.component_objects(Param) if p.mutable and len(p)]
+    if not all(p.local_name in owner for p in mutable):
+        if not _copy_from(build(inst, m.formulation), m):
+            return False
+        _refresh(m)
         return True
-    return _copy_from(build(inst, m.formulation), m)
+    x = Inputs(m, inst)
+    by_module: dict = {}
+    for p in mutable:
+        by_module.setdefault(owner[p.local_name], []).append(p)
+    for module in MODULES:
+        for p in by_module.get(module, ()):
+            setter = module.UPDATES[p.local_name]
+            for k in p:
+                p[k] = setter(x, k)
+        if hasattr(module, "refresh"):
+            module.refresh(m)
+    return True
+
+
+def _refresh(m) -> None:
+    """Every family's look-ups derived from Param values, recomputed."""
+    for module in MODULES:
+        if hasattr(module, "refresh"):
+            module.refresh(m)
 
 
 def _key(inst, features: frozenset[str]) -> str:
-    # n1_coef writes n1_beta into the N-1 rows' coefficients: there it is structure, not a Param value.
-    return structure_key(inst, frozenset({"n1_beta"}) if "n1_coef" in features else frozenset())
+    # n1_coef writes n1_beta and capacities into the N-1 rows' coefficients: there they are structure,
+    # not Param values.
+    return structure_key(inst, frozenset({"n1_beta", "supply.capacity"}) if "n1_coef" in features else frozenset())
 
 
 def _shape(m) -> tuple[int, int]:
@@ -159,4 +211,4 @@ def _copy_from(fresh, m) -> bool:
     return True
 
 
-__all__ = ["DEFAULT_FORMULATION", "FORMULATIONS", "MODULES", "build", "register_cost", "structure_key", "update"]
+__all__ = ["DEFAULT_FORMULATION", "FORMULATIONS", "MODULES", "Inputs", "build", "register_cost", "structure_key", "update"]

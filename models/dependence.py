@@ -8,10 +8,10 @@ from pyomo.environ import Constraint, Param, Set, quicksum
 from .registry import Lever, register_lever
 
 UPDATES = {
-    # Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update.
-    "country_share_cap_frac": lambda ip, prog, k: ip[k].country_share_cap,
-    "tier_share_cap_frac": lambda ip, prog, k: ip[k[0]].tier_caps[k[2]],
-    "group_share_cap_frac": lambda ip, prog, k: ip[k[0]].group_caps[k[2]],
+    # Mutable Param -> its value at index k, read from the instance's inputs (models.Inputs): models.update.
+    "country_share_cap_frac": lambda x, k: x.ip[k].country_share_cap,
+    "tier_share_cap_frac": lambda x, k: x.ip[k[0]].tier_caps[k[2]],
+    "group_share_cap_frac": lambda x, k: x.ip[k[0]].group_caps[k[2]],
 }
 
 

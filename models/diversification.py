@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, Param, Set, quicksum
 
-UPDATES = {"min_suppliers_n": lambda ip, prog, k: ip[k].min_suppliers}
-"""Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
+UPDATES = {"min_suppliers_n": lambda x, k: x.ip[k].min_suppliers}
+"""Mutable Param -> its value at index k, read from the instance's inputs (models.Inputs): models.update."""
 
 
 def add_to(m, inst) -> None:

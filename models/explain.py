@@ -95,8 +95,7 @@ def force_supplier(m, item: str, country: str, amount: float):
 
     if hasattr(m, "Period") or (item, country) not in m.look.outflows:
         return None
-    cap = m.capacity_u[item, country] + sum(m.added_capacity_u[o] for o in m.look.options_at.get((item, country), ()))
-    amount = min(amount, cap)
+    amount = min(amount, m.look.max_capacity_u[item, country])
     if amount <= 0:
         return None
     m.Entry_Forced = Constraint(expr=quicksum(m.look.outflows[item, country]) >= amount)

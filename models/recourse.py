@@ -24,12 +24,16 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
 
-from planner.instance.scenarios import blocks, chain_recourse, model_scenarios
+from planner.instance.scenarios import blocks, chain_recourse, expected_weights, model_scenarios
 
 from .registry import Lever, register_cost, register_lever
 
-UPDATES = {"scenario_beta_frac": lambda ip, prog, k: ip[k].scenario_beta}
-"""Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
+UPDATES = {
+    "scenario_beta_frac": lambda x, k: x.ip[k].scenario_beta,
+    # probability x shortage cost, the one rule of planner.instance.scenarios (the sign is structure).
+    "shortage_weight_cur_per_u": lambda x, k: x.weights[k],
+}
+"""Mutable Param -> its value at index k, read from the instance's inputs (models.Inputs): models.update."""
 
 
 def add_to(m, inst) -> None:
@@ -40,9 +44,11 @@ def add_to(m, inst) -> None:
         if mode in ("robust", "both") else {}
     cost = {i: p.scenario_shortage_cost for i, p in item_pol.items() if p.scenario_shortage_cost} \
         if mode in ("expected", "both") else {}
+    priced = expected_weights(inst)  # (scenario, item) -> probability x shortage cost, where positive
     found = blocks(inst, model_scenarios(inst), m.ROUTES, set(beta) | set(cost))
+
     def matters(s, i) -> bool:  # a block matters if it has a floor or a positive expected cost
-        return i in beta or cost.get(i, 0.0) * s.probability > 0
+        return i in beta or (s.id, i) in priced
 
     found = [b for b in found if matters(b.scenario, b.item)]
     up = chain_recourse(inst, model_scenarios(inst), set(m.look.outflows), set(beta) | set(cost), matters) \
@@ -54,7 +60,7 @@ def add_to(m, inst) -> None:
     if up is not None:
         limits.update(up.limits)
     m.look.recourse_blocks = {b.key: b for b in found}
-    weight = {b.key: cost.get(b.item, 0.0) * b.scenario.probability for b in found}
+    weight = {b.key: priced.get(b.key, 0.0) for b in found}
 
     m.SCENARIO_BLOCKS = Set(dimen=2, initialize=[b.key for b in found], doc="(scenario, item) touched by the scenario")
     m.SCENARIO_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found for j in b.importers],
@@ -100,9 +106,12 @@ def add_to(m, inst) -> None:
     m.Drawdown = Var(m.SCENARIO_DRAWS, domain=NonNegativeReals, doc="stockpile drawn in the scenario, item unit")
     m.ScenarioShort = Var(m.SHORT_DEMANDS, domain=NonNegativeReals,
                           doc="demand left unserved in the scenario, item unit")
+    # A Param, so that a re-solve with other probabilities (models.update) moves it too.
+    m.shortage_weight_cur_per_u = Param(sorted(k for k, w in weight.items() if w > 0),
+                                        initialize={k: w for k, w in weight.items() if w > 0}, mutable=True)
     if len(m.SHORT_DEMANDS):
-        register_cost(m, "scenario_shortage",
-                      quicksum(weight[s, i] * m.ScenarioShort[s, i, j] for s, i, j in m.SHORT_DEMANDS))
+        register_cost(m, "scenario_shortage", quicksum(m.shortage_weight_cur_per_u[s, i] * m.ScenarioShort[s, i, j]
+                                                       for s, i, j in m.SHORT_DEMANDS))
 
     def crisis_supply_def(m, i, c):
         """CrisisSupply[i,c] = (1 - surge_frac[i,c]) * (sum_j Flow[i,c,j] + sum_k Feed[i,c,k])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
+from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum, value
 
 from .registry import Lever, register_lever
 
-UPDATES = {"n1_beta_frac": lambda ip, prog, k: ip[k].n1_beta}
-"""Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update."""
+UPDATES = {"n1_beta_frac": lambda x, k: x.ip[k].n1_beta}
+"""Mutable Param -> its value at index k, read from the instance's inputs (models.Inputs): models.update."""
 
 
 def add_to(m, inst) -> None:
@@ -29,7 +29,8 @@ def add_to(m, inst) -> None:
     rhs_u = {i: beta[i] * m.look.item_demand_u[i] for i in beta}
 
     def coef(i, a):
-        return min(a, rhs_u[i]) if reduced else a
+        # Reduced: a number (the structure key keeps capacities exact under n1_coef); else the Param itself.
+        return min(value(a), rhs_u[i]) if reduced else a
 
     # One aggregate per item keeps each N-1 row short: O(countries) nonzeros
     # per item instead of O(countries^2) if every row summed all the others.

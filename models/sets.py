@@ -10,7 +10,16 @@ Unit suffixes: ``_u`` item unit (per year), ``_cur`` currency (per year),
 
 from __future__ import annotations
 
-from pyomo.environ import Param, Set
+from pyomo.environ import Param, Set, value
+
+UPDATES = {
+    # Mutable Param -> its value at index k, read from the instance's inputs (models.Inputs): models.update.
+    # Capacities, prices and capex vary across an uncertainty study's samples; the structure key says
+    # when a capacity is structure instead (multi-tier chains, N-2 generators, formulation n1_coef).
+    "capacity_u": lambda x, k: x.inst.supply_by_key[k].capacity,
+    "unit_cost_cur_per_u": lambda x, k: x.inst.supply_by_key[k].unit_cost,
+    "capex_cur": lambda x, k: x.option[k].capex,
+}
 
 
 def add_to(m, inst) -> None:
@@ -42,8 +51,9 @@ def add_to(m, inst) -> None:
     )
 
     m.demand_u = Param(m.DEMANDS, initialize=demand)
-    m.capacity_u = Param(m.SUPPLY_OPTIONS, initialize={k: allowed[k].capacity for k in m.SUPPLY_OPTIONS})
-    m.unit_cost_cur_per_u = Param(m.SUPPLY_OPTIONS, initialize={k: allowed[k].unit_cost for k in m.SUPPLY_OPTIONS})
+    m.capacity_u = Param(m.SUPPLY_OPTIONS, initialize={k: allowed[k].capacity for k in m.SUPPLY_OPTIONS}, mutable=True)
+    m.unit_cost_cur_per_u = Param(m.SUPPLY_OPTIONS, initialize={k: allowed[k].unit_cost for k in m.SUPPLY_OPTIONS},
+                                  mutable=True)
     m.qualification_cost_cur = Param(
         m.SUPPLY_OPTIONS, initialize={k: allowed[k].qualification_cost for k in m.SUPPLY_OPTIONS}
     )
@@ -51,7 +61,7 @@ def add_to(m, inst) -> None:
     m.transport_cur_per_u = Param(m.ROUTES, initialize={k: routes[k][0] for k in m.ROUTES})
     m.tariff_frac = Param(m.ROUTES, initialize={k: routes[k][1] for k in m.ROUTES})
     m.added_capacity_u = Param(m.INVESTMENTS, initialize={o.option: o.capacity for o in options})
-    m.capex_cur = Param(m.INVESTMENTS, initialize={o.option: o.capex for o in options})
+    m.capex_cur = Param(m.INVESTMENTS, initialize={o.option: o.capex for o in options}, mutable=True)
     m.look.option_site = {o.option: (o.item, o.country) for o in options}
 
     # Lookups used by several families; plain dicts keep the build fast.
@@ -62,13 +72,19 @@ def add_to(m, inst) -> None:
     m.look.routes_to = _group(m.ROUTES, lambda r: (r[0], r[2]))  # (item, importer) -> routes
     m.look.options_at = _group(m.INVESTMENTS, lambda o: m.look.option_site[o])  # (item, country) -> options
     m.look.countries_of = _group(m.SUPPLY_OPTIONS, lambda k: k[0])  # item -> supply options
-    # Most an option could ever deliver: existing plus every investment.
-    m.look.max_capacity_u = {
-        k: m.capacity_u[k] + sum(m.added_capacity_u[o] for o in m.look.options_at.get(k, ())) for k in m.SUPPLY_OPTIONS
-    }
+    refresh(m)
     m.look.item_demand_u = {}
     for (i, _), q in demand.items():
         m.look.item_demand_u[i] = m.look.item_demand_u.get(i, 0.0) + q
+
+
+def refresh(m) -> None:
+    """Look-ups derived from the Params' current values (again after models.update sets them)."""
+    # Most an option could ever deliver: existing plus every investment.
+    m.look.max_capacity_u = {
+        k: value(m.capacity_u[k]) + sum(m.added_capacity_u[o] for o in m.look.options_at.get(k, ()))
+        for k in m.SUPPLY_OPTIONS
+    }
 
 
 def _group(index, key) -> dict:

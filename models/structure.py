@@ -44,6 +44,19 @@ def structure_key(inst: Instance, exact: frozenset[str] = frozenset()) -> str:
     _mark(pol, exact)
     for ip in pol.get("items", {}).values():
         _mark(ip, exact)
+    # Table values the model keeps in mutable Params (models/sets.py, recourse.py): an uncertainty
+    # study's samples move them. Capacities are structure where the model bakes them into numbers:
+    # multi-tier chains (feed-link coefficients), N-2 generators (the top suppliers by capacity share)
+    # and the n1_coef formulation (named in ``exact``). A probability's sign decides which blocks exist.
+    capacity_is_structure = "supply.capacity" in exact or bool(inst.bom) or "n2" in inst.policy.scenario_generators
+    for s in d["supply"]:
+        s["unit_cost"] = "mutable"
+        if not capacity_is_structure:
+            s["capacity"] = "mutable"
+    for o in d["investments"]:
+        o["capex"] = "mutable"
+    for sc in d["scenarios"]:
+        sc["probability"] = "positive" if sc["probability"] > 0 else "zero"
     stacked = {p for o in inst.investments if len(o.programmes) > 1 for p in o.programmes}
     for p in d["programmes"]:
         p["budget"] = "mutable"

@@ -12,9 +12,9 @@ from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksu
 from .registry import Lever, register_cost, register_lever
 
 UPDATES = {
-    # Mutable Param -> its value at index k, from (item policies, programmes by id, k): models.update.
-    "rate_frac": lambda ip, prog, k: prog[k].rate,
-    "budget_cur": lambda ip, prog, k: prog[k].budget,
+    # Mutable Param -> its value at index k, read from the instance's inputs (models.Inputs): models.update.
+    "rate_frac": lambda x, k: x.prog[k].rate,
+    "budget_cur": lambda x, k: x.prog[k].budget,
 }
 
 
