@@ -19,10 +19,11 @@ The default builds and solves afresh (:func:`solve_model_case`); a study passes 
 
 
 def cost_only(inst: Instance) -> Instance:
-    """The same instance with every security constraint off (shortage rules kept)."""
+    """The same instance with every security constraint off (shortage rules kept, and the trust rule:
+    who counts as a friend is a definition, not a constraint, so every case reports the same tiers)."""
     p = inst.policy
     off = Policy.security_off().model_copy(
-        update={"allow_shortage": p.allow_shortage, "shortage_penalty": p.shortage_penalty}
+        update={"allow_shortage": p.allow_shortage, "shortage_penalty": p.shortage_penalty, "trust": p.trust}
     )
     return inst.with_policy(off)
 

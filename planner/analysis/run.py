@@ -45,6 +45,11 @@ def result_tables(cmp: Comparison) -> dict[str, pd.DataFrame]:
             stacked.setdefault(name, []).append(df)
     out = {name: pd.concat(parts, ignore_index=True) for name, parts in stacked.items()}
     out["kpis"] = cmp.kpis()
+    rule = cmp.instance.policy.trust
+    if rule is not None and rule.source != "table":  # tiers derived by policy.trust: who is in which, and why
+        from planner.analysis.trust import tiers_table
+
+        out["tiers"] = tiers_table(cmp.instance)
     return out
 
 
@@ -98,6 +103,7 @@ def run_record(
         **({"replayed_from": replayed_from} if replayed_from else {}),
         **({"files": files} if files else {}),
         "policy": cmp.instance.policy.model_dump(mode="json"),
+        **_trust_record(cmp.instance),
         "solver": {"name": "highs", "version": main.solver_version if main else ""},
         "status": main.status if main else None,
         "proven_optimal": bool(main and main.proven_optimal),
@@ -113,6 +119,19 @@ def run_record(
         },
         "command": sys.argv,
     }
+
+
+def _trust_record(inst) -> dict[str, Any]:
+    """run.json's account of derived tiers (policy.trust): the rule in words, each tier's members and
+    the warnings (countries without votes, such as Taiwan)."""
+    rule = inst.policy.trust
+    if rule is None or rule.source == "table":
+        return {}
+    from planner.instance.trust import anchors_of, describe
+
+    return {"trust": {"rule_text": describe(rule, anchors_of(rule, inst)),
+                      "tiers": {t: sorted(c for c, x in inst.tier_of.items() if x == t) for t in inst.meta.tiers},
+                      "notes": list(inst.trust.notes)}}
 
 
 class Replay(BaseModel):

@@ -107,7 +107,7 @@ class _Job:
 
 def _prepare(instance: Path, out_dir: Path | None, fmt: str, *, set_: list[str] | None = None,
              variant: str | None, scenarios: str | None = None, sourcing: str | None = None,
-             overrides: dict | None = None, options=None, **solver) -> _Job:
+             overrides: dict | None = None, options=None, feasibility: bool = True, **solver) -> _Job:
     """THE load step of solve, stress and network: check the output options and --out, parse the
     overrides (or take them as data, from a replay), check the solver options (or take them), and
     load the instance (InstanceError: exit 2, before anything is solved or written)."""
@@ -118,7 +118,7 @@ def _prepare(instance: Path, out_dir: Path | None, fmt: str, *, set_: list[str] 
     options = options if options is not None else _solve_options(**solver)
     if overrides is None:
         overrides = parse_overrides((set_ or []) + _scenario_sets(scenarios))
-    return _Job(instance, _load(instance, overrides, variant), overrides, formats, options)
+    return _Job(instance, _load(instance, overrides, variant, feasibility), overrides, formats, options)
 
 
 def _version(value: bool) -> None:
@@ -184,18 +184,18 @@ def fail(exc: FriendshoreError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _load(path: Path, overrides, variant: str | None):
+def _load(path: Path, overrides, variant: str | None, feasibility: bool = True):
     from planner.instance.io import load_instance
 
-    return load_instance(path, overrides or (), variant=variant)
+    return load_instance(path, overrides or (), variant=variant, feasibility=feasibility)
 
 
 def _warn_numerics(inst, path: Path) -> list[str]:
-    """Numerical-hygiene warnings (ill-conditioning, inconsistent units): printed, never fatal, and
-    returned for the run record (checked once per command)."""
+    """Numerical-hygiene warnings (ill-conditioning, inconsistent units) and the trust rule's (countries
+    without votes): printed, never fatal, and returned for the run record (checked once per command)."""
     from planner.instance.checks import check_numerics
 
-    found = [str(p) for p in check_numerics(inst, str(path))]
+    found = [str(p) for p in check_numerics(inst, str(path))] + list(inst.trust.notes)  # + countries without votes
     for text in found:
         err.print(f"[bold yellow]warning:[/] {text}", highlight=False)
     return found
@@ -652,6 +652,91 @@ def network(
         nw.write(out_dir, job.inst, result, rec, job.formats)
         out.print(f"wrote {', '.join(result.tables)} ({', '.join(job.formats)}), network.graphml, network.png, "
                   f"network.svg and run.json to {out_dir}")
+
+
+@app.command()
+def trust(
+    instance: InstanceArg,
+    cutoff: Annotated[Optional[list[str]], typer.Option(
+        "--cutoff", help="TIER=VALUE: countries whose percentile (or score) reaches VALUE (0-1) are at least TIER. "
+                         "Repeatable; sets a voting rule.")] = None,
+    group: Annotated[Optional[list[str]], typer.Option(
+        "--group", help="TIER=GROUP: members of GROUP (countries.csv groups, e.g. MSP) are at least TIER. "
+                        "Repeatable.")] = None,
+    anchors: Annotated[Optional[str], typer.Option(help="Comma-separated anchor countries [default: the importers].")]
+    = None,
+    measure: Annotated[Optional[str], typer.Option(help="agreement | agreement_half | ideal_point.")] = None,
+    from_year: Annotated[Optional[int], typer.Option(help="First year of the vote window [default: 2010].")] = None,
+    to_year: Annotated[Optional[int], typer.Option(help="Last year of the vote window [default: 2020].")] = None,
+    scale: Annotated[Optional[str], typer.Option(help="percentile | score: what the cut-offs compare with.")] = None,
+    others: Annotated[Optional[str], typer.Option(help="Tier of countries meeting no cut-off [default: the last].")]
+    = None,
+    fallback: Annotated[Optional[str], typer.Option(help="Tier of countries without votes, or 'table' (keep "
+                                                         "countries.csv's) [default: table].")] = None,
+    out_dir: OutOpt = None,
+    set_: SetOpt = None,
+    variant: VariantOpt = None,
+    fmt: FormatOpt = "csv",
+) -> None:
+    """Who counts as a friend: trust tiers from UN General Assembly votes and memberships (docs/trust.md)."""
+    from planner.analysis import trust as tr
+    from planner.instance.io import files_hash, instance_hash
+
+    try:
+        rule = _trust_overrides(cutoff or [], group or [], anchors=anchors, measure=measure, from_year=from_year,
+                                to_year=to_year, scale=scale, others=others, fallback=fallback)
+        # The tiers are shown even where the policy cannot hold under them: that is a finding, said below.
+        job = _prepare(instance, out_dir, fmt, set_=(set_ or []) + rule, variant=variant, feasibility=False)
+        if job.inst.policy.trust is None or job.inst.policy.trust.source == "table":
+            raise InstanceError([Problem("--cutoff", expected="expected a rule: --cutoff TIER=VALUE and/or --group "
+                                         "TIER=GROUP, or policy.trust in the instance (docs/trust.md)")])
+        with err.status("scoring UN General Assembly votes ..."):
+            table = tr.tiers_table(job.inst)
+    except FriendshoreError as exc:
+        fail(exc)
+    from planner.cli.show import print_tiers
+
+    print_tiers(out, job.inst, table)
+    from planner.instance.checks import check_feasibility
+
+    for note in list(job.inst.trust.notes) + [
+            f"under these tiers the policy cannot hold: {p}" for p in check_feasibility(job.inst, "instance.yaml",
+                                                                                        "demand.csv", {})]:
+        err.print(f"[bold yellow]warning:[/] {note}", highlight=False)
+    if out_dir is not None:
+        rec = tr.record(job.inst, instance_path=str(instance), files_hash=files_hash(instance),
+                        instance_hash=instance_hash(job.inst), overrides=job.overrides, variant=variant)
+        tr.write(out_dir, job.inst, instance, rec, job.formats)
+        out.print(f"wrote tiers ({', '.join(job.formats)}), run.json and instance/ (the instance with these tiers) "
+                  f"to {out_dir}")
+
+
+def _trust_overrides(cutoff: list[str], group: list[str], **opts) -> list[str]:
+    """The trust command's options as --set overrides of policy.trust (so one applier checks them)."""
+    def pairs(values: list[str], option: str) -> dict[str, list[str]]:
+        got: dict[str, list[str]] = {}
+        for v in values:
+            tier, sep, rest = v.partition("=")
+            if not sep or not tier.strip() or not rest.strip():
+                raise InstanceError([Problem(option, value=v, expected="expected TIER=VALUE, e.g. ally=0.8")])
+            got.setdefault(tier.strip(), []).append(rest.strip())
+        return got
+
+    sets: list[str] = []
+    cuts, groups = pairs(cutoff, "--cutoff"), pairs(group, "--group")
+    if cuts:
+        sets.append("policy.trust.source=votes")
+        sets.append("policy.trust.cutoffs={" + ", ".join(f"{t}: {v[-1]}" for t, v in cuts.items()) + "}")
+    elif groups:
+        sets.append("policy.trust.source=groups")
+    if groups:
+        sets.append("policy.trust.groups={" + ", ".join(f"{t}: [{', '.join(g)}]" for t, g in groups.items()) + "}")
+    if opts.get("anchors") is not None:
+        sets.append("policy.trust.anchors=[" + ", ".join(a.strip() for a in opts.pop("anchors").split(",")) + "]")
+    for key, v in opts.items():
+        if v is not None:
+            sets.append(f"policy.trust.{key}={v}")
+    return sets
 
 
 @app.command()

@@ -300,3 +300,26 @@ def print_explanation(console, inst: Instance, exp, most: int = 8) -> None:
         shut = e[~e["status"].isin(("optimal", "feasible"))]
         if len(shut):
             console.print(f"  {len(shut)} candidate(s) cannot enter under the policy (see the entry table)", highlight=False)
+
+
+def print_tiers(console, inst: Instance, table) -> None:
+    """The trust rule's tiers: one row per country, changes from countries.csv in bold; then each tier's members."""
+    import math
+
+    from rich.table import Table
+
+    from planner.instance.trust import anchors_of, describe
+
+    rule = inst.policy.trust
+    console.print(f"trust rule: {describe(rule, anchors_of(rule, inst))}", highlight=False)
+    tab = Table(header_style="bold")
+    for col in ("code", "name", "countries.csv", "score", "percentile", "votes", "tier", "basis"):
+        tab.add_column(col, justify="right" if col in ("score", "percentile", "votes") else "left")
+    for r in table.itertuples(index=False):
+        num = (lambda x: "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}")
+        tier = f"[bold]{r.tier}[/]" if r.tier != r.table_tier else r.tier
+        tab.add_row(r.code, r.name, r.table_tier, num(r.score), num(r.percentile), str(r.votes), tier, r.basis)
+    console.print(tab)
+    for t in inst.meta.tiers:
+        members = sorted(table.loc[table["tier"] == t, "code"])
+        console.print(f"{t}: {', '.join(members) if members else '(none)'}", highlight=False)

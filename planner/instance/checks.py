@@ -15,7 +15,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from planner.instance import multitier
+from planner.instance import multitier, trust
 from planner.errors import Problem
 from planner.instance.schema import ALL, DISTRIBUTIONS, KEY_SEP, TABLES, Instance, ItemPolicy, Meta, Policy, join_key
 from planner.instance.tables import LINE, MISSING, OK
@@ -340,6 +340,9 @@ def _policy_names(meta: Meta, file: str, t: Frames) -> list[Problem]:
         if items is not None and item not in items:
             out.append(Problem(file, None, f"policy.items.{item}", item,
                                f"unknown item; expected one of: {_listing(items)}"))
+    dem = t["demand"]
+    importers = set(dem["importer"].dropna()) if dem is not None and "importer" in dem else None
+    out += trust.check_rule(pol.trust, tiers, groups, importers, file)
     if pol.scenario_mode in ("expected", "both") and not any(
             part.scenario_shortage_cost is not None for _, part in _item_policies(pol)):
         out.append(Problem(file, None, "policy.scenario_mode", pol.scenario_mode,

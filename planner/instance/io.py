@@ -687,16 +687,17 @@ def _prechecked(base: Instance, delta: Mapping[str, Any]) -> Instance | None:
 
 # --------------------------------------------------------------------------- public API
 def load_instance(path: str | os.PathLike, overrides: Mapping[str, object] | Iterable[str] = (),
-                  variant: str | None = None) -> Instance:
+                  variant: str | None = None, feasibility: bool = True) -> Instance:
     """Read an instance folder or workbook, apply ``variant`` then ``overrides``, check everything.
 
     ``overrides`` are ``'key=value'`` strings (value in YAML) or a mapping of
     dotted keys to values.  A key is either a dotted path into instance.yaml
     (``policy.tier_caps.concern``) or a cell ``<table>.<k1:k2>.<column>``
     (``supply.gallium:CN.capacity``).  Raises :class:`InstanceError` listing
-    every problem found.
+    every problem found. ``feasibility=False`` leaves out the plain feasibility checks (`trust`
+    shows tiers under which the policy cannot hold, and says so).
     """
-    return _build(lambda: _read(path), overrides, variant)
+    return _build(lambda: _read(path), overrides, variant, feasibility=feasibility)
 
 
 def apply_overrides(inst: Instance, overrides: Mapping[str, object] | Iterable[str] = (),

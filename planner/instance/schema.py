@@ -367,6 +367,36 @@ class ScenarioGenerator(Strict):
     """N-2 pairs are drawn from the k supplier countries with the largest share of any item's capacity."""
 
 
+class TrustRule(Strict):
+    """How the countries' trust tiers are set (``policy.trust``; docs/trust.md). Without one, or with
+    ``source: table``, the tiers are countries.csv's. ``planner.instance.trust`` applies it."""
+
+    source: Literal["table", "votes", "groups"] = "table"
+    """table: countries.csv's tiers; votes: by how closely each country votes with the anchors in the UN General Assembly (and ``groups``); groups: by memberships alone."""
+    measure: Literal["agreement", "agreement_half", "ideal_point"] = "agreement"
+    """agreement: share of identical votes; agreement_half: an abstention against a yes or no counts half; ideal_point: closeness of one-dimensional positions scaled from the votes."""
+    anchors: tuple[str, ...] = ()
+    """Countries (ISO codes) the scores are measured against; empty: the instance's importers."""
+    from_year: int = Field(default=2010, strict=True)
+    """First year of the vote window."""
+    to_year: int = Field(default=2020, strict=True)
+    """Last year of the vote window (the data ends in January 2020)."""
+    scale: Literal["percentile", "score"] = "percentile"
+    """Compare cut-offs with each country's percentile rank among the voting countries (per anchor, then averaged) or with the score itself."""
+    cutoffs: dict[str, Rate] = {}
+    """Tier -> least percentile (or score) for that tier, 0 to 1; the most trusted tier a country reaches wins."""
+    groups: dict[str, tuple[str, ...]] = {}
+    """Tier -> groups (countries.csv ``groups``, e.g. MSP, IPEF) whose members are at least that tier."""
+    others: str | None = None
+    """Tier of countries that reach no cut-off and are in no listed group; default: the last tier."""
+    keep: tuple[str, ...] = ()
+    """Tiers kept from countries.csv whatever the rule (e.g. domestic)."""
+    fallback: str = "table"
+    """Tier of countries without votes in the window (Taiwan has none): 'table' keeps countries.csv's, or a tier name."""
+    min_votes: int = Field(default=100, ge=1, strict=True)
+    """Fewest votes shared with every anchor for a score to count; fewer: treated as no votes."""
+
+
 class Policy(ItemPolicy):
     """Security policy.  Every field can be overridden with ``--set policy.<field>=<value>``."""
 
@@ -384,6 +414,8 @@ class Policy(ItemPolicy):
     """Scenarios generated besides scenarios.csv: n1 (each supplier country), n2 (each pair of top suppliers), chokepoints (each chokepoint)."""
     generator: ScenarioGenerator = ScenarioGenerator()
     """Loss, duration, recovery, probability and top_k of generated scenarios."""
+    trust: TrustRule | None = None
+    """How the countries' tiers are set: None keeps countries.csv's; a rule derives them from UN General Assembly votes and memberships (docs/trust.md)."""
 
     def for_item(self, item: str) -> ItemPolicy:
         """The effective policy of one item: the item override where set, else the instance-wide value."""
@@ -480,7 +512,15 @@ class Instance(Strict):
     # Lookups derived once; cached_property writes to __dict__, which frozen allows.
     @cached_property
     def tier_of(self) -> dict[str, str]:
-        return {c.code: c.tier for c in self.countries}
+        """country -> its trust tier: countries.csv's, or derived by ``policy.trust`` (planner/instance/trust.py)."""
+        return self.trust.tiers
+
+    @cached_property
+    def trust(self):
+        """The tiers under ``policy.trust``, the table of how each was set, and warnings (planner.instance.trust.Trust)."""
+        from planner.instance.trust import derive
+
+        return derive(self)
 
     @cached_property
     def groups_of(self) -> dict[str, tuple[str, ...]]:
@@ -546,13 +586,13 @@ class Instance(Strict):
 
     def members(self, name: str) -> frozenset[str]:
         """Countries in the tier or group called ``name``."""
-        return frozenset(c.code for c in self.countries if c.tier == name or name in c.groups)
+        return frozenset(c.code for c in self.countries if self.tier_of[c.code] == name or name in c.groups)
 
     def programme_hosts(self, p: Programme) -> frozenset[str] | None:
         """Countries eligible to host under ``p`` (None = all)."""
         if ALL in p.hosts:
             return None
-        return frozenset(c.code for c in self.countries if c.code in p.hosts or c.tier in p.hosts)
+        return frozenset(c.code for c in self.countries if c.code in p.hosts or self.tier_of[c.code] in p.hosts)
 
     def replace(self, **update: Any) -> "Instance":
         """A copy with some fields replaced (already-validated parts are not re-validated).

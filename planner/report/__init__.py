@@ -3,4 +3,4 @@ the page with its section registry (page.py), the solve sections (solve_sections
 sections (study_sections.py), both registered on import here, so any use of the package has them,
 inline SVG charts (svg.py) and the page's assets (assets.py)."""
 
-from planner.report import explain_sections, page, period_sections, solve_sections, study_sections  # noqa: F401  (the sections register themselves)
+from planner.report import explain_sections, page, period_sections, solve_sections, study_sections, trust_sections  # noqa: F401  (the sections register themselves)

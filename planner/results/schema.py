@@ -81,6 +81,9 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "uncertainty_choices": (("kind", "text"), ("id", "text"), ("samples", "int"), ("share", "num")),
     "sensitivity": (("kpi", "text"), ("input", "text"), ("s1", "num"), ("s1_conf", "num"), ("st", "num"),
                     ("st_conf", "num")),
+    # Who counts as a friend (planner/instance/trust.py, `friendshore trust` and solves with policy.trust).
+    "tiers": (("code", "text"), ("name", "text"), ("table_tier", "text"), ("score", "num"), ("percentile", "num"),
+              ("votes", "int"), ("tier", "text"), ("basis", "text")),
     # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
     "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
     "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),

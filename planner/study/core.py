@@ -361,6 +361,9 @@ def _finish(study: Study, out: Path, *, resumed: int, ran: int, started: float, 
             files.append(out / f"{name}.csv")
     if plots and len(table):
         files += write_plots(table, fronts, study, out / "plots")  # replaces plots/: the samples' plots go after
+        from planner.study import friends
+
+        files += friends.plot(table, out / "plots")  # runs with different trust tiers (policy.trust)
         if study.spec.uncertainty is not None:
             from planner.study import uncertainty as unc
 

@@ -107,9 +107,10 @@ class RunOutcome:
 class Rejected(Exception):
     """The run's instance was rejected before solving (status 'invalid' or 'infeasible')."""
 
-    def __init__(self, status: str, reason: str):
+    def __init__(self, status: str, reason: str, columns: dict[str, Any] | None = None):
         super().__init__(reason)
-        self.status, self.reason = status, reason
+        self.status, self.reason, self.columns = status, reason, columns or {}
+        """columns: what the run's row can still say (who counts as a friend under its definition)."""
 
 
 # --------------------------------------------------------------------------- instances
@@ -171,8 +172,13 @@ def derive_instance(base: Instance, delta: dict[str, Any], scales=()) -> Instanc
         raise Rejected("invalid", _reason(e.problems)) from None
     problems = check_feasibility(inst, "instance.yaml", "demand.csv", {})
     if problems:
-        raise Rejected("infeasible", "rejected before solving: " + _reason(problems))
+        raise Rejected("infeasible", "rejected before solving: " + _reason(problems), tier_members(inst))
     return inst
+
+
+def tier_members(inst: Instance) -> dict[str, str]:
+    """members_<tier>: the countries in each trust tier (countries.csv's, or policy.trust's), ';'-joined."""
+    return {f"members_{t}": ";".join(sorted(c for c, x in inst.tier_of.items() if x == t)) for t in inst.meta.tiers}
 
 
 def _reason(problems: list[Problem]) -> str:
@@ -270,7 +276,7 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
     try:
         inst = derive_instance(base, task.delta, task.scales)
     except Rejected as r:
-        return _failed(task, r.status, r.reason, started, {"derive_s": time.perf_counter() - t0})
+        return _failed(task, r.status, r.reason, started, {"derive_s": time.perf_counter() - t0, **r.columns})
     derive_s = time.perf_counter() - t0
 
     info: dict[str, Any] = {"update_s": 0.0, "reused": False, "warm_start": "none", "cost_only_s": 0.0}
@@ -396,4 +402,7 @@ def summary_kpis(inst: Instance, kpis: pd.DataFrame, solution) -> dict[str, Any]
     out["min_n1_coverage"] = float(n1.min()) if len(n1) else float("nan")
     q = kpis.loc[kpis["kpi"] == "qualified_suppliers", "friendshored"]
     out["qualified_suppliers"] = float(q.sum()) if len(q) else float("nan")
+    # Who counts as a friend in this run (policy.trust may derive the tiers), and who the plan buys from.
+    out.update(tier_members(inst))
+    out["supplier_countries"] = ";".join(sorted(set(a.loc[a["volume"] > 1e-9, "country"])))
     return out
