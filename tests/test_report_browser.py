@@ -107,7 +107,7 @@ def test_the_browser_builds_csv_that_reads_back_as_the_table(report, tmp_path):
     html = page.read_text(encoding="utf-8")
     probe = html.replace(
         "body.setAttribute('data-ok', '1');",
-        "var pre=document.createElement('pre');pre.id='probe';pre.textContent=toCsv(store.tables['src-allocations']);"
+        "var pre=document.createElement('pre');pre.id='probe';pre.textContent=toCsv(store().tables['src-allocations']);"
         "body.appendChild(pre);body.setAttribute('data-ok', '1');",
     )
     assert probe != html

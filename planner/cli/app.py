@@ -740,6 +740,32 @@ def _trust_overrides(cutoff: list[str], group: list[str], **opts) -> list[str]:
 
 
 @app.command()
+def serve(
+    path: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook to explore, or a finished study "
+                                              "folder to browse.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8050,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but 127.0.0.1 lets other machines in.")]
+    = "127.0.0.1",
+    time_limit: Annotated[float, typer.Option(min=0.1, help="HiGHS time limit per re-solve, seconds.")] = 10.0,
+) -> None:
+    """Interactive what-if explorer in the browser: move a cap or a subsidy and see the re-solved plan (docs/explorer.md)."""
+    from planner.serve.app import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this address can use the "
+                  "explorer (it has no login); bind to 127.0.0.1 unless you mean it.", highlight=False)
+    try:
+        application = create_app(path, time_limit=time_limit)
+    except FriendshoreError as exc:
+        fail(exc)
+    import uvicorn
+
+    out.print(f"Friendshore explorer of {path}: open http://{host if ':' not in host else f'[{host}]'}:{port}/ "
+              "(Ctrl+C stops it)", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def convert(
     instance: InstanceArg,
     to: Annotated[Path, typer.Option("--to", help="Target: a folder, or a path ending in .xlsx.")],

@@ -151,6 +151,7 @@ def _range_checks(t: Frames, files: dict[str, str], moved: set[str] = frozenset(
         return []
     file, out = files["ranges"], []
     tables = [n for n in TABLES if n != "ranges"]
+    keyed: dict[str, pd.Series] = {}  # table -> each row's key, joined once (not once per range)
     for _, r in rg[rg[OK]].iterrows():
         line, table, column = int(r[LINE]), r["table"], r["column"]
         cls = TABLES.get(table)
@@ -179,8 +180,10 @@ def _range_checks(t: Frames, files: dict[str, str], moved: set[str] = frozenset(
         frame = t.get(table)
         if frame is None:
             continue  # the table could not be read: reported already
-        keys = frame[list(cls.key)].apply(lambda row: join_key(row), axis=1) if len(frame) else pd.Series([], dtype=str)
-        hit = frame[keys == r["row"]]
+        if table not in keyed:
+            keyed[table] = pd.Series([join_key(k) for k in zip(*(frame[c] for c in cls.key))], index=frame.index,
+                                     dtype=object) if len(frame) else pd.Series([], dtype=object)
+        hit = frame[keyed[table] == r["row"]]
         if hit.empty:
             out.append(Problem(file, line, "row", r["row"], f"no row of {files[table]} with this key; expected the "
                                                             f"key ({KEY_SEP.join(cls.key)}) of an existing row"))

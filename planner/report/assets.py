@@ -108,7 +108,8 @@ JS = r"""
   window.addEventListener('error', function (e) { record(e.message || e); });
   window.addEventListener('unhandledrejection', function (e) { record(e.reason); });
 
-  var store = JSON.parse(document.getElementById('fs-data').textContent);
+  // Read at use, not once: the explorer (planner/serve) replaces the data with every re-solved plan.
+  function store() { return JSON.parse(document.getElementById('fs-data').textContent); }
 
   function csvCell(v) {
     if (v === null || v === undefined) return '';
@@ -124,7 +125,7 @@ JS = r"""
     return lines.join('\n') + '\n';
   }
   function download(id) {
-    var t = store.tables[id];
+    var t = store().tables[id];
     var blob = new Blob([toCsv(t)], {type: 'text/csv;charset=utf-8'});
     var url = URL.createObjectURL(blob);
     var a = document.createElement('a');
@@ -184,8 +185,8 @@ JS = r"""
 
   if (location.hash === '#selftest') {
     var out = {csv: {}, sort: null, tabs: null};
-    Object.keys(store.tables).forEach(function (id) {
-      var csv = toCsv(store.tables[id]);
+    Object.keys(store().tables).forEach(function (id) {
+      var csv = toCsv(store().tables[id]);
       out.csv[id] = {lines: csv.split('\n').length - 2, header: csv.slice(0, csv.indexOf('\n'))};
     });
     var th = null;

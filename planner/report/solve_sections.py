@@ -243,9 +243,10 @@ def flows(ctx: Ctx) -> str:
     items = sorted(set(a["item"]))
     importers = sorted(set(a["importer"]))
     tabs, panels = [], []
+    # Split once (the explorer redraws this on every move): (item, case) -> its allocations.
+    parts = {k: g for k, g in a.groupby(["item", "case"], sort=False)}
     for n, item in enumerate(items):
-        ai = a[a["item"] == item]
-        by_case = {c: ai[ai["case"] == c] for c in ctx.cases}
+        by_case = {c: parts.get((item, c), a.iloc[0:0]) for c in ctx.cases}
         totals = {c: float(df["volume"].sum()) for c, df in by_case.items()}
         n_src = max([df["country"].nunique() for df in by_case.values()] + [len(importers), 1])
         height = max(170.0, n_src * (sv.FONT + 3) + 40)

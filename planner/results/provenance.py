@@ -5,10 +5,21 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from functools import lru_cache
 from typing import Any
 
 
+@lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    return tuple(_read_versions().items())
+
+
 def versions() -> dict[str, str]:
+    """The versions every run records (read once per process: they cannot change under it)."""
+    return dict(_versions())
+
+
+def _read_versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
     # Everything whose version can change a number or a byte of the outputs.
     for pkg in ("friendshore", "pyomo", "highspy", "pandas", "pydantic", "numpy", "pyarrow", "openpyxl", "pyyaml"):
@@ -75,5 +86,12 @@ def provenance(*, name: str, instance_path: str, files_hash: str, instance_hash:
         "overrides": overrides,
         **({"options": options} if options is not None else {}),
         "versions": versions(),
-        "lock": lock_record(),
+        "lock": dict(_lock_once()),
     }
+
+
+@lru_cache(maxsize=1)
+def _lock_once() -> dict[str, Any]:
+    """lock_record, read once per process for the run records: neither the lock nor the installed
+    packages change under a running process (a study or the explorer records many runs)."""
+    return lock_record()

@@ -50,8 +50,10 @@ class PersistentModel:
     log: list[str] = field(default_factory=list)
 
     @classmethod
-    def first(cls, inst, options: SolveOptions) -> tuple["PersistentModel", SolveResult]:
-        """Build the model of ``inst`` and solve it once, keeping everything a re-solve needs."""
+    def first(cls, inst, options: SolveOptions, stop=None) -> tuple["PersistentModel", SolveResult]:
+        """Build the model of ``inst`` and solve it once, keeping everything a re-solve needs.
+        ``stop()`` (optional), asked during each MIP solve of this model: True interrupts it, and the
+        solve returns its best plan so far, not proven optimal (the explorer's cancel button)."""
         import models
 
         t0 = time.perf_counter()
@@ -59,6 +61,11 @@ class PersistentModel:
         build_s = time.perf_counter() - t0
         opt = make_solver()
         _quiet_updates(opt)
+        if stop is not None:
+            opt.set_instance(m)  # the highspy object exists from here: subscribe before the first solve
+            highs = getattr(opt, "_solver_model", None)
+            if highs is not None and hasattr(highs, "cbMipInterrupt"):
+                highs.cbMipInterrupt.subscribe(lambda e: e.interrupt() if stop() else None)
         res = solve_model(m, _logged(options), solver=opt, build_s=build_s)
         highs = getattr(opt, "_solver_model", None)  # pyomo keeps the highspy object here; no public accessor
         kept = cls(m, opt, highs)
@@ -123,3 +130,41 @@ class PersistentModel:
     def _remember(self, res: SolveResult) -> None:
         if res.has_solution and self.highs is not None:
             self.start = self.highs.getSolution()
+
+
+class ModelCache:
+    """The few most recent persistent models, keyed by (case, structure key): THE reuse rule of
+    studies (one cache per worker thread) and of the explorer (one per browser session)."""
+
+    def __init__(self, max_models: int = 4, stop=None):
+        from collections import OrderedDict
+
+        self.max_models, self.stop = max_models, stop
+        self.slots: OrderedDict = OrderedDict()
+
+    def solve(self, inst, case: str, options: SolveOptions) -> tuple[SolveResult, Any, dict[str, Any]]:
+        """Solve ``inst``, re-solving a kept model of the same structure if there is one; returns
+        (result, the model holding the solution, info: ``reused``, ``warm_start``, ``update_s``,
+        ``kept`` the PersistentModel)."""
+        import models
+
+        info: dict[str, Any] = {"reused": False, "warm_start": "none", "update_s": 0.0}
+        key = (case, models.structure_key(inst))
+        kept = self.slots.get(key)
+        if kept is None:
+            kept, res = PersistentModel.first(inst, options, self.stop)
+            info["kept"] = kept
+            if res.status != "error":
+                self.slots[key] = kept
+                while len(self.slots) > self.max_models:
+                    self.slots.popitem(last=False)
+            return res, kept.model, info
+        again = kept.resolve(inst, options)
+        if again is None:  # the key missed a structural difference: build this one afresh
+            self.slots.pop(key, None)
+            return self.solve(inst, case, options)
+        res, run_info = again
+        self.slots.move_to_end(key)
+        if res.status == "error":
+            self.slots.pop(key, None)
+        return res, kept.model, {**info, **run_info, "reused": True, "kept": kept}

@@ -31,7 +31,7 @@ from planner.instance.checks import check_feasibility
 from planner.errors import InstanceError, Problem
 from planner.instance.schema import ALL, TABLES, Instance
 from planner.solve.highs import SolveOptions, SolveResult, solve_model
-from planner.solve.persistent import PersistentModel
+from planner.solve.persistent import ModelCache
 
 MAX_SLOTS = 4
 """Persistent models kept per worker thread (least recently used dropped)."""
@@ -195,15 +195,15 @@ comes from processes (local workers, or Dask workers started with one thread eac
 
 
 def _state() -> threading.local:
-    if not hasattr(_LOCAL, "slots"):
-        _LOCAL.slots = OrderedDict()
+    if not hasattr(_LOCAL, "cache"):
+        _LOCAL.cache = ModelCache(MAX_SLOTS)
         _LOCAL.references = OrderedDict()
     return _LOCAL
 
 
 def reset_worker_state() -> None:
     """Forget this thread's persistent models and cached cost-only solutions."""
-    for name in ("slots", "references"):
+    for name in ("cache", "references"):
         if hasattr(_LOCAL, name):
             delattr(_LOCAL, name)
 
@@ -211,37 +211,19 @@ def reset_worker_state() -> None:
 def solve_case(inst: Instance, case: str, options: SolveOptions, persistent: bool) -> tuple[SolveResult, Any, dict]:
     """Solve ``inst``; returns (result, model holding the solution, info).
 
-    Persistent: a kept :class:`planner.solve.persistent.PersistentModel` of the same structure is
-    re-solved (the few most recent per worker). info: ``reused`` (a kept model was re-solved),
-    ``warm_start`` (none | used | rejected | stale), ``update_s`` (seconds to push the Param changes).
+    Persistent: this thread's :class:`planner.solve.persistent.ModelCache` re-solves a kept model of
+    the same structure (the few most recent per worker). info: ``reused`` (a kept model was
+    re-solved), ``warm_start`` (none | used | rejected | stale), ``update_s`` (seconds to push the
+    Param changes), ``kept`` (the persistent model).
     """
     import models
 
-    info: dict[str, Any] = {"reused": False, "warm_start": "none", "update_s": 0.0}
     if not persistent:
         t0 = time.perf_counter()
         m = models.build(inst)
-        return solve_model(m, options, build_s=time.perf_counter() - t0), m, info
-    slots: OrderedDict = _state().slots
-    key = (case, models.structure_key(inst))
-    kept = slots.get(key)
-    if kept is None:
-        kept, res = PersistentModel.first(inst, options)
-        info["kept"] = kept
-        if res.status != "error":
-            slots[key] = kept
-            while len(slots) > MAX_SLOTS:
-                slots.popitem(last=False)
-        return res, kept.model, info
-    again = kept.resolve(inst, options)
-    if again is None:  # the key missed a structural difference: build this one afresh
-        slots.pop(key, None)
-        return solve_case(inst, case, options, persistent)
-    res, run_info = again
-    slots.move_to_end(key)
-    if res.status == "error":
-        slots.pop(key, None)
-    return res, kept.model, {**info, **run_info, "reused": True, "kept": kept}
+        return solve_model(m, options, build_s=time.perf_counter() - t0), m, \
+            {"reused": False, "warm_start": "none", "update_s": 0.0}
+    return _state().cache.solve(inst, case, options)
 
 
 # --------------------------------------------------------------------------- one run
