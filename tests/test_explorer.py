@@ -113,7 +113,7 @@ def test_the_api_re_solves_validates_and_never_crashes(server, tmp_path):
     # Bad values get --set's own words; a key that is not a control, or a broken request, is refused.
     code, bad = c.solve(3, {"policy.tier_caps.concern": 1.5})
     assert bad["status"] == "invalid" and "expected less than or equal to 1" in bad["problems"][0]
-    code, bad = c.solve(4, {"supply.cobalt:CD.capacity": 1})
+    code, bad = c.solve(4, {"supply.nickel:ID.capacity": 1})  # a table cell that is not one of the controls
     assert bad["status"] == "invalid" and "one of the page's controls" in bad["problems"][0]
     code, bad = c.solve(5, {}, raw=b"{not json")
     assert code == 400 and bad["status"] == "error"
@@ -123,6 +123,11 @@ def test_the_api_re_solves_validates_and_never_crashes(server, tmp_path):
     # Solve-time infeasibility: the plain-words diagnosis.
     code, inf = c.solve(9, {"policy.country_share_cap": 0.3})
     assert inf["status"] == "infeasible" and "policy cannot all hold" in inf["headline"] and "diagnosis" in inf["sections"]
+    # An uncertain input (ranges.csv) moves within its range like a policy level, and re-solves in place.
+    code, u = c.solve(10, {"supply.lithium:CN.unit_cost": 16.0})
+    cli_u = _cli_kpis(tmp_path, "supply.lithium:CN.unit_cost=16")
+    assert u["status"] == "optimal" and u["timing"]["reused"] is True
+    assert u["kpis"]["total_cost"] == pytest.approx(cli_u.loc["total_cost", "friendshored"], rel=1e-6)
     # Sessions do not share settings: a new one starts from the instance as given.
     other = Client(server)
     code, fresh = other.solve(1, {})

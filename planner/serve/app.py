@@ -62,6 +62,11 @@ def _control_html(c: Control) -> str:
         return (f'<div class="ctl" data-key="{key}" data-kind="level" title="{h}"><label><input type="checkbox" '
                 f'class="on"{" checked" if on else ""}> {label}</label><input type="range" min="0" max="1" step="0.01" '
                 f'value="{v:g}"{"" if on else " disabled"}><output>{f"{v:.2f}" if on else "off"}</output></div>')
+    if c.kind == "value":
+        lo, hi = c.bounds
+        return (f'<div class="ctl" data-key="{key}" data-kind="value" title="{h}"><label>{label}</label>'
+                f'<input type="range" min="{lo:g}" max="{hi:g}" step="{(hi - lo) / 100:g}" value="{c.value:g}">'
+                f'<output>{c.value:g}</output></div>')
     if c.kind in ("count", "number"):
         v = "" if c.value is None else f"{c.value:g}"
         step = "1" if c.kind == "count" else "any"
@@ -91,7 +96,8 @@ def page(ex: Explorer, ctls: list[Control]) -> str:
             f"<option>{html.escape(v)}</option>" for v in inst.meta.variants)
         groups.setdefault("policy", []).insert(0, f'<div class="ctl" data-key="variant" data-kind="choice">'
                                                   f'<label>variant</label><select>{opts}</select></div>')
-    titles = {"policy": "Policy", "items": "Per item", "programmes": "Subsidy programmes"}
+    titles = {"policy": "Policy", "items": "Per item", "programmes": "Subsidy programmes",
+              "uncertain inputs": "Uncertain inputs (ranges.csv)"}
     panel = "".join(f'<details{" open" if g == "policy" else ""}><summary>{titles.get(g, g)}</summary>{"".join(x)}'
                     f"</details>" for g, x in groups.items())
     csp = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
@@ -142,6 +148,7 @@ EXPLORER_JS = r"""
       var on = el.querySelector('input.on').checked;
       return on ? Number(el.querySelector('input[type=range]').value) : null;
     }
+    if (kind === 'value') return Number(el.querySelector('input[type=range]').value);
     if (kind === 'count' || kind === 'number') {
       var v = el.querySelector('input').value;
       return v === '' ? null : (kind === 'count' ? parseInt(v, 10) : Number(v));
@@ -256,6 +263,8 @@ EXPLORER_JS = r"""
         var on = el.querySelector('input.on').checked, range = el.querySelector('input[type=range]');
         range.disabled = !on;
         el.querySelector('output').textContent = on ? Number(range.value).toFixed(2) : 'off';
+      } else if (el.getAttribute('data-kind') === 'value') {
+        el.querySelector('output').textContent = Number(el.querySelector('input[type=range]').value).toPrecision(4);
       }
       schedule();
     });

@@ -25,6 +25,8 @@ class Control:
     options: tuple[str, ...] = field(default_factory=tuple)
     """choice and multi: the allowed values."""
     section: str = "policy"
+    bounds: tuple[float, float] | None = None
+    """value: the low and high of an uncertain input's documented range (ranges.csv)."""
 
 
 def _args(ann) -> tuple:
@@ -116,6 +118,11 @@ def controls(inst: Instance) -> list[Control]:
             if not isinstance(v, dict):
                 out.append(Control(f"policy.items.{item}.tier_caps.{t}", f"{item}: tier cap {t}", "level", v,
                                    _help(ItemPolicy, "tier_caps"), section="items"))
+    # Uncertain inputs (ranges.csv): each between its documented low and high, at the table's value.
+    for r in inst.ranges:
+        out.append(Control(f"{r.table}.{r.row}.{r.column}", f"{r.row} {r.column}", "value", r.central,
+                           f"{r.distribution} in [{r.low:g}, {r.high:g}]; {r.source}", section="uncertain inputs",
+                           bounds=(r.low, r.high)))
     for p in inst.programmes:
         out.append(Control(f"programmes.{p.id}.rate", f"{p.id}: rate", "level", p.rate, _help(Programme, "rate"),
                            section="programmes"))
