@@ -16,7 +16,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pandas as pd
@@ -69,23 +68,32 @@ def server(tmp_path):
 
 
 class Client:
-    """urllib with cookies: one browser session."""
+    """One page load: its session (named in the page) sent with every request, as the page's script does."""
 
     def __init__(self, url: str):
-        self.url = url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-        with self.opener.open(url, timeout=30) as r:
-            r.read()
+        import re
 
-    def solve(self, seq: int, settings: dict, raw: bytes | None = None) -> tuple[int, dict]:
-        data = raw if raw is not None else json.dumps({"seq": seq, "settings": settings}).encode()
-        req = urllib.request.Request(self.url + "api/solve", data=data, headers={"Content-Type": "application/json"})
+        self.url = url
+        with urllib.request.urlopen(url, timeout=30) as r:
+            self.session = re.search(r'<body data-session="([^"]+)"', r.read().decode()).group(1)
+
+    def post(self, route: str, data: bytes, session: bool = True):
+        headers = {"Content-Type": "application/json", **({"X-FS-Session": self.session} if session else {})}
+        req = urllib.request.Request(self.url + route, data=data, headers=headers)
         try:
-            with self.opener.open(req, timeout=120) as r:
+            with urllib.request.urlopen(req, timeout=120) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             with e:
                 return e.code, json.loads(e.read())
+
+    def solve(self, seq: int, settings: dict, raw: bytes | None = None, session: bool = True) -> tuple[int, dict]:
+        data = raw if raw is not None else json.dumps({"seq": seq, "settings": settings}).encode()
+        return self.post("api/solve", data, session)
+
+    def get(self, route: str) -> bytes:
+        with urllib.request.urlopen(f"{self.url}{route}?session={self.session}", timeout=60) as r:
+            return r.read()
 
 
 def _cli_kpis(tmp: Path, *sets: str) -> pd.DataFrame:
@@ -128,16 +136,19 @@ def test_the_api_re_solves_validates_and_never_crashes(server, tmp_path):
     cli_u = _cli_kpis(tmp_path, "supply.lithium:CN.unit_cost=16")
     assert u["status"] == "optimal" and u["timing"]["reused"] is True
     assert u["kpis"]["total_cost"] == pytest.approx(cli_u.loc["total_cost", "friendshored"], rel=1e-6)
-    # Sessions do not share settings: a new one starts from the instance as given.
+    # Sessions do not share settings: a new page load starts from the instance as given, and its
+    # numbering starts again without being taken for an old request.
     other = Client(server)
     code, fresh = other.solve(1, {})
+    assert fresh["status"] == "optimal"
     cli0 = _cli_kpis(tmp_path)
     assert fresh["kpis"]["total_cost"] == pytest.approx(cli0.loc["total_cost", "friendshored"], rel=1e-6)
     # Downloads of the session's last plan.
-    with c.opener.open(server + "api/download/tables.zip", timeout=60) as z:
-        assert z.read()[:2] == b"PK"
-    with c.opener.open(server + "api/download/report.html", timeout=60) as h:
-        assert b"Friendshore report" in h.read()
+    assert c.get("api/download/tables.zip")[:2] == b"PK"
+    assert b"Friendshore report" in c.get("api/download/report.html")
+    # A request without the page's session header (as a cross-site form would send) is refused.
+    code, bad = c.solve(20, {}, session=False)
+    assert code == 409 and "session" in bad["message"]
 
 
 @pytest.fixture(scope="module")
@@ -261,9 +272,8 @@ def test_cancel_stops_a_long_solve_and_returns_what_it_has(tmp_path):
         t0 = time.time()
         t.start()
         time.sleep(3.0)
-        req = urllib.request.Request(url + "api/cancel", data=b"", method="POST")
-        with c.opener.open(req, timeout=30) as resp:
-            assert json.loads(resp.read())["status"] == "cancelling"
+        code, resp = c.post("api/cancel", b"")
+        assert code == 200 and resp["status"] == "cancelling"
         t.join(timeout=120)
         assert not t.is_alive() and got["code"] == 200
         assert got["r"]["status"] in ("feasible", "no_solution") and not got["r"].get("proven_optimal")

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from planner.serve.controls import Control, controls
 from planner.serve.session import Explorer
 
-COOKIE = "fs_session"
+SESSION_HEADER = "X-FS-Session"
 MAX_BODY = 64_000
 """Largest request body accepted (settings of every control fit in a few kB)."""
 
@@ -142,6 +142,10 @@ EXPLORER_JS = r"""
   'use strict';
   var body = document.body, seq = 0, timer = null, pins = [], current = null, changed = null, ticker = null;
   var dirty = {};
+  var session = body.getAttribute('data-session');
+  document.querySelectorAll('p.dl a').forEach(function (a) {
+    a.href = a.getAttribute('href') + '?session=' + encodeURIComponent(session);
+  });
   function ctlValue(el) {
     var kind = el.getAttribute('data-kind');
     if (kind === 'level') {
@@ -245,7 +249,7 @@ EXPLORER_JS = r"""
       setState('solving ... ' + ((performance.now() - t0) / 1000).toFixed(1) + ' s');
       document.getElementById('cancel').disabled = false;
     }, 1000);
-    fetch('api/solve', {method: 'POST', headers: {'Content-Type': 'application/json'}, credentials: 'same-origin',
+    fetch('api/solve', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-FS-Session': session},
       body: JSON.stringify({seq: my, settings: s})})
       .then(function (res) { return res.json(); })
       .then(function (r) {
@@ -271,7 +275,7 @@ EXPLORER_JS = r"""
   });
   document.getElementById('reset').addEventListener('click', function () { location.reload(); });
   document.getElementById('cancel').addEventListener('click', function () {
-    fetch('api/cancel', {method: 'POST', credentials: 'same-origin'});
+    fetch('api/cancel', {method: 'POST', headers: {'X-FS-Session': session}});
     setState('cancelling: the best plan so far comes back, not proven optimal');
   });
   document.getElementById('pin').addEventListener('click', function () {
@@ -301,19 +305,28 @@ def create_app(path: Path, *, time_limit: float = 10.0):
     allowed = {c.key for c in ctls} | ({"variant"} if ex.base.meta.variants else set())
     body = page(ex, ctls)
 
-    def session_of(request: Request):
-        return ex.session(request.cookies.get(COOKIE))
+    def session_of(request: Request, create: bool = False):
+        """The page's session: a new one per page load (so tabs and reloads never share settings or
+        sequence numbers), named by the X-FS-Session header of the page's script (a header a
+        cross-site form cannot send) or, for downloads, the session query parameter."""
+        if create:
+            return ex.session(None)
+        sid = request.headers.get(SESSION_HEADER) or request.query_params.get("session")
+        return ex.sessions.get(sid) if sid else None
 
-    def with_cookie(resp: Response, sid: str) -> Response:
-        resp.set_cookie(COOKIE, sid, httponly=True, samesite="strict")
-        return resp
+    def unknown() -> Response:
+        return JSONResponse({"status": "error", "message": "unknown or expired session: reload the page"},
+                            status_code=409)
 
     async def index(request: Request) -> Response:
-        s = session_of(request)
-        return with_cookie(HTMLResponse(body), s.id)
+        s = session_of(request, create=True)
+        return HTMLResponse(body.replace("<body>", f'<body data-session="{s.id}">', 1),
+                            headers={"Cache-Control": "no-store"})
 
     async def solve(request: Request) -> Response:
         s = session_of(request)
+        if s is None:
+            return unknown()
         raw = await request.body()
         try:
             if len(raw) > MAX_BODY:
@@ -321,24 +334,27 @@ def create_app(path: Path, *, time_limit: float = 10.0):
             msg = json.loads(raw)
             seq, settings = int(msg["seq"]), dict(msg.get("settings") or {})
         except (ValueError, KeyError, TypeError) as e:
-            return with_cookie(JSONResponse({"status": "error", "message": f"bad request: {e}"}, status_code=400), s.id)
+            return JSONResponse({"status": "error", "message": f"bad request: {e}"}, status_code=400)
         s.latest = max(s.latest, seq)
         try:
             out = await run_in_threadpool(ex.solve, s, seq, settings, allowed)
         except Exception as exc:  # noqa: BLE001 - the server never crashes on a request; the page says why
-            return with_cookie(JSONResponse({"status": "error", "seq": seq, "message": f"{type(exc).__name__}: {exc}"}),
-                               s.id)
+            return JSONResponse({"status": "error", "seq": seq, "message": f"{type(exc).__name__}: {exc}"})
         payload = dict(out.payload)
         payload["reproduce"] = reproduce(path, settings)
-        return with_cookie(JSONResponse(_jsonable(payload)), s.id)
+        return JSONResponse(_jsonable(payload))
 
     async def cancel(request: Request) -> Response:
         s = session_of(request)
+        if s is None:
+            return unknown()
         s.cancel.set()  # the running solve of this session stops at HiGHS's next check
-        return with_cookie(JSONResponse({"status": "cancelling"}), s.id)
+        return JSONResponse({"status": "cancelling"})
 
     async def download(request: Request) -> Response:
         s = session_of(request)
+        if s is None:
+            return unknown()
         name = request.path_params["name"]
         if s.last is None:
             return JSONResponse({"status": "error", "message": "no plan solved yet"}, status_code=404)
