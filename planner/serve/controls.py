@@ -111,13 +111,15 @@ def controls(inst: Instance) -> list[Control]:
         out.append(Control(f"policy.{name}", name.replace("_", " "), k, list(value) if k == "multi" else value,
                            _help(Policy, name), options))
     # Per item: the caps an item can override (tier and country caps), where the instance has the tier cap.
+    # Per item: the tier and group caps the instance sets (its own or inherited), each item's own slider.
     for item in sorted(i.id for i in inst.items):
         ip = pol.for_item(item)
-        for t in sorted((ip.tier_caps or {})):
-            v = ip.tier_caps[t]
-            if not isinstance(v, dict):
-                out.append(Control(f"policy.items.{item}.tier_caps.{t}", f"{item}: tier cap {t}", "level", v,
-                                   _help(ItemPolicy, "tier_caps"), section="items"))
+        for name in ("tier_caps", "group_caps"):
+            for t in sorted(getattr(ip, name) or {}):
+                v = getattr(ip, name)[t]
+                if not isinstance(v, dict):
+                    out.append(Control(f"policy.items.{item}.{name}.{t}", f"{item}: {name[:-5]} cap {t}", "level", v,
+                                       _help(ItemPolicy, name), section="items"))
     # Uncertain inputs (ranges.csv): each between its documented low and high, at the table's value.
     for r in inst.ranges:
         out.append(Control(f"{r.table}.{r.row}.{r.column}", f"{r.row} {r.column}", "value", r.central,
