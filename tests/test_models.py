@@ -198,3 +198,35 @@ def test_infeasible_policy_is_never_reported_optimal(solve_tiny):
     res, s = solve_tiny(tiny(AB, DEM, policy=Policy(country_share_cap=0.4)))
     assert res.status in ("infeasible", "infeasible_or_unbounded")
     assert not res.proven_optimal and s is None
+
+
+def test_a_tariff_above_100_percent_is_costed_and_warned_about_only_above_300(tmp_path):
+    # Issue 20: US tariffs on Chinese goods reached 145 %. JP needs 100 t; CN sells at 10/t with a
+    # tariff of 1.45 (landed 10 + 14.5 = 24.5/t), AU at 20/t but only 40 t. The plan buys AU's 40 t
+    # (800) and 60 t from CN: purchase 600 + tariff 60 x 14.5 = 870, total 2270. A rate of 1.45 is
+    # accepted without a warning; 3.5 (written for 350 %) gets the numerics warning.
+    from planner.analysis.cases import solve_case
+    from planner.instance.checks import check_numerics
+    from planner.instance.io import apply_overrides, load_instance
+    from planner.solve.highs import SolveOptions
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "instance.yaml").write_text("name: tariff\ncurrency: USD\ntiers: [ally, concern]\n")
+    for name, text in {
+        "countries": "code,name,tier\nJP,Japan,ally\nAU,Australia,ally\nCN,China,concern\n",
+        "items": "id,name,unit\nx,X,t\n",
+        "supply": "item,country,capacity,unit_cost,qualification_cost,min_order\nx,CN,1000,10,0,0\nx,AU,40,20,0,0\n",
+        "demand": "importer,item,quantity\nJP,x,100\n",
+        "lanes": "origin,importer,transport_cost,tariff_rate\nCN,JP,0,1.45\nAU,JP,0,0\n",
+    }.items():
+        (folder / f"{name}.csv").write_text(text)
+    inst = load_instance(folder)
+    res, s = solve_case(inst, "friendshored", SolveOptions(rel_gap=0))
+    assert res.objective == pytest.approx(2270.0)
+    costs = dict(zip(s.costs["component"], s.costs["value"]))
+    assert costs["tariff"] == pytest.approx(870.0) and costs["purchase"] == pytest.approx(1400.0)
+    assert not [p for p in check_numerics(inst) if p.column == "tariff_rate"]
+    high = apply_overrides(inst, {"lanes.CN:JP:*.tariff_rate": 3.5})
+    warned = [p for p in check_numerics(high) if p.column == "tariff_rate"]
+    assert warned and "350 %" in str(warned[0])

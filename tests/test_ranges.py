@@ -42,7 +42,7 @@ def test_ranges_load_and_survive_a_workbook_round_trip(tmp_path):
     ("supply,cases:seattle,item,1,2,3,uniform,,x", "column", "not a numeric column of supply"),
     ("supply,cases:seattle,capacity,300,350,400,beta,,x", "distribution", "expected one of uniform"),
     ("supply,cases:seattle,capacity,360,350,400,uniform,,x", "central", "outside [low, high]"),
-    ("lanes,seattle:new_york:cases,tariff_rate,0,0,1.5,uniform,,x", "high", "outside what lanes.tariff_rate allows"),
+    ("supply,cases:seattle,surge,0,1,1.5,uniform,,x", "high", "outside what supply.surge allows"),
     ("nothing,a,b,1,2,3,uniform,,x", "table", "unknown table"),
 ])
 def test_a_bad_range_names_file_row_column_and_value(tmp_path, row, column, text):

@@ -511,6 +511,10 @@ BASELINE_RATIO = 10.0
 """Baseline volumes of an (importer, item) this factor away from its demand look like mixed units."""
 
 
+TARIFF_WARN = 3.0
+"""A tariff rate above this (300 %) gets a warning: it was probably written in percent."""
+
+
 def check_numerics(inst: Instance, source: str | None = None) -> list[Problem]:
     """Warnings, not errors: numbers that make the model ill-conditioned or look like inconsistent units.
 
@@ -565,6 +569,12 @@ def check_numerics(inst: Instance, source: str | None = None) -> list[Problem]:
             out.append(Problem(file(at[1]), None, at[2], f"{at[0]:g}",
                                f"ill-conditioned {what}: {big} is {hi[0] / lo[0]:.1e} times {small}, more than "
                                f"{SPAN_LIMIT:.0e}; the solver may return a wrong answer. Suggestion: {advice}"))
+    # Tariffs are fractions: above TARIFF_WARN (300 %) one was probably written in percent.
+    for ln in inst.lanes:
+        if ln.tariff_rate > TARIFF_WARN:
+            out.append(Problem(file("lanes"), None, "tariff_rate", f"{ln.tariff_rate:g}",
+                               f"a tariff of {100 * ln.tariff_rate:g} % on {ln.origin} -> {ln.importer} ({ln.item}); "
+                               f"rates are fractions (1.45 = 145 %). Suggestion: check it is not written in percent"))
     # Mixed units: numbers of one item that differ by far more than real data does.
     by_item: dict[str, list] = defaultdict(list)
     for s in inst.supply:

@@ -106,8 +106,8 @@ class Lane(Strict):
     """Item id, or '*' for every item (a row for a named item overrides the '*' row)."""
     transport_cost: NonNeg = 0.0
     """Freight and insurance, currency per item unit."""
-    tariff_rate: Rate = 0.0
-    """Ad-valorem tariff on the unit cost, fraction in [0, 1]."""
+    tariff_rate: NonNeg = 0.0
+    """Ad-valorem tariff on the unit cost, a fraction (1.45 = 145 %; any non-negative rate, a warning above 3)."""
     chokepoints: tuple[str, ...] = ()
     """Named sea lanes the route passes (e.g. malacca;red_sea), separated by ';'; a scenario blocking one closes the lane."""
     transit_days: NonNeg = 0.0
