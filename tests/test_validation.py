@@ -49,7 +49,8 @@ def test_negative(tmp_path):
 
 
 @pytest.mark.parametrize("table,text,row,column", [
-    ("lanes_csv", "origin,importer,item,tariff_rate\nCN,JP,*,1.2\n", 2, "tariff_rate"),
+    ("supply_csv", "item,country,capacity,unit_cost,qualification_cost,min_order,surge\ngallium,CN,300,1,0,0,1.2\n",
+     2, "surge"),
     ("programmes_csv", "id,funding_country,rate,budget\njp_minerals,JP,-0.1,10\n", 2, "rate"),
     ("baseline_csv", "importer,item,country,share\nJP,gallium,CN,1.5\n", 2, "share"),
 ])
@@ -329,7 +330,7 @@ def test_every_problem_in_every_file_is_reported_at_once(tmp_path):
         instance_yaml="name: tiny\npolicy:\n  country_share_cap: 1.5\n",
         supply_csv="item,country,capacity,unit_cost\ngallium,CN,300,10\ngallium,US,lots,12\ngallium,AU,100,13\n",
         demand_csv="importer,item,quantity\nJP,gallium,150\nXX,gallium,1\n",
-        lanes_csv="origin,importer,item,tariff_rate\nCN,JP,*,2\n",
+        lanes_csv="origin,importer,item,tariff_rate\nCN,JP,*,-2\n",  # any rate >= 0 is allowed (1.45 = 145 %)
         baseline_csv="importer,item,country,share\nJP,gallium,CN,0.5\n",
     )
     problems = problems_of(folder)
