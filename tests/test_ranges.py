@@ -141,24 +141,34 @@ def test_an_uncertainty_study_re_optimises_each_sample(tmp_path):
     assert "Uncertainty" in html and "KPIs over the samples" in html
 
 
-def test_sobol_indices_find_the_one_input_that_drives_the_cost(tmp_path):
-    # tests/test_explain.py's instance: CN 50 t at 10, AU 40 t at 20 (full), US the marginal 10 t at
-    # unit cost c_US; KR (35/t) is never used. Cost = 500 + 800 + 10 c_US: c_US alone drives it, so its
-    # first-order index is ~1 and KR's unit cost (and the untouched CN cap, 1000 >> 50) get ~0.
+def _explain_study(tmp_path, ranges: str, uncertainty: str, supply_edit: tuple[str, str] | None = None) -> Path:
+    """tests/test_explain.py's instance with ``ranges`` (rows of ranges.csv), studied with ``uncertainty``
+    (the study's uncertainty mapping, YAML flow text); returns the study's output folder."""
     from tests.test_explain import instance
 
     instance(tmp_path)
     folder = tmp_path / "i-0.5-40-False"
-    (folder / "ranges.csv").write_text(HEAD + "supply,ndpr:US,unit_cost,25,30,35,uniform,,assumption\n"
-                                              "supply,ndpr:KR,unit_cost,30,35,40,uniform,,assumption\n"
-                                              "supply,ndpr:CN,capacity,900,1000,1100,uniform,,assumption\n")
+    if supply_edit is not None:
+        supply = folder / "supply.csv"
+        supply.write_text(supply.read_text().replace(*supply_edit))
+    (folder / "ranges.csv").write_text(HEAD + ranges)
     study = tmp_path / "s.yaml"
-    study.write_text(f"name: s\nbase: {folder}\ncompare: false\nsolver: {{rel_gap: 0}}\n"
-                     "uncertainty: {samples: 32, method: saltelli, seed: 5}\n")
+    study.write_text(f"name: s\nbase: {folder}\ncompare: false\nsolver: {{rel_gap: 0}}\nuncertainty: {uncertainty}\n")
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1"],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_sobol_indices_find_the_one_input_that_drives_the_cost(tmp_path):
+    # tests/test_explain.py's instance: CN 50 t at 10, AU 40 t at 20 (full), US the marginal 10 t at
+    # unit cost c_US; KR (35/t) is never used. Cost = 500 + 800 + 10 c_US: c_US alone drives it, so its
+    # first-order index is ~1 and KR's unit cost (and the untouched CN cap, 1000 >> 50) get ~0.
+    out = _explain_study(tmp_path, "supply,ndpr:US,unit_cost,25,30,35,uniform,,assumption\n"
+                                   "supply,ndpr:KR,unit_cost,30,35,40,uniform,,assumption\n"
+                                   "supply,ndpr:CN,capacity,900,1000,1100,uniform,,assumption\n",
+                         "{samples: 32, method: saltelli, seed: 5}")
     import pandas as pd
 
     res = pd.read_csv(out / "results.csv")
@@ -283,21 +293,10 @@ def test_the_study_evaluates_the_plan_in_the_solved_model_as_a_fresh_build_would
 
     from planner.analysis.evaluate import central_plan, evaluate_plan
     from planner.solve.highs import SolveOptions
-    from tests.test_explain import instance
-
-    instance(tmp_path)
+    out = _explain_study(tmp_path, "supply,ndpr:US,capacity,2,20,38,uniform,,assumption\n"
+                                   "supply,ndpr:KR,unit_cost,25,35,40,uniform,,assumption\n",
+                         "{samples: 40, seed: 3}", supply_edit=("ndpr,US,1000,", "ndpr,US,20,"))
     folder = tmp_path / "i-0.5-40-False"
-    supply = folder / "supply.csv"
-    supply.write_text(supply.read_text().replace("ndpr,US,1000,", "ndpr,US,20,"))
-    (folder / "ranges.csv").write_text(HEAD + "supply,ndpr:US,capacity,2,20,38,uniform,,assumption\n"
-                                              "supply,ndpr:KR,unit_cost,25,35,40,uniform,,assumption\n")
-    study = tmp_path / "s.yaml"
-    study.write_text(f"name: s\nbase: {folder}\ncompare: false\nsolver: {{rel_gap: 0}}\n"
-                     "uncertainty: {samples: 40, seed: 3}\n")
-    out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "planner", "study", str(study), "--out", str(out), "--workers", "1"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
     exact = SolveOptions(rel_gap=0.0)
     _, plan = central_plan(load_instance(folder), exact)
     t = pd.read_csv(out / "results.csv")

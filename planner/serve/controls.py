@@ -5,6 +5,7 @@ written per key: a new policy field of a known kind gets its control without a c
 
 from __future__ import annotations
 
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +31,7 @@ class Control:
 
 
 def _args(ann) -> tuple:
-    return typing.get_args(ann) if typing.get_origin(ann) in (typing.Union, getattr(__import__("types"), "UnionType"))\
-        else (ann,)
+    return typing.get_args(ann) if typing.get_origin(ann) in (typing.Union, types.UnionType) else (ann,)
 
 
 def _is_rate(a) -> bool:
