@@ -22,9 +22,9 @@ untouched are not limiting.  Single-tier models are unchanged.
 
 from __future__ import annotations
 
-from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum
+from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum, value
 
-from planner.instance.scenarios import blocks, chain_recourse, expected_weights, model_scenarios
+from planner.instance.scenarios import blocks, chain_recourse, expected_weights, model_scenarios, response
 
 from .registry import Lever, register_cost, register_lever
 
@@ -56,21 +56,40 @@ def add_to(m, inst) -> None:
     if up is not None:  # multi-tier: chain blocks replace the direct ones of the same (scenario, item)
         keys = {b.key for b in up.blocks}
         found = sorted([b for b in found if b.key not in keys] + up.blocks, key=lambda b: (b.scenario.id, b.item))
+    # Phases of the response clock (planner.instance.scenarios.Response): p indexes b.phases.
+    phases = {(*b.key, p): ph for b in found for p, ph in enumerate(b.phases)}
     limits = {(*b.key, c): v for b in found if not b.pooled for c, v in b.surviving.items()}
     if up is not None:
         limits.update(up.limits)
     m.look.recourse_blocks = {b.key: b for b in found}
     weight = {b.key: priced.get(b.key, 0.0) for b in found}
+    share = {b.key: b.spare_share for b in found}  # the coalition's share of spare capacity
+    if up is not None:
+        share.update({(sid, i): response(inst, sc, i).spare_share
+                      for sc in model_scenarios(inst) for sid, i in up.inputs if sid == sc.id})
+    # A phase's share of the surge: its level x the spare share (0 in the delay: no variables at all there).
+    level = {k: ph.level * share[k[0], k[1]] for k, ph in phases.items()}
+    live = {k: ph for k, ph in phases.items() if not ph.delay}
+    limit_rows = []  # a supplier's row per phase after the delay; inputs only fed in a chain: one phase
+    for s_, i, c in limits:
+        b = m.look.recourse_blocks.get((s_, i))
+        limit_rows += [(s_, i, c, 0)] if b is None else [(s_, i, c, p) for p, ph in enumerate(b.phases) if not ph.delay]
 
     m.SCENARIO_BLOCKS = Set(dimen=2, initialize=[b.key for b in found], doc="(scenario, item) touched by the scenario")
+    m.BLOCK_PHASES = Set(dimen=3, initialize=list(phases), doc="(scenario, item, phase) of the response clock")
     m.SCENARIO_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found for j in b.importers],
                              doc="(scenario, item, importer) of the blocks")
     m.POOLED_BLOCKS = Set(dimen=2, initialize=[b.key for b in found if b.pooled])
-    m.RECOURSE_LIMITS = Set(dimen=3, initialize=list(limits),
-                            doc="(scenario, item, surviving supplier) of blocks that are not pooled, and of inputs "
-                                "fed in a chain block")
-    m.RECOURSE_ROUTES = Set(dimen=4, initialize=[(*b.key, c, j) for b in found if not b.pooled for c, j in b.routes],
-                            doc="(scenario, item, supplier, importer) open routes of blocks that are not pooled")
+    m.POOLED_PHASES = Set(dimen=3, initialize=[k for k in live if k[:2] in set(m.POOLED_BLOCKS)])
+    m.RECOURSE_LIMITS = Set(dimen=4, initialize=list(limit_rows),
+                            doc="(scenario, item, surviving supplier, phase) of blocks that are not pooled, after the "
+                                "delay, and of inputs fed in a chain block")
+    m.RECOURSE_ROUTES = Set(dimen=5, initialize=[(*b.key, c, j, p) for b in found if not b.pooled for c, j in b.routes
+                                                 for p, ph in enumerate(b.phases) if not ph.delay],
+                            doc="(scenario, item, supplier, importer, phase) open routes of blocks that are not pooled")
+    m.CONTRACT_ROUTES = Set(dimen=5, initialize=[k for k in m.RECOURSE_ROUTES
+                                                 if (k[2], k[3]) in m.look.recourse_blocks[k[0], k[1]].contract_routes],
+                            doc="recourse routes outside the crisis-sharing group: contracted volume only")
     suppliers = {(*b.key, c): v for b in found for c, v in b.surviving.items()} | limits
     m.CRISIS_OPTIONS = Set(dimen=2, initialize=sorted({(i, c) for _, i, c in suppliers}),
                            doc="(item, supplier) surviving in some block")
@@ -82,16 +101,26 @@ def add_to(m, inst) -> None:
                            doc="(scenario, input, surviving supplier, plant country) open feed routes of chain blocks")
     m.RECOURSE_BOM = Set(dimen=3, initialize=sorted(up.bom) if up else [],
                          doc="(scenario, touched input, plant country) whose output the scenario's recourse ships")
-    m.POOLED_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found if b.pooled for j in b.importers])
+    m.POOLED_DEMANDS = Set(dimen=4, initialize=[(*b.key, j, p) for b in found if b.pooled for j in b.importers
+                                                for p in range(len(b.phases))])
     m.SCENARIO_DRAWS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if (k[1], k[2]) in m.STOCKS])
     m.ROBUST_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if k[1] in beta])
     # A shortage variable only where it is priced (expected mode); robust-only rows bound what is served instead.
     m.SHORT_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if weight[k[0], k[1]] > 0])
     m.PRICED_ROBUST = Set(dimen=3, initialize=[k for k in m.ROBUST_DEMANDS if k in m.SHORT_DEMANDS])
+    # Blocks of several phases: what arrives in a phase serves that phase's demand only (no carry-over).
+    m.CAPPED_PHASES = Set(dimen=4, initialize=[(*b.key, j, p) for b in found if len(b.phases) > 1
+                                               for p, ph in enumerate(b.phases) if not ph.delay for j in b.importers])
 
     m.tau_frac = Param(m.SCENARIO_BLOCKS, initialize={b.key: b.tau for b in found}, doc="duration / 52")
+    m.phase_tau_frac = Param(m.BLOCK_PHASES, initialize={k: ph.tau for k, ph in phases.items()},
+                             doc="phase length / 52")
+    m.phase_surge_frac = Param(m.BLOCK_PHASES, initialize=level,
+                               doc="share of the surge available in the phase: ramp level x spare share")
     m.upstream_tau_frac = Param(m.UPSTREAM_BLOCKS, initialize={k: up.tau[k[0]] for k in m.UPSTREAM_BLOCKS},
                                 doc="duration / 52")
+    m.upstream_surge_frac = Param(m.UPSTREAM_BLOCKS, initialize={k: share[k] for k in m.UPSTREAM_BLOCKS},
+                                  doc="spare share of inputs fed in a chain block")
     m.surviving_frac = Param(m.BLOCK_SUPPLIERS, initialize=suppliers)
     m.surge_frac = Param(m.CRISIS_OPTIONS, initialize={k: inst.supply_by_key[k].surge for k in m.CRISIS_OPTIONS})
     m.scenario_beta_frac = Param(sorted(beta), initialize=beta, mutable=True)
@@ -99,8 +128,9 @@ def add_to(m, inst) -> None:
     m.CrisisSupply = Var(m.CRISIS_OPTIONS, domain=NonNegativeReals,
                          doc="what a supplier can ship in a crisis, item unit per year")
     m.Receive = Var(m.POOLED_DEMANDS, domain=NonNegativeReals,
-                    doc="crisis supply received by the importer in a pooled block, item unit")
-    m.RecourseFlow = Var(m.RECOURSE_ROUTES, domain=NonNegativeReals, doc="crisis shipment on an open route, item unit")
+                    doc="crisis supply received by the importer in a phase of a pooled block, item unit")
+    m.RecourseFlow = Var(m.RECOURSE_ROUTES, domain=NonNegativeReals,
+                         doc="crisis shipment on an open route in a phase, item unit")
     m.RecourseFeed = Var(m.RECOURSE_FEEDS, domain=NonNegativeReals,
                          doc="crisis feed of an input to a plant over the scenario, input unit")
     m.Drawdown = Var(m.SCENARIO_DRAWS, domain=NonNegativeReals, doc="stockpile drawn in the scenario, item unit")
@@ -136,72 +166,115 @@ def add_to(m, inst) -> None:
 
     m.Crisis_Supply_Def = Constraint(m.CRISIS_OPTIONS, rule=crisis_supply_def)
 
-    def recourse_pool(m, s, i):
-        """sum_j Receive[s,i,j] <= tau_frac[s,i] * sum_c surviving_frac[s,i,c] * CrisisSupply[i,c]
-        for (s,i) in POOLED_BLOCKS.
+    def available(m, i, c, f):
+        """Crisis supply with only the share f of its surge: contracted + f x surge x spare, per year."""
+        if f == 1:
+            return m.CrisisSupply[i, c]
+        shipped = quicksum(m.look.outflows.get((i, c), ()))
+        return shipped if f == 0 else (1 - f) * shipped + f * m.CrisisSupply[i, c]
+
+    def recourse_pool(m, s, i, p):
+        """sum_j Receive[s,i,j,p] <= phase_tau_frac[s,i,p] * sum_c surviving_frac[s,i,c]
+        * ((1 - phase_surge_frac[s,i,p]) * shipped[i,c] + phase_surge_frac[s,i,p] * CrisisSupply[i,c])
+        for (s,i,p) in POOLED_PHASES, with shipped = sum_j Flow[i,c,j] + sum_k Feed[i,c,k].
 
         When every surviving supplier reaches every importer, the importers share
-        the surviving crisis supply over the disruption in any split (exact).
+        the surviving crisis supply of the phase in any split (exact); a phase of
+        the ramp, or a spare share below 1, offers only part of the surge.
         """
         b = m.look.recourse_blocks[s, i]
-        return quicksum(m.Receive[s, i, j] for j in b.importers) <= m.tau_frac[s, i] * quicksum(
-            m.surviving_frac[s, i, c] * m.CrisisSupply[i, c] for c in b.surviving)
+        f = value(m.phase_surge_frac[s, i, p])
+        return quicksum(m.Receive[s, i, j, p] for j in b.importers) <= m.phase_tau_frac[s, i, p] * quicksum(
+            m.surviving_frac[s, i, c] * available(m, i, c, f) for c in b.surviving)
 
-    m.Recourse_Pool = Constraint(m.POOLED_BLOCKS, rule=recourse_pool)
+    m.Recourse_Pool = Constraint(m.POOLED_PHASES, rule=recourse_pool)
 
     by_limit: dict = {}
-    for s, i, c, j in m.RECOURSE_ROUTES:
-        by_limit.setdefault((s, i, c), []).append(m.RecourseFlow[s, i, c, j])
+    for s, i, c, j, p in m.RECOURSE_ROUTES:
+        by_limit.setdefault((s, i, c, p), []).append(m.RecourseFlow[s, i, c, j, p])
     for s, i, c, k in m.RECOURSE_FEEDS:
-        by_limit.setdefault((s, i, c), []).append(m.RecourseFeed[s, i, c, k])
+        by_limit.setdefault((s, i, c, 0), []).append(m.RecourseFeed[s, i, c, k])
 
-    def recourse_limit(m, s, i, c):
-        """sum_j RecourseFlow[s,i,c,j] + sum_k RecourseFeed[s,i,c,k] <= tau[s,i] * surviving_frac[s,i,c] * CrisisSupply[i,c]
-        for (s,i,c) in RECOURSE_LIMITS, with tau = tau_frac (blocks) or upstream_tau_frac (inputs only fed).
+    def recourse_limit(m, s, i, c, p):
+        """sum_j RecourseFlow[s,i,c,j,p] + sum_k RecourseFeed[s,i,c,k] <= tau * surviving_frac[s,i,c]
+        * ((1 - f) * shipped[i,c] + f * CrisisSupply[i,c])  for (s,i,c,p) in RECOURSE_LIMITS, with
+        tau = phase_tau_frac[s,i,p], f = phase_surge_frac[s,i,p] (blocks) or upstream_tau_frac,
+        upstream_surge_frac (inputs only fed; one phase).
 
         A surviving supplier ships at most its surviving crisis supply over the
-        disruption, to importers and (multi-tier) to plants, on lanes the
-        scenario leaves open.
+        phase, to importers and (multi-tier) to plants, on lanes the scenario
+        leaves open; in the ramp, or with a spare share below 1, only part of its surge.
         """
-        tau = m.tau_frac[s, i] if (s, i) in m.SCENARIO_BLOCKS else m.upstream_tau_frac[s, i]
-        return quicksum(by_limit.get((s, i, c), ())) <= tau * m.surviving_frac[s, i, c] * m.CrisisSupply[i, c]
+        if (s, i) in m.SCENARIO_BLOCKS:
+            tau, f = m.phase_tau_frac[s, i, p], value(m.phase_surge_frac[s, i, p])
+        else:
+            tau, f = m.upstream_tau_frac[s, i], value(m.upstream_surge_frac[s, i])
+        return quicksum(by_limit.get((s, i, c, p), ())) <= tau * m.surviving_frac[s, i, c] * available(m, i, c, f)
 
     m.Recourse_Limit = Constraint(m.RECOURSE_LIMITS, rule=recourse_limit)
+
+    def recourse_contract(m, s, i, c, j, p):
+        """RecourseFlow[s,i,c,j,p] <= phase_tau_frac[s,i,p] * surviving_frac[s,i,c] * Flow[i,c,j]
+        for (s,i,c,j,p) in CONTRACT_ROUTES.
+
+        Members-only sharing: outside the crisis-sharing group a lane carries
+        its contracted volume (what survives of it), never spare capacity.
+        """
+        return m.RecourseFlow[s, i, c, j, p] <= m.phase_tau_frac[s, i, p] * m.surviving_frac[s, i, c] * m.Flow[i, c, j]
+
+    m.Recourse_Contract = Constraint(m.CONTRACT_ROUTES, rule=recourse_contract)
 
     feeds_in: dict = {}
     for s, i, c, k in m.RECOURSE_FEEDS:
         feeds_in.setdefault((s, i, k), []).append(m.RecourseFeed[s, i, c, k])
 
     def recourse_bom(m, s, i, k):
-        """sum_{o uses i at k} bom_quantity_u_per_u[o,i] * (sum_j RecourseFlow[s,o,k,j] + sum_k' RecourseFeed[s,o,k,k'])
+        """sum_{o uses i at k} bom_quantity_u_per_u[o,i] * (sum_j RecourseFlow[s,o,k,j,0] + sum_k' RecourseFeed[s,o,k,k'])
         <= sum_c RecourseFeed[s,i,c,k]  for (s,i,k) in RECOURSE_BOM.
 
         Multi-tier: over the disruption a plant ships no more than its crisis
         feeds of a touched input make, so an upstream loss starves it unless
         other qualified suppliers of the input survive and can reach it.
         """
-        return quicksum(m.bom_quantity_u_per_u[o, i] * quicksum(by_limit.get((s, o, k), ()))
+        return quicksum(m.bom_quantity_u_per_u[o, i] * quicksum(by_limit.get((s, o, k, 0), ()))
                         for o in up.bom[s, i, k]) <= quicksum(feeds_in.get((s, i, k), ()))
 
     m.Recourse_Bom = Constraint(m.RECOURSE_BOM, rule=recourse_bom)
 
-    into: dict = {}
-    for s, i, c, j in m.RECOURSE_ROUTES:
-        into.setdefault((s, i, j), []).append(c)
+    into: dict = {}  # (scenario, item, importer, phase) -> what arrives: recourse flows or the pooled receipt
+    for s, i, c, j, p in m.RECOURSE_ROUTES:
+        into.setdefault((s, i, j, p), []).append(m.RecourseFlow[s, i, c, j, p])
+    for s, i, j, p in m.POOLED_DEMANDS:
+        into.setdefault((s, i, j, p), []).append(m.Receive[s, i, j, p])
+    for (s, i, p), ph in phases.items():
+        if ph.delay:  # the delay: contracted volumes on their own open lanes, what survives of them
+            b = m.look.recourse_blocks[s, i]
+            for c, j in b.routes:
+                into.setdefault((s, i, j, p), []).append(
+                    m.phase_tau_frac[s, i, p] * m.surviving_frac[s, i, c] * m.Flow[i, c, j])
+
+    def phase_cap(m, s, i, j, p):
+        """sum_c RecourseFlow[s,i,c,j,p] (or Receive[s,i,j,p]) <= phase_tau_frac[s,i,p] * demand_u[i,j]
+        for (s,i,j,p) in CAPPED_PHASES.
+
+        What arrives in a phase serves that phase's demand only: a surplus late
+        in the disruption cannot make up for a shortfall early in it.
+        """
+        return quicksum(into.get((s, i, j, p), ())) <= m.phase_tau_frac[s, i, p] * m.demand_u[i, j]
+
+    m.Phase_Cap = Constraint(m.CAPPED_PHASES, rule=phase_cap)
 
     def scenario_served(m, s, i, j):
         """received[s,i,j] + Drawdown[s,i,j] + ScenarioShort[s,i,j] >= tau_frac[s,i] * demand_u[i,j]
-        for (s,i,j) in SCENARIO_DEMANDS, with received = Receive[s,i,j] (pooled) or sum_c RecourseFlow[s,i,c,j];
+        for (s,i,j) in SCENARIO_DEMANDS, with received = sum over phases p of Receive[s,i,j,p] (pooled) or
+        sum_c RecourseFlow[s,i,c,j,p], and in the delay phase sum_c phase_tau_frac * surviving_frac[s,i,c] * Flow[i,c,j];
         without a priced shortage (robust mode only) the row is received + Drawdown >= scenario_beta_frac[i] * tau_frac[s,i] * demand_u[i,j].
 
         Over the disruption the importer's demand is met from crisis supply, its
         stockpile, or counted short; in the robust mode alone, at least beta of it
         is met (one row instead of a shortage variable and a bound row).
         """
-        if (s, i) in m.POOLED_BLOCKS:
-            got = m.Receive[s, i, j]
-        else:
-            got = quicksum(m.RecourseFlow[s, i, c, j] for c in into.get((s, i, j), ()))
+        got = quicksum(v for p in range(len(m.look.recourse_blocks[s, i].phases)) for v in into.get((s, i, j, p), ()))
         if (s, i, j) in m.SCENARIO_DRAWS:
             got = got + m.Drawdown[s, i, j]
         if (s, i, j) in m.SHORT_DEMANDS:

@@ -393,7 +393,7 @@ def test_upstream_recourse_sets_are_sparse():
     assert list(m.SCENARIO_BLOCKS) == [("a_lost", "metal")] and len(m.POOLED_BLOCKS) == 0
     assert list(m.RECOURSE_FEEDS) == [("a_lost", "ore", "B", "P")]
     assert list(m.RECOURSE_BOM) == [("a_lost", "ore", "P")]
-    assert sorted(m.RECOURSE_LIMITS) == [("a_lost", "metal", "P"), ("a_lost", "ore", "B")]
+    assert sorted(m.RECOURSE_LIMITS) == [("a_lost", "metal", "P", 0), ("a_lost", "ore", "B", 0)]  # one phase: 0
     m = models.build(backup_chain(0.0, scenarios=(Scenario(id="j", countries=("J",), duration_weeks=13),)))
     assert len(m.SCENARIO_BLOCKS) == len(m.RECOURSE_FEEDS) == len(m.RECOURSE_BOM) == 0
 

@@ -37,6 +37,7 @@ def result_tables(cmp: Comparison) -> dict[str, pd.DataFrame]:
         tables = s.tables()
         if case in cmp.stress:  # the sourcing's stress test, one row per scenario x item x importer it touches
             tables["stress"] = cmp.stress[case].table
+            tables["profile"] = cmp.stress[case].profile  # its weekly served-demand profiles
         for name, df in tables.items():
             df = df.copy()
             df.insert(0, "case", case)

@@ -59,7 +59,7 @@ import pandas as pd
 
 from planner.errors import InstanceError, NoSolutionError, Problem
 from planner.instance.scenarios import (TTS_CAP_WEEKS, WEEKS_PER_YEAR, Block, ChainRecourse, blocks, chain_recourse,
-                                        scenarios_of)
+                                        response, scenarios_of)
 from planner.instance.schema import Instance, Scenario
 from planner.analysis.sourcing import (Sourcing, baseline, from_run_dir, from_solution,  # noqa: F401  (API)
                                        sourcing_for)
@@ -73,6 +73,8 @@ COLUMNS = columns("stress")
 UNSERVED_COLUMNS = columns("unserved")
 """Columns of the unserved table: demand a sourcing leaves unmet in normal times (per year, in the
 item's unit), as a plan with ``allow_shortage`` may; every scenario leaves it unmet too."""
+PROFILE_COLUMNS = columns("profile")
+"""Columns of the weekly profile table; volumes per week of the disruption, in the item's unit."""
 TOL = 1e-7
 """Slack kept when the fairest largest shortfall share is fixed for the next solve."""
 NOISE = 1e-7
@@ -93,9 +95,21 @@ class StressResult:
     unserved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UNSERVED_COLUMNS))
     """Item x importer pairs the sourcing leaves short before any disruption (columns
     :data:`UNSERVED_COLUMNS`): no scenario needs to touch them for them to be short."""
+    profile: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROFILE_COLUMNS))
+    """Week by week, per scenario x item x importer of :attr:`table`: demand, what arrived, what the
+    stockpile served and what went short (columns :data:`PROFILE_COLUMNS`)."""
 
 
 # --------------------------------------------------------------------------- the recourse LP
+def contracted(src: Sourcing) -> dict[tuple[str, str], float]:
+    """(item, supplier) -> its contracted volume per year: final flows and feeds to plants."""
+    shipped: dict[tuple[str, str], float] = {}
+    for (i, c, _), v in (*src.flows.items(), *src.feeds.items()):
+        if v > EPS:
+            shipped[i, c] = shipped.get((i, c), 0.0) + v
+    return shipped
+
+
 def crisis_supply(inst: Instance, src: Sourcing) -> dict[tuple[str, str], float]:
     """(item, supplier) -> what it can ship in a crisis per year: contracted + surge x spare qualified capacity.
 
@@ -104,10 +118,7 @@ def crisis_supply(inst: Instance, src: Sourcing) -> dict[tuple[str, str], float]
     of it; spare capacity is never negative (a baseline may buy above a
     supplier's capacity).
     """
-    shipped: dict[tuple[str, str], float] = {}
-    for (i, c, _), v in (*src.flows.items(), *src.feeds.items()):
-        if v > EPS:
-            shipped[i, c] = shipped.get((i, c), 0.0) + v
+    shipped = contracted(src)
     added: dict[tuple[str, str], float] = {}
     for o in inst.investments:
         if o.option in src.built:
@@ -144,23 +155,25 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
     if not found:
         return StressResult(src.name, scen, pd.DataFrame(columns=COLUMNS), "optimal", unserved=left_short)
     t0 = time.perf_counter()
-    lp = _RecourseLP(found, rate, dem, stock_levels(inst, src), up, inst)
+    lp = _RecourseLP(found, rate, dem, stock_levels(inst, src), up, inst, contracted(src), src.flows)
     build_s = time.perf_counter() - t0
     solve_s = lp.solve(options or SolveOptions(), src.name)
 
-    rows = []
+    rows, weekly = [], []
     for (b, j), k in lp.cell.items():
         blk = found[b]
         s, i = blk.scenario, blk.item
         need = lp.need[k]
-        got = float(sum(lp.x[a] for a in lp.arcs_into.get((b, j), ())))
-        draw = float(lp.x[lp.draw0 + k])
+        got_p = [lp.received(b, j, lp.phase_of[x][1], x) for x in lp.phases_of[k]]
+        got = float(sum(got_p))
+        draw = float(sum(lp.x[lp.draw0 + x] for x in lp.phases_of[k]))
         short = max(need - got - draw, 0.0)
         short = 0.0 if short <= NOISE * need else short
         w = dem[i, j] / WEEKS_PER_YEAR
         r = got / s.duration_weeks
         short_row = short > 0
-        tts = time_to_survive(lp.held[k], w, r) if short_row else math.nan
+        prof = profile(blk.phases, got_p, w, lp.held[k])
+        tts = prof.tts if short_row else math.nan
         rows.append({
             "scenario": s.id, "name": s.name, "item": i, "importer": j, "duration_weeks": s.duration_weeks,
             "ttr_weeks": s.ttr_weeks, "probability": s.probability, "demand": need, "received": got,
@@ -169,7 +182,9 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
             "cover_weeks": (lp.held[k] + got) / w if w > 0 else math.nan,
             "tts_below_ttr": bool(short_row and tts < s.ttr_weeks - 1e-9),
         })
-    return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s, left_short)
+        weekly += [{"scenario": s.id, "item": i, "importer": j, **wk} for wk in prof.weeks]
+    return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s, left_short,
+                        pd.DataFrame(weekly, columns=PROFILE_COLUMNS))
 
 
 def unserved(inst: Instance, src: Sourcing) -> pd.DataFrame:
@@ -193,42 +208,75 @@ class _RecourseLP:
     between the lexicographic solves, so it is passed to HiGHS once, in bulk
     (Pyomo's per-constraint hand-off took seconds at 200 scenarios).
 
-    Columns: X (crisis supply on an arc: pool or supplier -> importer), F
-    (multi-tier: crisis feed supplier -> plant country), Draw and Short per
-    cell (block, importer), Z (largest shortfall share) and T (total shortfall
-    / block demand) per block, W (largest shortfall share) per group of blocks
-    one scenario couples.  Rows:
-    Cap: sum_j X + sum_k F <= tau * surviving * crisis supply;
+    Every block is split into the response clock's phases (``Block.phases``; one without a clock).
+    Columns: X (crisis supply on an arc in a phase: pool or supplier -> importer), F (multi-tier:
+    crisis feed supplier -> plant country), Draw and Short per cell-phase (block, importer, phase),
+    Z (largest shortfall share) and T (total shortfall / block demand) per block, W (largest
+    shortfall share) per group of blocks one scenario couples.  Rows:
+    Cap: sum_j X + sum_k F <= tau_p * surviving * (contracted + f_p * surge x spare), f_p the phase's share;
+    Contract: X on a lane outside the sharing group <= tau_p * surviving * its contracted flow (a bound);
     Bom: sum_{o uses i at k} q[o,i] * (X and F out of (o, k)) <= sum_c F[i,c,k];
-    Served: sum X + Draw + Short = tau * demand;  Share: Short <= Z * tau * demand;
-    Total: T * block demand = sum_j Short;  Group: Z <= W.
+    Served: sum X + Draw + Short = tau_p * demand - (in the delay) contracted volumes that survive on open lanes;
+    Stock: sum_p Draw <= stock;  Share: sum_p Short <= Z * tau * demand;
+    Total: T * block demand = sum Short;  Group: Z <= W.
     """
 
     def __init__(self, found: list[Block], rate: dict, dem: dict, stock: dict, up: ChainRecourse | None = None,
-                 inst: Instance | None = None):
-        arcs, caps = [], []
-        node_of: dict[tuple[str, str, str], int] = {}  # (scenario, item, supplier) -> node, shared by a chain
+                 inst: Instance | None = None, shipped: dict | None = None, flows: dict | None = None):
+        shipped, flows = shipped or {}, flows or {}
+        inf = matrix.INF
+
+        def avail(i, c, f):  # crisis supply with the share f of its surge
+            return rate[i, c] if f == 1 else (1 - f) * shipped.get((i, c), 0.0) + f * rate[i, c]
+
+        arcs, caps, arc_upper = [], [], []
+        node_of: dict[tuple[str, str, str], int] = {}  # (scenario, item, supplier) of a chain's single phase -> node
+        self.fixed: dict[tuple[int, str, int], float] = {}  # (block, importer, phase) -> delay receipts
         for b, blk in enumerate(found):
-            if blk.pooled:  # one pool node; exact because every survivor reaches every importer
-                if blk.surviving:
-                    caps.append(blk.tau * sum(v * rate[blk.item, c] for c, v in blk.surviving.items()))
-                    arcs += [(b, len(caps) - 1, j) for j in blk.importers]
-            else:
+            for p, ph in enumerate(blk.phases):
+                f = ph.level * blk.spare_share
+                if ph.delay:  # contracted volumes on their own open lanes, what survives of them
+                    for c, j in blk.routes:
+                        key = (b, j, p)
+                        self.fixed[key] = self.fixed.get(key, 0.0) + ph.tau * blk.surviving[c] * flows.get(
+                            (blk.item, c, j), 0.0)
+                    continue
+                if blk.pooled:  # one pool node per phase; exact because every survivor reaches every importer
+                    if blk.surviving:
+                        caps.append(ph.tau * sum(v * avail(blk.item, c, f) for c, v in blk.surviving.items()))
+                        for j in blk.importers:
+                            arcs.append((b, len(caps) - 1, j, p))
+                            arc_upper.append(inf)
+                    continue
+                here: dict[str, int] = {}
                 for c, v in blk.surviving.items():
-                    caps.append(blk.tau * v * rate[blk.item, c])
-                    node_of[blk.scenario.id, blk.item, c] = len(caps) - 1
-                arcs += [(b, node_of[blk.scenario.id, blk.item, c], j) for c, j in blk.routes]
+                    if len(blk.phases) == 1 and (blk.scenario.id, blk.item, c) in node_of:
+                        here[c] = node_of[blk.scenario.id, blk.item, c]  # a chain shares its supplier nodes
+                        continue
+                    caps.append(ph.tau * v * avail(blk.item, c, f))
+                    here[c] = len(caps) - 1
+                    if len(blk.phases) == 1:
+                        node_of[blk.scenario.id, blk.item, c] = here[c]
+                for c, j in blk.routes:
+                    arcs.append((b, here[c], j, p))
+                    arc_upper.append(ph.tau * blk.surviving[c] * flows.get((blk.item, c, j), 0.0)
+                                     if (c, j) in blk.contract_routes else inf)
         feeds = []  # (supplier node, (scenario, input, plant country))
         if up is not None:
+            scen = {b.scenario.id: b.scenario for b in up.blocks}
             for (sid, i, c), v in up.limits.items():
                 if (sid, i, c) not in node_of:  # suppliers that only feed plants in the scenario
-                    caps.append(up.tau[sid] * v * rate[i, c])
+                    caps.append(up.tau[sid] * v * avail(i, c, response(inst, scen[sid], i).spare_share))
                     node_of[sid, i, c] = len(caps) - 1
             feeds = [(node_of[sid, i, c], (sid, i, k)) for sid, i, c, k in up.feeds]
         self.cell = {(b, j): k for k, (b, j) in enumerate((b, j) for b, blk in enumerate(found) for j in blk.importers)}
         cells = list(self.cell)
         self.need = [found[b].tau * dem[found[b].item, j] for b, j in cells]
         self.held = [stock.get((found[b].item, j), 0.0) for b, j in cells]
+        # Cell-phases: (cell, phase) in order, with the phase's demand.
+        self.phase_of = [(k, p) for k, (b, _) in enumerate(cells) for p in range(len(found[b].phases))]
+        self.phase_need = [found[cells[k][0]].phases[p].tau * dem[found[cells[k][0]].item, cells[k][1]]
+                           for k, p in self.phase_of]
         total = [0.0] * len(found)
         for (b, _), q in zip(cells, self.need):
             total[b] += q
@@ -240,23 +288,22 @@ class _RecourseLP:
             if blk.key in chained:
                 by_scen.setdefault(blk.scenario.id, []).append(b)
         groups = [bs for bs in by_scen.values() if len(bs) > 1]
-        n_arc, n_feed, n_cell, n_blk = len(arcs), len(feeds), len(cells), len(found)
+        n_arc, n_feed, n_cp, n_blk = len(arcs), len(feeds), len(self.phase_of), len(found)
         n_flow = n_arc + n_feed
-        self.draw0, self.short0 = n_flow, n_flow + n_cell
-        self.z0, self.t0 = n_flow + 2 * n_cell, n_flow + 2 * n_cell + n_blk
+        self.draw0, self.short0 = n_flow, n_flow + n_cp
+        self.z0, self.t0 = n_flow + 2 * n_cp, n_flow + 2 * n_cp + n_blk
         self.w0 = self.t0 + n_blk
         self.n = self.w0 + len(groups)
-        self.n_blk, self.n_cell, self.n_group = n_blk, n_cell, len(groups)
-        self.arcs_into: dict = {}
+        self.n_blk, self.n_cp, self.n_group = n_blk, n_cp, len(groups)
+        self.arcs_into: dict = {}  # (block, importer, phase) -> arc columns
         by_node: dict = {}
-        for a, (b, node, j) in enumerate(arcs):
-            self.arcs_into.setdefault((b, j), []).append(a)
+        for a, (b, node, j, p) in enumerate(arcs):
+            self.arcs_into.setdefault((b, j, p), []).append(a)
             by_node.setdefault(node, []).append(a)
         feeds_in: dict = {}
         for f, (node, key) in enumerate(feeds):
             by_node.setdefault(node, []).append(n_arc + f)
             feeds_in.setdefault(key, []).append(n_arc + f)
-        inf = matrix.INF
         rows: list[matrix.Row] = []
         for node, cols in by_node.items():
             rows.append((-inf, caps[node], cols, [1.0] * len(cols)))
@@ -270,21 +317,36 @@ class _RecourseLP:
                     vals += [q[o][i]] * len(out_cols)
                 fin = feeds_in.get((sid, i, k), [])
                 rows.append((-inf, 0.0, cols + fin, vals + [-1.0] * len(fin)))
-        for k, (b, j) in enumerate(cells):
-            cols = self.arcs_into.get((b, j), []) + [self.draw0 + k, self.short0 + k]
-            rows.append((self.need[k], self.need[k], cols, [1.0] * len(cols)))
-            rows.append((-inf, 0.0, [self.short0 + k, self.z0 + b], [1.0, -self.need[k]]))
+        self.rhs = []
+        phases_of: dict[int, list[int]] = {}
+        for x, (k, p) in enumerate(self.phase_of):
+            b, j = cells[k]
+            # The delay's receipts are fixed; what they exceed of the phase's demand (a plan's surplus) is not served.
+            rhs = max(self.phase_need[x] - self.fixed.get((b, j, p), 0.0), 0.0)
+            self.rhs.append(rhs)
+            cols = self.arcs_into.get((b, j, p), []) + [self.draw0 + x, self.short0 + x]
+            rows.append((rhs, rhs, cols, [1.0] * len(cols)))
+            phases_of.setdefault(k, []).append(x)
         members: dict = {}
         for k, (b, _) in enumerate(cells):
-            members.setdefault(b, []).append(self.short0 + k)
+            xs = phases_of[k]
+            rows.append((-inf, self.held[k], [self.draw0 + x for x in xs], [1.0] * len(xs)))
+            rows.append((-inf, 0.0, [self.short0 + x for x in xs] + [self.z0 + b], [1.0] * len(xs) + [-self.need[k]]))
+            members.setdefault(b, []).extend(self.short0 + x for x in xs)
+        self.phases_of = phases_of
         for b in range(n_blk):
             rows.append((0.0, 0.0, [self.t0 + b] + members[b], [total[b]] + [-1.0] * len(members[b])))
         for g, bs in enumerate(groups):
             rows += [(-inf, 0.0, [self.z0 + b, self.w0 + g], [1.0, -1.0]) for b in bs]
         upper = np.full(self.n, inf)
-        upper[self.draw0:self.short0] = self.held
+        upper[:n_arc] = arc_upper
         self.h = matrix.lp(np.zeros(self.n), upper, rows)
         self.x = np.zeros(self.n)
+
+    def received(self, b: int, j: str, p: int, x: int) -> float:
+        """What importer j received in phase p of block b (cell-phase x): recourse arcs plus the delay's receipts."""
+        got = float(sum(self.x[a] for a in self.arcs_into.get((b, j, p), ())))
+        return got + min(self.fixed.get((b, j, p), 0.0), self.phase_need[x])
 
     def _costs(self, cost: np.ndarray) -> None:
         self.h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), cost)
@@ -325,22 +387,62 @@ class _RecourseLP:
         # 3. the least stockpile drawn, each importer's shortfall kept exactly (drawdown may not buy its way out).
         self._fix(self.short0, self.z0, np.maximum(self.x[self.short0:self.z0], 0.0))
         cost[:] = 0.0
-        for k, (b, _) in enumerate(self.cell):
-            cost[self.draw0 + k] = 1.0 / self.total[b]
+        cells = list(self.cell)
+        for x, (k, _) in enumerate(self.phase_of):
+            cost[self.draw0 + x] = 1.0 / self.total[cells[k][0]]
         self._costs(cost)
         spent += self._run(3, name)
         return spent
 
 
-def time_to_survive(stock: float, demand_per_week: float, supply_per_week: float) -> float:
-    """Weeks the demand is fully met: stock / (demand rate - supply rate), or the cap when supply keeps up.
+@dataclass(frozen=True)
+class Profile:
+    weeks: list[dict]
+    """One dict per week of the disruption: week, demand, received, drawdown, shortfall, served_pct."""
+    tts: float
+    """Weeks until demand is first not fully met (the stockpile runs dry in a gap); the cap if never."""
 
-    Supply within :data:`RATE_TOL` of the demand rate keeps up (LP tolerances must not read as a gap).
-    """
-    gap = demand_per_week - supply_per_week
-    if gap <= RATE_TOL * demand_per_week:
-        return TTS_CAP_WEEKS
-    return min(TTS_CAP_WEEKS, stock / gap)
+
+def profile(phases, received: list[float], demand_per_week: float, stock: float) -> Profile:
+    """The week-by-week picture of one importer in one block, from what arrived in each phase.
+
+    Within a phase every rate is constant, so what arrives in it arrives at a steady weekly rate;
+    the stockpile fills each gap as it appears (drawn as soon as needed, the same total the LP
+    draws: stock is one pool over the phases). Weeks are 1..ceil(duration), the last one possibly
+    partial (its demand then covers the part of the week the disruption lasts)."""
+    w = demand_per_week
+    segs = []  # (start, end, supply rate, draw rate) with the draw split where the stock runs dry
+    left, tts = stock, TTS_CAP_WEEKS
+    for ph, got in zip(phases, received):
+        r = min(got / ph.weeks, w) if ph.weeks > 0 else 0.0
+        gap = w - r
+        if gap <= RATE_TOL * w or ph.weeks <= 0:
+            segs.append((ph.start, ph.end, r, 0.0))
+            continue
+        lasts = left / gap
+        if lasts >= ph.weeks:
+            segs.append((ph.start, ph.end, r, gap))
+            left -= gap * ph.weeks
+        else:
+            if lasts > 0:
+                segs.append((ph.start, ph.start + lasts, r, gap))
+            segs.append((ph.start + lasts, ph.end, r, 0.0))
+            tts = min(tts, ph.start + lasts)
+            left = 0.0
+    end = phases[-1].end if phases else 0.0
+    out = []
+    for n in range(1, math.ceil(end - 1e-9) + 1):
+        a, b = n - 1.0, min(float(n), end)
+        got = draw = 0.0
+        for s0, s1, r, d in segs:
+            o = max(0.0, min(b, s1) - max(a, s0))
+            got, draw = got + r * o, draw + d * o
+        need = w * (b - a)
+        short = max(need - got - draw, 0.0)
+        short = 0.0 if short <= NOISE * need else short
+        out.append({"week": n, "demand": need, "received": got, "drawdown": draw, "shortfall": short,
+                    "served_pct": 100.0 * (need - short) / need if need > 0 else 100.0})
+    return Profile(out, tts)
 
 
 # --------------------------------------------------------------------------- summaries
@@ -417,8 +519,8 @@ def write(out: Path, result: StressResult, rec: dict, formats: Iterable[str]) ->
     """stress, scenarios and unserved tables (every format) and run.json, atomically."""
     from planner.results.export import write_outputs
 
-    write_outputs(Path(out), {"stress": result.table, "scenarios": scenario_table(result.scenarios),
-                              "unserved": result.unserved}, rec, formats)
+    write_outputs(Path(out), {"stress": result.table, "profile": result.profile,
+                              "scenarios": scenario_table(result.scenarios), "unserved": result.unserved}, rec, formats)
 
 
 

@@ -104,7 +104,7 @@ def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_f
     out += _range_checks(t, files, moved)
     out += multitier.check_references(t, files, meta, meta_file)  # stages, bill of materials, stage/upstream caps
     if meta is not None:
-        out += _policy_names(meta, meta_file, t)
+        out += _policy_names(meta, meta_file, t, files)
     return out
 
 
@@ -320,7 +320,7 @@ def _item_policies(policy: Policy) -> list[tuple[str, ItemPolicy]]:
     return [("policy", policy)] + [(f"policy.items.{k}", v) for k, v in policy.items.items()]
 
 
-def _policy_names(meta: Meta, file: str, t: Frames) -> list[Problem]:
+def _policy_names(meta: Meta, file: str, t: Frames, files: dict[str, str]) -> list[Problem]:
     """Names used in the policy must be declared tiers, groups used by a country, known items."""
     pol, tiers, out = meta.policy, set(meta.tiers), []
     cty = t["countries"]
@@ -339,6 +339,7 @@ def _policy_names(meta: Meta, file: str, t: Frames) -> list[Problem]:
                 out.append(Problem(file, None, f"{prefix}.group_caps.{group}", group,
                                    "unknown group (no country has it in countries.csv); expected one of: "
                                    + _listing(groups)))
+    out += _crisis_names(pol, file, t, tiers, groups, files)
     for item in pol.items:
         if items is not None and item not in items:
             out.append(Problem(file, None, f"policy.items.{item}", item,
@@ -351,6 +352,33 @@ def _policy_names(meta: Meta, file: str, t: Frames) -> list[Problem]:
         out.append(Problem(file, None, "policy.scenario_mode", pol.scenario_mode,
                            "the expected mode needs a shortage cost; expected policy.scenario_shortage_cost (or one "
                            "under policy.items.<item>), or scenario_mode robust"))
+    return out
+
+
+def _crisis_names(pol: Policy, file: str, t: Frames, tiers: set[str], groups: set[str] | None,
+                  files: dict[str, str]) -> list[Problem]:
+    """policy.crisis names a known group, and multi-tier instances (whose chain recourse has one
+    phase and no sharing rule yet) use neither a response clock nor a sharing group."""
+    rule, out = pol.crisis, []
+    name = rule.sharing_group
+    if name is not None and groups is not None and name not in groups and name not in tiers:
+        out.append(Problem(file, None, "policy.crisis.sharing_group", name,
+                           "unknown group (no country has it in countries.csv, and it is no tier); expected one of: "
+                           + _listing(groups | tiers)))
+    bom = t.get("bom")
+    if bom is not None and not bom.empty:
+        for field in ("delay_weeks", "ramp_weeks", "sharing_group"):
+            if getattr(rule, field) not in (0.0, None):
+                out.append(Problem(file, None, f"policy.crisis.{field}", getattr(rule, field),
+                                   "not available for multi-tier instances (bill of materials) yet; expected it unset"))
+        sc = t.get("scenarios")
+        if sc is not None and not sc.empty:
+            for field in ("delay_weeks", "ramp_weeks"):
+                if field in sc:
+                    for _, r in sc[sc[field].notna()].iterrows():
+                        out.append(Problem(files["scenarios"], int(r[LINE]), field, r[field],
+                                           "not available for multi-tier instances (bill of materials) yet; "
+                                           "expected it empty"))
     return out
 
 

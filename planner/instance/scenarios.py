@@ -17,11 +17,20 @@ plan is built and checked against exactly the same disruption:
 
 Time base: the plan is annual; a scenario lasting d weeks involves
 ``d / 52`` of a year's demand and capacity (:data:`WEEKS_PER_YEAR`).
+
+The response clock (``policy.crisis``, a scenario's own columns; :func:`response`, THE rule)
+splits a block's duration into phases (:class:`Phase`): a delay in which only contracted supply
+on open lanes and stockpiles serve demand, a ramp (a staircase of at most
+:data:`MAX_RAMP_STEPS` equal steps whose levels average the linear ramp) and the rest at the
+full surge level. Within a phase every rate is constant, so a phase's totals are exact; the
+model and the stress test use the same phases. A crisis-sharing group restricts which
+(supplier, importer) pairs may move spare capacity: the others carry their contracted volume alone.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -31,6 +40,8 @@ WEEKS_PER_YEAR = 52.0
 TTS_CAP_WEEKS = 520.0
 """Time-to-survive is reported at most as this (ten years): 'never runs out' within any sensible horizon."""
 GENERATORS = ("n1", "n2", "chokepoints")
+MAX_RAMP_STEPS = 4
+"""The ramp is a staircase of at most this many equal steps (keeps the model a few phases per block)."""
 
 
 # --------------------------------------------------------------------------- which scenarios
@@ -98,6 +109,73 @@ def route_blocked(s: Scenario, item: str, chokepoints: frozenset[str]) -> bool:
     return bool(chokepoints) and s.hits(item) and not chokepoints.isdisjoint(s.chokepoints)
 
 
+# --------------------------------------------------------------------------- response clock
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of a disruption in which every rate is constant."""
+
+    start: float
+    """Weeks from the start of the disruption."""
+    end: float
+    level: float
+    """Share of the surge (spare capacity x spare share) available: 0 in the delay, 1 after the ramp."""
+    delay: bool = False
+    """True in the response delay: only contracted volumes on their own lanes arrive."""
+
+    @property
+    def weeks(self) -> float:
+        return self.end - self.start
+
+    @property
+    def tau(self) -> float:
+        """Fraction of a year the phase lasts."""
+        return self.weeks / WEEKS_PER_YEAR
+
+
+@dataclass(frozen=True)
+class Response:
+    """How one (scenario, item) is answered: the clock and the coalition's share of spare capacity."""
+
+    delay_weeks: float = 0.0
+    ramp_weeks: float = 0.0
+    spare_share: float = 1.0
+    sharing: frozenset[str] | None = None
+    """Members of the crisis-sharing group (None: everyone shares)."""
+
+    def phases(self, duration: float) -> tuple[Phase, ...]:
+        """The phases of a disruption of ``duration`` weeks (one phase at level 1 without a clock)."""
+        out: list[Phase] = []
+        d = self.delay_weeks
+        if d > 0:
+            out.append(Phase(0.0, min(d, duration), 0.0, delay=True))
+        r = self.ramp_weeks
+        if r > 0:
+            n = min(MAX_RAMP_STEPS, max(1, math.ceil(r - 1e-9)))
+            for k in range(n):
+                a, b = d + k * r / n, d + (k + 1) * r / n
+                if a < duration:
+                    out.append(Phase(a, min(b, duration), (k + 0.5) / n))
+        if d + r < duration:
+            out.append(Phase(d + r, duration, 1.0))
+        return tuple(p for p in out if p.weeks > 0)
+
+    def shares(self, supplier: str, importer: str) -> bool:
+        """True if spare capacity may move from ``supplier`` to ``importer`` in a crisis."""
+        return self.sharing is None or (supplier in self.sharing and importer in self.sharing)
+
+
+def response(inst: Instance, s: Scenario, item: str) -> Response:
+    """THE rule of the response clock: the scenario's own columns win over ``policy.crisis``, and the
+    item's ``spare_share`` over the policy-wide one."""
+    rule = inst.policy.crisis
+    share = s.spare_share if s.spare_share is not None else inst.policy.for_item(item).spare_share
+    group = rule.sharing_group
+    return Response(rule.delay_weeks if s.delay_weeks is None else s.delay_weeks,
+                    rule.ramp_weeks if s.ramp_weeks is None else s.ramp_weeks,
+                    1.0 if share is None else share,
+                    inst.members(group) if group else None)
+
+
 # --------------------------------------------------------------------------- blocks
 @dataclass(frozen=True)
 class Block:
@@ -112,7 +190,14 @@ class Block:
     routes: tuple[tuple[str, str], ...]
     """Open (supplier, importer) pairs of surviving suppliers."""
     pooled: bool
-    """True if every surviving supplier reaches every importer (one pooled capacity row is exact)."""
+    """True if every surviving supplier reaches every importer with spare capacity in every phase (one pooled
+    capacity row per phase is exact)."""
+    phases: tuple[Phase, ...] = ()
+    """The response clock's phases over the duration (:meth:`Response.phases`)."""
+    spare_share: float = 1.0
+    """Share of the surviving spare capacity the coalition gets."""
+    contract_routes: frozenset[tuple[str, str]] = frozenset()
+    """Open routes outside the crisis-sharing group: they carry their contracted volume alone."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -160,8 +245,12 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
             reach: dict[str, set[str]] = {}
             for c, j in open_routes:
                 reach.setdefault(c, set()).add(j)
-            pooled = all(reach[c] >= set(imps) for c in live)
-            out.append(Block(s, i, imps, {c: 1.0 - lost[c] for c in live}, open_routes, pooled))
+            resp = response(inst, s, i)
+            phases = resp.phases(s.duration_weeks)
+            contract = frozenset((c, j) for c, j in open_routes if not resp.shares(c, j))
+            pooled = all(reach[c] >= set(imps) for c in live) and not contract and not any(p.delay for p in phases)
+            out.append(Block(s, i, imps, {c: 1.0 - lost[c] for c in live}, open_routes, pooled, phases,
+                             resp.spare_share, contract))
     return out
 
 
@@ -249,7 +338,9 @@ def chain_recourse(inst: Instance, scenarios: Iterable[Scenario], live: set[tupl
             routes = tuple(sorted((c, j) for c in options[o] for j in routes_from.get((o, c), ())
                                   if loss_of(s, o, c) < 1.0 and not closed(o, c, j)))
             surviving = {c: 1.0 - loss_of(s, o, c) for c in sorted({c for c, _ in routes})}
-            out.blocks.append(Block(s, o, tuple(importers[o]), surviving, routes, False))
+            # Chains take one phase (checks refuse a clock or a sharing group on multi-tier instances).
+            out.blocks.append(Block(s, o, tuple(importers[o]), surviving, routes, False,
+                                    (Phase(0.0, s.duration_weeks, 1.0),), response(inst, s, o).spare_share))
             out.limits.update({(s.id, o, c): v for c, v in surviving.items()})
         # Plants of items in U_s that have an open way out in this scenario: their touched inputs are fed.
         shipping = {(o, c) for (sid, o, c) in out.limits if sid == s.id}

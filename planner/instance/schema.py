@@ -179,7 +179,7 @@ class Baseline(Strict):
 
 class Scenario(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
-    sparse: ClassVar[tuple[str, ...]] = ("periods",)
+    sparse: ClassVar[tuple[str, ...]] = ("periods", "delay_weeks", "ramp_weeks", "spare_share")
     guarded: ClassVar[tuple[str, ...]] = ("loss", "probability")
     id: str
     """Scenario id (generated scenarios use n1:<country>, n2:<country>+<country>, chokepoint:<name>)."""
@@ -201,6 +201,12 @@ class Scenario(Strict):
     """Probability that the scenario happens in a year, fraction (used by the expected mode)."""
     periods: tuple[str, ...] = ()
     """Multi-period: period ids in which the scenario can strike, separated by ';' (empty: every period)."""
+    delay_weeks: NonNeg | None = None
+    """Crisis response delay of this scenario, weeks: until then only stockpiles and contracted supply serve demand (empty = policy.crisis.delay_weeks)."""
+    ramp_weeks: NonNeg | None = None
+    """Weeks after the delay over which spare capacity ramps up to its surge level (empty = policy.crisis.ramp_weeks)."""
+    spare_share: Rate | None = None
+    """Share of the surviving spare capacity the coalition gets in this scenario, other buyers take the rest (empty = the policy's spare_share)."""
 
     @property
     def ttr_weeks(self) -> float:
@@ -343,6 +349,8 @@ class ItemPolicy(Strict):
     """Multi-tier: tier, group or country code -> most of an importer's supply of the item whose path passes through it at any stage, fraction."""
     max_shift: Rate | None = None
     """Multi-period: most a supplier's volume for an importer may rise or fall from one period to the next, fraction of the importer's demand in the later period."""
+    spare_share: Rate | None = None
+    """Crisis: share of surviving suppliers' spare capacity the coalition can get, other buyers take the rest (empty = 1; a scenario's spare_share wins)."""
 
 
 _CAP_MAPS = frozenset({"tier_caps", "group_caps", "stage_caps", "upstream_caps"})
@@ -397,6 +405,18 @@ class TrustRule(Strict):
     """Fewest votes shared with every anchor for a score to count; fewer: treated as no votes."""
 
 
+class CrisisRule(Strict):
+    """How a crisis is answered (``policy.crisis``; docs/crisis.md): the response clock and who shares.
+    ``planner.instance.scenarios.response`` applies it, for the model and the stress test alike."""
+
+    delay_weeks: NonNeg = 0.0
+    """Response delay, weeks (IPEF: an emergency meeting within 15 days = 2.14 weeks): until then only stockpiles and contracted supply serve demand."""
+    ramp_weeks: NonNeg = 0.0
+    """Weeks after the delay over which spare capacity ramps up to its surge level (a staircase of up to 4 equal steps)."""
+    sharing_group: str | None = None
+    """Crisis-sharing group (a group or tier of countries.csv, e.g. IPEF-SCA): in a crisis, spare capacity moves from a supplier to an importer only if both are members; other lanes carry their contracted volume alone. Empty: everyone shares."""
+
+
 class Policy(ItemPolicy):
     """Security policy.  Every field can be overridden with ``--set policy.<field>=<value>``."""
 
@@ -414,6 +434,8 @@ class Policy(ItemPolicy):
     """Scenarios generated besides scenarios.csv: n1 (each supplier country), n2 (each pair of top suppliers), chokepoints (each chokepoint)."""
     generator: ScenarioGenerator = ScenarioGenerator()
     """Loss, duration, recovery, probability and top_k of generated scenarios."""
+    crisis: CrisisRule = CrisisRule()
+    """Crisis response: delay, ramp and members-only sharing (docs/crisis.md); the default is an instant, world-wide response."""
     trust: TrustRule | None = None
     """How the countries' tiers are set: None keeps countries.csv's; a rule derives them from UN General Assembly votes and memberships (docs/trust.md)."""
 

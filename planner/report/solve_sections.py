@@ -608,6 +608,53 @@ def stress_section(ctx: Ctx) -> str | None:
     return lead + figure(chart, cap, _case_legend(ctx, [s.key for s in series])) + table
 
 
+
+PROFILES_SHOWN = 4
+"""The weekly profiles drawn: the (scenario, item, importer) rows with the largest shortfall in any case."""
+
+
+@section("profile", "Served demand week by week", order=56, needs=("profile", "stress"))
+def profile_section(ctx: Ctx) -> str | None:
+    """Weekly served-demand curves of the worst-hit rows, one line per case (issue 20): time-to-survive is
+    where a curve first leaves 100 %, and the response clock's delay and ramp show as steps."""
+    st_ = ctx.t["stress"]
+    st_ = st_[st_["case"].isin(ctx.cases) & (st_["shortfall"] > 0)]
+    if not len(st_):
+        return None
+    prof = ctx.t["profile"]
+    prof = prof[prof["case"].isin(ctx.cases)]
+    worst = (st_.groupby(["scenario", "item", "importer"], sort=False)["shortfall_pct"].max()
+             .sort_values(ascending=False, kind="stable").head(PROFILES_SHOWN))
+    figs = []
+    for (scen, item, imp), pct in worst.items():
+        rows = prof[(prof["scenario"] == scen) & (prof["item"] == item) & (prof["importer"] == imp)]
+        pts, lines = [], []
+        for case in ctx.cases:
+            g = rows[rows["case"] == case].sort_values("week")
+            if not len(g):
+                continue
+            colour = sv.case_colour(case)
+            coords = list(zip(g["week"].astype(float), g["served_pct"].astype(float)))
+            lines.append((colour, coords))
+            pts += [sv.Point(w, v, f"{ctx.label(case)}, week {int(w)}: {v:.1f} % served", colour=colour,
+                             data={"data-case": case, "data-week": int(w), "data-value": v}) for w, v in coords]
+        chart = sv.scatter(pts, x_label="week of the disruption", y_label="demand served, %",
+                           x_fmt=lambda v: f"{v:g}", y_fmt=lambda v: f"{v:.0f} %", polylines=lines, chart="profile",
+                           label=f"served demand week by week: {scen}, {item}, {imp}", width=420, height=240)
+        figs.append(figure(chart, f"<b>{esc(scen)}</b>: {esc(item)} for {esc(imp)} (worst {pct:.1f} % short)"))
+    c = ctx.policy.get("crisis") or {}
+    bits = ([f"a {c['delay_weeks']:.3g}-week delay"] if c.get("delay_weeks") else []) + \
+        ([f"a {c['ramp_weeks']:.3g}-week ramp"] if c.get("ramp_weeks") else []) + \
+        ([f"spare capacity shared only within {c['sharing_group']}"] if c.get("sharing_group") else [])
+    rule = ", ".join(bits) if bits else "instant and world-wide (no delay, no ramp, everyone shares)"
+    lead = ('<p class="lead">Share of each week\'s demand met, for the rows the disruptions hit hardest. '
+            'Until the response delay ends only stockpiles and contracted supply arrive; spare capacity then '
+            'ramps up to its surge level. The full table (every scenario, item, importer and week) is under '
+            'Data and run.' + f" Response: {esc(rule)}.</p>")
+    legend = _case_legend(ctx, [c for c in ctx.cases if c in set(prof["case"])])
+    return lead + legend + '<div class="grid2">' + "".join(figs) + "</div>"
+
+
 @section("exposure", "Upstream exposure", order=60, needs=("exposure",))
 def exposure_section(ctx: Ctx) -> str | None:
     df = ctx.t["exposure"]

@@ -41,6 +41,8 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
                ("received", "num"), ("drawdown", "num"), ("stock", "num"), ("shortfall", "num"),
                ("shortfall_pct", "num"), ("demand_per_week", "num"), ("supply_per_week", "num"), ("tts_weeks", "num"),
                ("cover_weeks", "num"), ("tts_below_ttr", "bool")),
+    "profile": (("scenario", "text"), ("item", "text"), ("importer", "text"), ("week", "int"), ("demand", "num"),
+                ("received", "num"), ("drawdown", "num"), ("shortfall", "num"), ("served_pct", "num")),
     "unserved": (("item", "text"), ("importer", "text"), ("demand", "num"), ("received", "num"), ("shortfall", "num"),
                  ("shortfall_pct", "num")),
     "scenarios": (("scenario", "text"), ("name", "text"), ("countries", "text"), ("chokepoints", "text"),
@@ -96,7 +98,7 @@ ADDED: dict[str, frozenset[str]] = {"stress": frozenset({"cover_weeks"})}
 with the column empty (a report of an older run), not refused."""
 
 CASE_TABLES = frozenset({"allocations", "suppliers", "investments", "programmes", "shortages", "stockpiles", "costs",
-                         "feeds", "exposure", "exposure_tiers", "exposure_stages", "stress"})
+                         "feeds", "exposure", "exposure_tiers", "exposure_stages", "stress", "profile"})
 """Tables a solve writes once per case, stacked (:func:`stacked`)."""
 KPI_KEYS = (("kpi", "text"), ("item", "text"), ("importer", "text"), ("group", "text"), ("unit", "text"))
 """The kpis table's key columns; a numeric column per case follows (baseline, cost_only, friendshored)."""

@@ -1,0 +1,176 @@
+"""Crisis response as the partners designed it (issue 20): the response clock (delay, ramp), members-
+only sharing and the coalition's share of spare capacity, in the model and in the stress test.
+
+Every optimum and every stress number is derived by hand in a comment. The shared setting: J needs
+52 t a year (1 t a week); A (100 t, 1 per t) is lost for 10 weeks; B (52 t, 2 per t, free to qualify,
+surge 1) survives, so its spare capacity is 1 t a week, exactly J's demand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from planner.analysis import stress as st
+from planner.cli.app import app
+from planner.instance.io import load_instance
+from planner.instance.scenarios import Response
+from planner.instance.schema import CrisisRule, Policy, Scenario, Stock
+from tests.conftest import tiny
+from tests.test_scenarios import level, with_
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+DELAY = 15 / 7  # the IPEF emergency meeting: 15 days, in weeks
+
+
+def _setting(policy: Policy, *, existing: float = 1.0, groups=None, scenario: dict | None = None):
+    inst = tiny([("x", "A", 100, 1.0), ("x", "B", 52, 2.0)], [("J", "x", 52)], policy=policy, groups=groups)
+    return with_(inst, scenarios=[Scenario(id="a", countries=("A",), duration_weeks=10, **(scenario or {}))],
+                 stock=[Stock(item="x", importer="J", existing=existing, holding_cost=0.1)])
+
+
+PLAN = st.Sourcing("plan", {("x", "A", "J"): 52.0}, frozenset({("x", "A"), ("x", "B")}))
+"""Everything contracted from A, B qualified but shipping nothing: all B offers in a crisis is spare."""
+
+
+def _row(inst, src=PLAN):
+    result = st.stress(inst, src)
+    assert len(result.table) == 1
+    return result.table.iloc[0], result.profile
+
+
+# --------------------------------------------------------------------------- the response clock
+def test_a_15_day_delay_turns_no_shortfall_into_15_days_of_demand_minus_stock():
+    # No delay: B's spare 1 t/week meets J's 1 t/week from the first day: nothing short.
+    r, _ = _row(_setting(Policy()))
+    assert r["shortfall"] == pytest.approx(0.0)
+    # A 15-day delay: until then only contracts (none survive: A is lost, B has none) and the 1 t of stock
+    # serve J: short 15/7 weeks x 1 t/week - 1 t = 8/7 t; after it, B keeps up. The stock runs dry after
+    # 1 t / 1 t a week = 1 week: TTS 1.
+    r, prof = _row(_setting(Policy(crisis=CrisisRule(delay_weeks=DELAY))))
+    assert r["shortfall"] == pytest.approx(DELAY - 1.0)
+    assert r["drawdown"] == pytest.approx(1.0) and r["received"] == pytest.approx(10 - DELAY)
+    assert r["tts_weeks"] == pytest.approx(1.0)
+    # Week by week: week 1 served by the stock, week 2 short, week 3 short for 1/7 of it (15 days = 2 weeks
+    # and 1 day), then B: 100 % from the rest of week 3 on.
+    served = prof.set_index("week")["served_pct"]
+    assert list(prof["week"]) == list(range(1, 11))
+    assert served[1] == pytest.approx(100.0) and served[2] == pytest.approx(0.0)
+    assert served[3] == pytest.approx(100 * (1 - 1 / 7))
+    assert all(served[w] == pytest.approx(100.0) for w in range(4, 11))
+    assert prof["shortfall"].sum() == pytest.approx(r["shortfall"])
+
+
+def test_the_delay_in_the_model_buys_15_days_of_stock(solve_tiny):
+    # Robust beta = 1. No delay: B (free to qualify) covers the crisis, stock stays at the 1 t held:
+    # 52 x 1 + 0.1 x 1 = 52.1. With the 15-day delay only stock or contracts serve J until day 15:
+    # stock 15/7 t (holding 0.1 x 15/7) is far cheaper than moving contracts to B (+52):
+    # 52 + 0.1 x 15/7 = 52.2143.
+    res, s = solve_tiny(_setting(Policy(scenario_beta=1.0)))
+    assert res.objective == pytest.approx(52.1)
+    res, s = solve_tiny(_setting(Policy(scenario_beta=1.0, crisis=CrisisRule(delay_weeks=DELAY))))
+    assert res.proven_optimal and res.objective == pytest.approx(52 + 0.1 * DELAY)
+    assert level(s) == pytest.approx(DELAY)
+    # Contracts do serve in the delay: with no room for stock (max 1 t), J must contract x t/yr from B so
+    # that x/52 t a week covers the 8/7 t the stock cannot over 15/7 weeks: x = 52 (8/7)/(15/7) = 27.733;
+    # cost 52 + x (B costs 1 more per t) + 0.1 = 79.833.
+    inst = _setting(Policy(scenario_beta=1.0, crisis=CrisisRule(delay_weeks=DELAY)))
+    inst = with_(inst, stock=[Stock(item="x", importer="J", existing=1.0, holding_cost=0.1, max_stock=1.0)])
+    res, s = solve_tiny(inst)
+    x = 52 * (8 / 7) / DELAY
+    assert res.objective == pytest.approx(52 + x + 0.1)
+    a = s.allocations.set_index("country")["volume"]
+    assert a["B"] == pytest.approx(x)
+
+
+def test_a_ramp_is_a_staircase_averaging_the_linear_ramp():
+    # Ramp 4 weeks, no stock: B offers 1/8, 3/8, 5/8, 7/8 of 1 t in weeks 1-4 (the linear ramp's
+    # weekly averages), then all of it: received 2 + 6 = 8 t of 10, short 2 t = 20 %; TTS 0.
+    r, prof = _row(_setting(Policy(crisis=CrisisRule(ramp_weeks=4)), existing=0.0))
+    assert r["shortfall"] == pytest.approx(2.0) and r["shortfall_pct"] == pytest.approx(20.0)
+    assert r["tts_weeks"] == pytest.approx(0.0)
+    assert prof["served_pct"].tolist() == pytest.approx([12.5, 37.5, 62.5, 87.5] + [100.0] * 6)
+    # The phases themselves: at most 4 steps, levels averaging 1/2 over the ramp.
+    ph = Response(ramp_weeks=10).phases(26)
+    assert [p.level for p in ph] == [0.125, 0.375, 0.625, 0.875, 1.0]
+    assert ph[-1].start == 10 and sum(p.weeks for p in ph) == 26
+
+
+def test_a_scenario_overrides_the_policy_clock():
+    # The policy says 15 days; the scenario says no delay (its own column wins): nothing short.
+    r, _ = _row(_setting(Policy(crisis=CrisisRule(delay_weeks=DELAY)), scenario={"delay_weeks": 0.0}))
+    assert r["shortfall"] == pytest.approx(0.0)
+
+
+# --------------------------------------------------------------------------- who shares
+def test_members_only_sharing_blocks_a_non_members_spare_capacity(solve_tiny):
+    # Sharing group IPEF; J is a member. B a member: its spare capacity serves J (no shortfall); B
+    # outside: only what B is contracted for arrives, and it has no contract: 10 t short, all of it.
+    ipef = Policy(crisis=CrisisRule(sharing_group="IPEF"))
+    r, _ = _row(_setting(ipef, existing=0.0, groups={"J": ("IPEF",), "B": ("IPEF",)}))
+    assert r["shortfall"] == pytest.approx(0.0)
+    r, _ = _row(_setting(ipef, existing=0.0, groups={"J": ("IPEF",)}))
+    assert r["shortfall"] == pytest.approx(10.0)
+    # The model, robust beta = 1, no stock to buy (max 0): B a member, qualifying it is enough (52);
+    # B outside, only a contract brings its supply in a crisis: all 52 t from B at 2 = 104.
+    pol = Policy(scenario_beta=1.0, crisis=CrisisRule(sharing_group="IPEF"))
+    for groups, cost in (({"J": ("IPEF",), "B": ("IPEF",)}, 52.0), ({"J": ("IPEF",)}, 104.0)):
+        inst = with_(_setting(pol, existing=0.0, groups=groups),
+                     stock=[Stock(item="x", importer="J", existing=0.0, max_stock=0.0)])
+        res, _ = solve_tiny(inst)
+        assert res.proven_optimal and res.objective == pytest.approx(cost), groups
+
+
+def test_competing_buyers_take_the_rest_of_the_spare_capacity(solve_tiny):
+    # spare_share 0.5: the coalition gets 0.5 t of B's 1 t a week: 5 t of 10 received, 5 t short.
+    r, _ = _row(_setting(Policy(spare_share=0.5), existing=0.0))
+    assert r["shortfall"] == pytest.approx(5.0)
+    # Per item, and a scenario's own share wins over it.
+    r, _ = _row(_setting(Policy(items={"x": {"spare_share": 0.25}}), existing=0.0))
+    assert r["shortfall"] == pytest.approx(7.5)
+    r, _ = _row(_setting(Policy(spare_share=0.5), existing=0.0, scenario={"spare_share": 1.0}))
+    assert r["shortfall"] == pytest.approx(0.0)
+    # The model, robust beta = 1: half of B's spare leaves 5 t to cover; stock (0.1 per t held) is
+    # cheaper than contracting B: 52 + 0.1 x 5 = 52.5.
+    res, s = solve_tiny(_setting(Policy(scenario_beta=1.0, spare_share=0.5), existing=0.0))
+    assert res.objective == pytest.approx(52.5) and level(s) == pytest.approx(5.0)
+
+
+# --------------------------------------------------------------------------- model and stress test agree
+@pytest.mark.parametrize("crisis", [
+    {"delay_weeks": DELAY},
+    {"delay_weeks": DELAY, "ramp_weeks": 4.0, "sharing_group": "IPEF"},
+])
+def test_model_and_stress_test_agree_on_the_timeline(crisis):
+    # Expected mode: every unit short in a block costs the same, so the model's recourse and the stress
+    # LP of the model's own plan minimise the same total shortfall per (scenario, item), phase by phase.
+    from tests.test_second_stage_agreement import _totals_agree
+
+    inst = load_instance(ROOT / "instances" / "critical-minerals-us-japan",
+                         {"policy.scenario_mode": "expected", "policy.scenario_shortage_cost": 1.0,
+                          "policy.crisis": crisis})
+    assert _totals_agree(inst) >= 2
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("setting, text", [
+    ("policy.crisis.delay_weeks=-1", "policy.crisis.delay_weeks"),
+    ("policy.crisis.sharing_group=NOPE", "unknown group"),
+    ("policy.spare_share=1.5", "policy.spare_share"),
+])
+def test_bad_crisis_settings_exit_2(tmp_path, setting, text):
+    out = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"), "--set", setting,
+                              "--out", str(tmp_path / "o")])
+    assert out.exit_code == 2, out.output
+    assert text in out.output and "Traceback" not in out.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_clock_on_a_multi_tier_instance_is_refused(tmp_path):
+    out = runner.invoke(app, ["solve", str(ROOT / "instances" / "rare-earth-magnets"), "--set",
+                              "policy.crisis.delay_weeks=2", "--out", str(tmp_path / "o")])
+    assert out.exit_code == 2, out.output
+    assert "multi-tier" in out.output
