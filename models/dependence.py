@@ -12,7 +12,10 @@ UPDATES = {
     "country_share_cap_frac": lambda x, k: x.ip[k].country_share_cap,
     "tier_share_cap_frac": lambda x, k: x.ip[k[0]].tier_caps[k[2]],
     "group_share_cap_frac": lambda x, k: x.ip[k[0]].group_caps[k[2]],
+    "group_floor_frac": lambda x, k: x.ip[k[0]].floor(k[1], k[2]),
+    "pooled_share_cap_frac": lambda x, k: x.ip[k[0]].pooled_caps[k[1]],
 }
+
 
 
 def add_to(m, inst) -> None:
@@ -72,3 +75,49 @@ def add_to(m, inst) -> None:
         register_lever(m, Lever(f"{kind}_Share_Cap", f"policy.{field}", "cap", 0.01,
                                 lambda k: {"item": k[0], "importer": k[1], "group": k[2]},
                                 param=f"{kind.lower()}_share_cap_frac", key=lambda k: k))
+
+    # Group floors: at least a share of an importer's demand from a tier's or group's members.
+    floors = {(i, j, g): lvl for (i, j) in m.DEMANDS for g in (item_pol[i].group_floors or {})
+              if (lvl := item_pol[i].floor(j, g)) is not None}
+    members = {g: inst.members(g) for (_, _, g) in floors}
+    inside = {k: [r for r in m.look.routes_to.get(k[:2], ()) if r[1] in members[k[2]]] for k in floors}
+    # A floor on members with no route here is refused by the checks (no plan could meet it); 0 needs no row.
+    m.GROUP_FLOORED = Set(dimen=3, initialize=sorted(k for k in floors if inside[k]),
+                          doc="(item, importer, tier or group) with a floor")
+    m.group_floor_frac = Param(m.GROUP_FLOORED, initialize={k: floors[k] for k in m.GROUP_FLOORED}, mutable=True)
+
+    def group_floor(m, i, j, g):
+        """sum_{c in members(g)} Flow[i,c,j] >= group_floor_frac[i,j,g] * demand_u[i,j]
+        for (i,j,g) in GROUP_FLOORED.
+
+        The members of g supply at least the floor of importer j's demand for item i
+        (e.g. a share of critical-mineral value from the US or its FTA partners).
+        """
+        return quicksum(m.Flow[r] for r in inside[i, j, g]) >= m.group_floor_frac[i, j, g] * m.demand_u[i, j]
+
+    m.Group_Share_Floor = Constraint(m.GROUP_FLOORED, rule=group_floor)
+    register_lever(m, Lever("Group_Share_Floor", "policy.group_floors", "floor", 0.01,
+                            lambda k: {"item": k[0], "importer": k[1], "group": k[2]},
+                            param="group_floor_frac", key=lambda k: k))
+
+    # Pooled caps: the coalition's importers together take at most a share of their total demand from g.
+    pooled = {(i, g): lvl for i in m.ITEMS for g, lvl in (item_pol[i].pooled_caps or {}).items()}
+    pmembers = {g: inst.members(g) for (_, g) in pooled}
+    pinside = {(i, g): [r for c in sorted(pmembers[g]) for r in m.look.routes_from.get((i, c), ())] for i, g in pooled}
+    m.POOL_CAPPED = Set(dimen=2, initialize=sorted(k for k in pooled if pinside[k]),
+                        doc="(item, tier or group) with a coalition-wide cap")
+    m.pooled_share_cap_frac = Param(m.POOL_CAPPED, initialize={k: pooled[k] for k in m.POOL_CAPPED}, mutable=True)
+
+    def pooled_cap(m, i, g):
+        """sum_j sum_{c in members(g)} Flow[i,c,j] <= pooled_share_cap_frac[i,g] * sum_j demand_u[i,j]
+        for (i,g) in POOL_CAPPED.
+
+        The coalition's importers together take at most the cap of their total
+        demand for item i from g, however they split it among themselves.
+        """
+        return quicksum(m.Flow[r] for r in pinside[i, g]) <= m.pooled_share_cap_frac[i, g] * m.look.item_demand_u[i]
+
+    m.Pooled_Share_Cap = Constraint(m.POOL_CAPPED, rule=pooled_cap)
+    register_lever(m, Lever("Pooled_Share_Cap", "policy.pooled_caps", "cap", 0.01,
+                            lambda k: {"item": k[0], "group": k[1]},
+                            param="pooled_share_cap_frac", key=lambda k: k))

@@ -19,6 +19,8 @@ _POLICY_MARKS = {
     "group_caps": sorted,
     "min_suppliers": lambda v: "on" if v else "off",  # 0 switches the family off: no rows at all
     "n1_beta": lambda v: "on" if v else "off",
+    "group_floors": lambda v: sorted((g, sorted(x) if isinstance(x, dict) else "*") for g, x in v.items()),
+    "pooled_caps": sorted,
 }
 
 

@@ -174,3 +174,54 @@ def test_a_clock_on_a_multi_tier_instance_is_refused(tmp_path):
                               "policy.crisis.delay_weeks=2", "--out", str(tmp_path / "o")])
     assert out.exit_code == 2, out.output
     assert "multi-tier" in out.output
+
+
+# --------------------------------------------------------------------------- instruments: floors and pooled caps
+def test_a_group_floor_binds(solve_tiny):
+    # J needs 100 (K 1); A (group-less) sells at 1, B (in FTA) at 2, 200 each. Without a floor all from A: 100.
+    # FTA floor 0.3: 30 from B: 70 x 1 + 30 x 2 = 130. The same floor named for J only, and one for another
+    # importer only (K: no row for J), give 130 and 100.
+    def run(floors):
+        inst = tiny([("x", "A", 200, 1.0), ("x", "B", 200, 2.0)], [("J", "x", 100), ("K", "x", 1)],
+                    groups={"B": ("FTA",)}, policy=Policy(group_floors=floors))
+        res, s = solve_tiny(inst)
+        assert res.proven_optimal
+        return res.objective - 1.0  # K's 1 t from A at 1
+
+    assert run(None) == pytest.approx(100.0)
+    assert run({"FTA": 0.3}) == pytest.approx(130.0 + 0.3 * 1)  # K too takes 0.3 of its 1 t from B: +0.3
+    assert run({"FTA": {"J": 0.3}}) == pytest.approx(130.0)
+    assert run({"FTA": {"K": 0.3}}) == pytest.approx(100.0 + 0.3)
+
+
+def test_a_pooled_cap_binds_while_every_importer_cap_is_slack(solve_tiny):
+    # J and K need 50 each; A (concern) sells at 1, B (ally) at 2. Per-importer concern cap 0.7 alone:
+    # 35 + 35 from A: 70 + 30 x 2 = 130. Pooled cap 0.3 on the two together: 30 from A in any split,
+    # 30 + 70 x 2 = 170; each importer's share from A is at most 30/50 = 0.6 < 0.7: the per-importer caps are slack.
+    def run(pooled):
+        inst = tiny([("x", "A", 100, 1.0), ("x", "B", 100, 2.0)], [("J", "x", 50), ("K", "x", 50)],
+                    tiers={"A": "concern"}, policy=Policy(tier_caps={"concern": 0.7}, pooled_caps=pooled))
+        return solve_tiny(inst)
+
+    res, _ = run(None)
+    assert res.objective == pytest.approx(130.0)
+    res, s = run({"concern": 0.3})
+    assert res.proven_optimal and res.objective == pytest.approx(170.0)
+    a = s.allocations[s.allocations["country"] == "A"]
+    assert a["volume"].sum() == pytest.approx(30.0)
+    assert (a["volume"] / 50 < 0.7 - 1e-6).all()
+
+
+def test_floors_and_pooled_caps_through_set(tmp_path):
+    # The instruments are policy keys: --set reaches them, and a bad name exits 2 naming the key.
+    out = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"),
+                              "--set", "policy.pooled_caps.concern=0.3", "--set", "policy.items.lithium.group_floors.USFTA=0.2",
+                              "--out", str(tmp_path / "o")])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"),
+                              "--set", "policy.group_floors.NOPE=0.2", "--out", str(tmp_path / "p")])
+    assert out.exit_code == 2 and "policy.group_floors.NOPE" in out.output and "unknown tier or group" in out.output
+    # A floor the group cannot reach: refused before solving, naming the importer and the capacity.
+    out = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"),
+                              "--set", "policy.items.gallium.group_floors.EU=0.1", "--out", str(tmp_path / "q")])
+    assert out.exit_code == 2 and "group_floors.EU" in out.output and "capacity in EU" in out.output, out.output

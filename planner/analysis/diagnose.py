@@ -194,6 +194,20 @@ def _set_cap_msg(kind: str) -> Callable[[Finding], str]:
     return msg
 
 
+def _floor_msg(f: Finding) -> str:
+    w = f.worst
+    return (f"{w.item} / {w.importer}: the {w.group} members can supply only {_pct(f.needed)} of its demand; the "
+            f"{w.group} floor of {_pct(f.limit)} is {_pts(f.shortfall)} too high; lower it to "
+            f"{_pct(f.needed, up=False)} or add {f.qty(f.volume)} of capacity in {w.group} that can reach {w.importer}")
+
+
+def _pooled_msg(f: Finding) -> str:
+    w = f.worst
+    return (f"{w.item}: the importers together need {_pct(f.needed)} of their demand from {w.group}; the pooled cap "
+            f"of {_pct(f.limit)} is short by {_pts(f.shortfall)}; raise it to {_pct(f.needed, up=True)} or add "
+            f"{f.qty(f.volume)} of capacity outside {w.group}")
+
+
 def _min_suppliers_msg(f: Finding) -> str:
     n, k = _sig(f.needed), _sig(f.limit)
     more = _sig(f.shortfall, up=True)
@@ -261,6 +275,13 @@ FAMILIES: dict[str, Family] = {
                                     lambda m, k: k, _set_cap_msg("tier")),
     "Group_Share_Cap": _share_family(("item", "importer", "group"), "group_share_cap_frac",
                                      lambda m, k: k, _set_cap_msg("group")),
+    # models/dependence.py: sum_{c in g} Flow[i,c,j] >= floor[i,j,g] * demand_u[i,j] (a floor: relaxed downwards).
+    "Group_Share_Floor": _share_family(("item", "importer", "group"), "group_floor_frac", lambda m, k: k, _floor_msg),
+    # models/dependence.py: sum_j sum_{c in g} Flow[i,c,j] <= cap[i,g] * sum_j demand_u[i,j].
+    "Pooled_Share_Cap": Family(
+        "fraction of demand", ("item", "group"), key=lambda m, k: k, coef=lambda m, k: m.look.item_demand_u[k[0]],
+        limit=lambda m, key: _val(m.pooled_share_cap_frac[key]), message=_pooled_msg,
+        row_weight=lambda m, k: 1.0 / m.look.item_demand_u[k[0]]),
     # models/upstream.py: sum_c tagged(Flow[o,c,j]) <= cap[T,o,j] * demand_u[o,j], T = 'stage:set' or '*:set'.
     "Stage_Share_Cap": _share_family(("group", "item", "importer"), "stage_share_cap_frac",
                                      lambda m, k: k, _chain_cap_msg),

@@ -339,6 +339,19 @@ def _policy_names(meta: Meta, file: str, t: Frames, files: dict[str, str]) -> li
                 out.append(Problem(file, None, f"{prefix}.group_caps.{group}", group,
                                    "unknown group (no country has it in countries.csv); expected one of: "
                                    + _listing(groups)))
+    dem0 = t["demand"]
+    known_importers = set(dem0["importer"].dropna()) if dem0 is not None and "importer" in dem0 else None
+    for prefix, part in _item_policies(pol):
+        for field in ("group_floors", "pooled_caps"):
+            for name, v in (getattr(part, field) or {}).items():
+                if name not in tiers and (groups is None or name not in groups):
+                    out.append(Problem(file, None, f"{prefix}.{field}.{name}", name,
+                                       "unknown tier or group; expected one of: "
+                                       + _listing(tiers | (groups or set()))))
+                if field == "group_floors" and isinstance(v, dict) and known_importers is not None:
+                    out += [Problem(file, None, f"{prefix}.{field}.{name}.{j}", j,
+                                    f"unknown importer; expected one of: {_listing(known_importers)}")
+                            for j in v if j not in known_importers]
     out += _crisis_names(pol, file, t, tiers, groups, files)
     for item in pol.items:
         if items is not None and item not in items:
@@ -417,7 +430,7 @@ def check_feasibility(inst: Instance, meta_file: str, demand_file: str,
     for item, dem in importers.items():
         cap = {o: potential[(item, o)] for imp in dem for o in reach[(item, imp)]}
         ctx = _Ctx(inst, item, units.get(item, ""), dem, cap, reach, excluded, meta_file)
-        out += ctx.capacity() + ctx.country_share() + ctx.caps() + ctx.min_suppliers(allowed) + ctx.n1()
+        out += ctx.capacity() + ctx.country_share() + ctx.caps() + ctx.floors() + ctx.min_suppliers(allowed) + ctx.n1()
     return out
 
 
@@ -501,6 +514,23 @@ class _Ctx:
                                             f"{kind} cap {name} <= {cap:g} needs {self.q(need)} from outside {name}, "
                                             f"but allowed capacity outside it is {self.q(outside)}; expected a higher "
                                             "cap or more capacity elsewhere"))
+        return out
+
+    def floors(self) -> list[Problem]:
+        """A group floor needs the group's capacity that can reach the importer (necessary only)."""
+        out = []
+        for name in self.ip.group_floors or {}:
+            members = self.inst.members(name)
+            for imp, d in self.dem.items():
+                level = self.ip.floor(imp, name)
+                if not level:
+                    continue
+                inside = sum(self.cap[o] for o in self.reach[(self.item, imp)] if o in members)
+                if inside < level * d * (1 - REL_TOL):
+                    out.append(self.problem(f"{self.source('group_floors')}.{name}", level,
+                                            f"{imp} must take at least {level:g} of its demand ({self.q(level * d)}) "
+                                            f"from {name}, but capacity in {name} that can reach it is "
+                                            f"{self.q(inside)}; expected a lower floor or more capacity in {name}"))
         return out
 
     def min_suppliers(self, allowed: set[tuple[str, str]]) -> list[Problem]:

@@ -349,11 +349,20 @@ class ItemPolicy(Strict):
     """Multi-tier: tier, group or country code -> most of an importer's supply of the item whose path passes through it at any stage, fraction."""
     max_shift: Rate | None = None
     """Multi-period: most a supplier's volume for an importer may rise or fall from one period to the next, fraction of the importer's demand in the later period."""
+    group_floors: dict[str, Rate | dict[str, Rate]] | None = None
+    """Tier or group name -> least share of an importer's demand for the item its members must supply, fraction; or {importer: fraction} for some importers only (e.g. a clean-vehicle rule: US or FTA partners)."""
+    pooled_caps: dict[str, Level] | None = None
+    """Tier or group name -> most its members may supply of the coalition's total demand for the item (all importers together), fraction."""
     spare_share: Rate | None = None
     """Crisis: share of surviving suppliers' spare capacity the coalition can get, other buyers take the rest (empty = 1; a scenario's spare_share wins)."""
 
+    def floor(self, importer: str, group: str) -> float | None:
+        """THE reading of ``group_floors``: one level for every importer, or {importer: level} (None: no floor)."""
+        v = (self.group_floors or {}).get(group)
+        return v.get(importer) if isinstance(v, dict) else v
 
-_CAP_MAPS = frozenset({"tier_caps", "group_caps", "stage_caps", "upstream_caps"})
+
+_CAP_MAPS = frozenset({"tier_caps", "group_caps", "stage_caps", "upstream_caps", "group_floors", "pooled_caps"})
 """Policy fields keyed by a set name: an item's override merges into them key by key (a trajectory
 under a key is replaced whole)."""
 
