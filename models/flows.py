@@ -19,3 +19,5 @@ def add_to(m, inst) -> None:
         "tariff",
         quicksum(m.tariff_frac[i, c, j] * cost[i, c] * m.Flow[i, c, j] for i, c, j in m.ROUTES if m.tariff_frac[i, c, j]),
     )
+    if len(m.LICENSED):  # standing export controls that license a route (policy.export_controls)
+        register_cost(m, "licence", quicksum(m.licence_cur_per_u[r] * m.Flow[r] for r in m.LICENSED))

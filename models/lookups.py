@@ -33,5 +33,7 @@ class Lookups:
     """(input, plant country) -> feed routes reaching it."""
     feeds_from: dict[tuple[str, str], list] = field(default_factory=dict)
     """(input, origin) -> feed routes leaving it."""
+    shared_stocks: dict[str, Any] = field(default_factory=dict)
+    """shared stockpile id -> its row (items in demand, with members)."""
     recourse_blocks: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(scenario, item) -> its block of the second stage."""

@@ -106,6 +106,14 @@ def add_links(m, inst, h) -> None:
     m.STOCK_LINKS = Set(dimen=3, initialize=[(p, *k) for p in ids[1:] for k in m.Period[p].STOCKS])
     m.Stock_Kept = Constraint(m.STOCK_LINKS, rule=stock_kept)
 
+    def shared_kept(m, p, k):
+        """Period[p].SharedStock[k] >= Period[prev(p)].SharedStock[k]: shared stockpiles too are never sold."""
+        return m.Period[p].SharedStock[k] >= m.Period[prev[p]].SharedStock[k]
+
+    m.SHARED_LINKS = Set(dimen=2, initialize=[(p, k) for p in ids[1:] for k in m.Period[p].SHARED_STOCKS
+                                              if k in m.Period[prev[p]].SHARED_STOCKS])
+    m.Shared_Kept = Constraint(m.SHARED_LINKS, rule=shared_kept)
+
     # Ramp limit on switching: a route's volume moves at most max_shift x the later period's demand.
     shift = []
     for p in ids[1:]:

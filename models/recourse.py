@@ -104,6 +104,20 @@ def add_to(m, inst) -> None:
     m.POOLED_DEMANDS = Set(dimen=4, initialize=[(*b.key, j, p) for b in found if b.pooled for j in b.importers
                                                 for p in range(len(b.phases))])
     m.SCENARIO_DRAWS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if (k[1], k[2]) in m.STOCKS])
+    # Shared stockpiles: (scenario, item, importer, stock) for members of a shared stock of the block's item.
+    share_of = {k: inst.shared_members(r) for k, r in m.look.shared_stocks.items()}
+    stocks_of = {}
+    for k, r in m.look.shared_stocks.items():
+        stocks_of.setdefault(r.item, []).append(k)
+    m.SHARED_DRAWS = Set(dimen=4, initialize=[(s_, i, j, k) for s_, i, j in m.SCENARIO_DEMANDS
+                                              for k in stocks_of.get(i, ()) if j in share_of[k]],
+                         doc="(scenario, item, importer, shared stock) a member may draw from")
+    m.SHARED_RELEASES = Set(dimen=3, initialize=sorted({(s_, i, k) for s_, i, _, k in m.SHARED_DRAWS}),
+                            doc="(scenario, item, shared stock) released in the scenario")
+    m.PRO_RATA_DRAWS = Set(dimen=4, initialize=[x for x in m.SHARED_DRAWS
+                                                if m.look.shared_stocks[x[3]].release == "pro_rata"])
+    m.member_share_frac = Param(m.PRO_RATA_DRAWS, initialize={x: share_of[x[3]][x[2]] for x in m.PRO_RATA_DRAWS},
+                                doc="the member's share of the members' demand")
     m.ROBUST_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if k[1] in beta])
     # A shortage variable only where it is priced (expected mode); robust-only rows bound what is served instead.
     m.SHORT_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if weight[k[0], k[1]] > 0])
@@ -134,6 +148,8 @@ def add_to(m, inst) -> None:
     m.RecourseFeed = Var(m.RECOURSE_FEEDS, domain=NonNegativeReals,
                          doc="crisis feed of an input to a plant over the scenario, input unit")
     m.Drawdown = Var(m.SCENARIO_DRAWS, domain=NonNegativeReals, doc="stockpile drawn in the scenario, item unit")
+    m.SharedDraw = Var(m.SHARED_DRAWS, domain=NonNegativeReals,
+                       doc="shared stockpile released to a member in the scenario, item unit")
     m.ScenarioShort = Var(m.SHORT_DEMANDS, domain=NonNegativeReals,
                           doc="demand left unserved in the scenario, item unit")
     # A Param, so that a re-solve with other probabilities (models.update) moves it too.
@@ -253,6 +269,10 @@ def add_to(m, inst) -> None:
                 into.setdefault((s, i, j, p), []).append(
                     m.phase_tau_frac[s, i, p] * m.surviving_frac[s, i, c] * m.Flow[i, c, j])
 
+    shared_into: dict = {}
+    for s_, i, j, k in m.SHARED_DRAWS:
+        shared_into.setdefault((s_, i, j), []).append(k)
+
     def phase_cap(m, s, i, j, p):
         """sum_c RecourseFlow[s,i,c,j,p] (or Receive[s,i,j,p]) <= phase_tau_frac[s,i,p] * demand_u[i,j]
         for (s,i,j,p) in CAPPED_PHASES.
@@ -265,7 +285,7 @@ def add_to(m, inst) -> None:
     m.Phase_Cap = Constraint(m.CAPPED_PHASES, rule=phase_cap)
 
     def scenario_served(m, s, i, j):
-        """received[s,i,j] + Drawdown[s,i,j] + ScenarioShort[s,i,j] >= tau_frac[s,i] * demand_u[i,j]
+        """received[s,i,j] + Drawdown[s,i,j] + sum_k SharedDraw[s,i,j,k] + ScenarioShort[s,i,j] >= tau_frac[s,i] * demand_u[i,j]
         for (s,i,j) in SCENARIO_DEMANDS, with received = sum over phases p of Receive[s,i,j,p] (pooled) or
         sum_c RecourseFlow[s,i,c,j,p], and in the delay phase sum_c phase_tau_frac * surviving_frac[s,i,c] * Flow[i,c,j];
         without a priced shortage (robust mode only) the row is received + Drawdown >= scenario_beta_frac[i] * tau_frac[s,i] * demand_u[i,j].
@@ -277,6 +297,8 @@ def add_to(m, inst) -> None:
         got = quicksum(v for p in range(len(m.look.recourse_blocks[s, i].phases)) for v in into.get((s, i, j, p), ()))
         if (s, i, j) in m.SCENARIO_DRAWS:
             got = got + m.Drawdown[s, i, j]
+        for k in shared_into.get((s, i, j), ()):
+            got = got + m.SharedDraw[s, i, j, k]
         if (s, i, j) in m.SHORT_DEMANDS:
             return got + m.ScenarioShort[s, i, j] >= m.tau_frac[s, i] * m.demand_u[i, j]
         return got >= m.scenario_beta_frac[i] * m.tau_frac[s, i] * m.demand_u[i, j]
@@ -296,6 +318,30 @@ def add_to(m, inst) -> None:
         return m.Drawdown[s, i, j] <= m.StrategicStock[i, j]
 
     m.Stock_Drawdown = Constraint(m.SCENARIO_DRAWS, rule=stock_drawdown)
+
+    members_of: dict = {}
+    for s_, i, j, k in m.SHARED_DRAWS:
+        members_of.setdefault((s_, i, k), []).append(j)
+
+    def shared_release(m, s, i, k):
+        """sum_j SharedDraw[s,i,j,k] <= SharedStock[k]  for (s,i,k) in SHARED_RELEASES.
+
+        A coordinated release: the members of the group draw at most the shared
+        stockpile between them over the scenario (each scenario may use all of it).
+        """
+        return quicksum(m.SharedDraw[s, i, j, k] for j in members_of[s, i, k]) <= m.SharedStock[k]
+
+    m.Shared_Release = Constraint(m.SHARED_RELEASES, rule=shared_release)
+
+    def shared_pro_rata(m, s, i, j, k):
+        """SharedDraw[s,i,j,k] <= member_share_frac[s,i,j,k] * SharedStock[k]  for (s,i,j,k) in PRO_RATA_DRAWS.
+
+        Release pro rata to demand: each member may draw at most its share of the
+        members' demand for the item (a share it does not need is not passed on).
+        """
+        return m.SharedDraw[s, i, j, k] <= m.member_share_frac[s, i, j, k] * m.SharedStock[k]
+
+    m.Shared_Pro_Rata = Constraint(m.PRO_RATA_DRAWS, rule=shared_pro_rata)
 
     def scenario_beta(m, s, i, j):
         """ScenarioShort[s,i,j] <= (1 - scenario_beta_frac[i]) * tau_frac[s,i] * demand_u[i,j]

@@ -28,7 +28,7 @@ def add_to(m, inst) -> None:
     tier = inst.tier_of
     demand = {k: q for k, q in inst.demand_qty.items() if q > 0}
     allowed = {k: s for k, s in inst.supply_by_key.items() if tier[s.country] not in excluded}
-    routes = {k: v for k, v in inst.lane_for.items() if (k[0], k[1]) in allowed and (k[0], k[2]) in demand}
+    routes = {k: v for k, v in inst.open_lanes.items() if (k[0], k[1]) in allowed and (k[0], k[2]) in demand}
     chain_items = inst.chain.closure(i for i, _ in demand)  # multi-tier: the inputs upstream of demanded items too
     # An option for an item nobody needs (a period before its demand starts) has nothing to do.
     options = [o for o in inst.investments if (o.item, o.country) in allowed and o.item in chain_items]
@@ -60,6 +60,9 @@ def add_to(m, inst) -> None:
     m.min_order_u = Param(m.SUPPLY_OPTIONS, initialize={k: allowed[k].min_order for k in m.SUPPLY_OPTIONS})
     m.transport_cur_per_u = Param(m.ROUTES, initialize={k: routes[k][0] for k in m.ROUTES})
     m.tariff_frac = Param(m.ROUTES, initialize={k: routes[k][1] for k in m.ROUTES})
+    licence = inst.licence_for  # export controls that license a route (forbidden ones are not in ROUTES)
+    m.LICENSED = Set(dimen=3, initialize=[r for r in m.ROUTES if r in licence], doc="routes that need a licence")
+    m.licence_cur_per_u = Param(m.LICENSED, initialize={r: licence[r] for r in m.LICENSED})
     m.added_capacity_u = Param(m.INVESTMENTS, initialize={o.option: o.capacity for o in options})
     m.capex_cur = Param(m.INVESTMENTS, initialize={o.option: o.capex for o in options}, mutable=True)
     m.look.option_site = {o.option: (o.item, o.country) for o in options}

@@ -1,4 +1,5 @@
-"""Strategic stockpiles: first-stage stock levels per (item, importer) and their holding cost."""
+"""Strategic stockpiles: first-stage stock levels per (item, importer), and shared stockpiles held by a group
+(released in a crisis by ``recourse.py``), with their holding costs."""
 
 from __future__ import annotations
 
@@ -19,3 +20,15 @@ def add_to(m, inst) -> None:
     )
     if rows:
         register_cost(m, "stockpile", quicksum(m.holding_cur_per_u[k] * m.StrategicStock[k] for k in m.STOCKS))
+
+    shared = {k.id: k for k in inst.shared_stock if k.item in set(m.ITEMS) and inst.shared_members(k)}
+    m.SHARED_STOCKS = Set(initialize=sorted(shared), doc="shared stockpiles of an item in demand, with members")
+    m.shared_holding_cur_per_u = Param(m.SHARED_STOCKS, initialize={k: r.holding_cost for k, r in shared.items()})
+    m.SharedStock = Var(
+        m.SHARED_STOCKS, domain=NonNegativeReals, bounds=lambda m, k: (shared[k].existing, shared[k].max_stock),
+        doc="shared stockpile held by the group, item unit",
+    )
+    m.look.shared_stocks = shared
+    if shared:
+        register_cost(m, "shared_stockpile", quicksum(m.shared_holding_cur_per_u[k] * m.SharedStock[k]
+                                                      for k in m.SHARED_STOCKS))

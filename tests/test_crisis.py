@@ -17,7 +17,7 @@ from planner.analysis import stress as st
 from planner.cli.app import app
 from planner.instance.io import load_instance
 from planner.instance.scenarios import Response
-from planner.instance.schema import CrisisRule, Policy, Scenario, Stock
+from planner.instance.schema import CrisisRule, ExportControl, Policy, Scenario, Stock
 from tests.conftest import tiny
 from tests.test_scenarios import level, with_
 
@@ -225,3 +225,108 @@ def test_floors_and_pooled_caps_through_set(tmp_path):
     out = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"),
                               "--set", "policy.items.gallium.group_floors.EU=0.1", "--out", str(tmp_path / "q")])
     assert out.exit_code == 2 and "group_floors.EU" in out.output and "capacity in EU" in out.output, out.output
+
+
+# --------------------------------------------------------------------------- instruments: export controls
+def _controlled(controls, **pol):
+    # J needs 100; A (in CN) sells at 1, B at 2, 200 each.
+    inst = tiny([("x", "A", 200, 1.0), ("x", "B", 200, 2.0)], [("J", "x", 100)], groups={"A": ("CN",)},
+                policy=Policy(export_controls=tuple(ExportControl(**c) for c in controls), **pol))
+    return inst
+
+
+def test_an_export_control_removes_a_lane_or_charges_a_licence(solve_tiny):
+    # No control: 100 from A at 1 = 100. Forbid CN -> J: all from B, 200. A licence of 0.5 per t:
+    # A at 1.5 still beats B: 150, with a licence cost component of 50. A licence of 1.5: B at 2 wins: 200.
+    res, _ = solve_tiny(_controlled([]))
+    assert res.objective == pytest.approx(100.0)
+    res, s = solve_tiny(_controlled([{"origin": "CN", "importer": "J"}]))
+    assert res.objective == pytest.approx(200.0)
+    assert set(s.allocations["country"]) == {"B"}
+    res, s = solve_tiny(_controlled([{"origin": "CN", "item": "x", "action": "licence", "licence_cost": 0.5}]))
+    assert res.objective == pytest.approx(150.0)
+    assert s.costs.set_index("component").loc["licence", "value"] == pytest.approx(50.0)
+    res, _ = solve_tiny(_controlled([{"origin": "CN", "action": "licence", "licence_cost": 1.5}]))
+    assert res.objective == pytest.approx(200.0)
+    # Another item's control, or another importer's, leaves the lane alone.
+    res, _ = solve_tiny(_controlled([{"origin": "CN", "importer": "K"}]))
+    assert res.objective == pytest.approx(100.0)
+
+
+def test_a_forbidden_lane_carries_no_recourse_in_a_crisis():
+    # The plan buys from B; B is lost for 13 weeks; A (qualified, spare 200 t/yr) could cover J's 25 t over
+    # the 13 weeks, unless CN's exports to J are forbidden: then all 25 t go short.
+    src = st.Sourcing("plan", {("x", "B", "J"): 100.0}, frozenset({("x", "A"), ("x", "B")}))
+    for controls, short in (([], 0.0), ([{"origin": "CN"}], 25.0)):
+        inst = with_(_controlled(controls), scenarios=[Scenario(id="b", countries=("B",), duration_weeks=13)])
+        r = st.stress(inst, src).table.iloc[0]
+        assert r["shortfall"] == pytest.approx(short), controls
+
+
+@pytest.mark.parametrize("control, column", [
+    ("{origin: NOWHERE}", "policy.export_controls.0.origin"),
+    ("{origin: CN, item: unobtainium}", "policy.export_controls.0.item"),
+    ("{origin: CN, action: licence}", "policy.export_controls.0.licence_cost"),
+])
+def test_bad_export_controls_exit_2(tmp_path, control, column):
+    out = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"), "--set",
+                              f"policy.export_controls=[{control}]", "--out", str(tmp_path / "o")])
+    assert out.exit_code == 2, out.output
+    assert column in out.output and "Traceback" not in out.output
+
+
+def test_chinas_gallium_controls_as_standing_policy(tmp_path):
+    # China's ban on gallium and germanium exports to the US (December 2024) as a standing rule: no plan
+    # buys US gallium from China, and the run solves.
+    out = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"), "--set",
+                              "policy.export_controls=[{origin: CN, importer: US, item: gallium}]",
+                              "--out", str(tmp_path / "o")])
+    assert out.exit_code == 0, out.output
+    import pandas as pd
+
+    a = pd.read_csv(tmp_path / "o" / "allocations.csv")
+    plans = a[a["case"] != "baseline"]
+    assert not len(plans[(plans["item"] == "gallium") & (plans["country"] == "CN") & (plans["importer"] == "US")])
+    assert len(plans[(plans["item"] == "gallium") & (plans["importer"] == "US")])
+
+
+# --------------------------------------------------------------------------- shared stockpiles
+def _shared(release: str, *, level=None, split="demand", beta=None):
+    # J needs 78 t/yr (1.5 t/week), K 26 (0.5 t/week); A, the only supplier, is lost for 10 weeks: J needs 15 t
+    # and K 5 t over it. K holds 5 t of its own. J and K share a stockpile (group G).
+    from planner.instance.schema import SharedStock
+
+    inst = tiny([("x", "A", 200, 1.0)], [("J", "x", 78), ("K", "x", 26)], groups={"J": ("G",), "K": ("G",)},
+                policy=Policy(scenario_beta=beta))
+    row = SharedStock(id="pool", item="x", group="G", existing=level or 0.0, holding_cost=0.1,
+                      max_stock=level, release=release, cost_split=split)
+    inst = with_(inst, scenarios=[Scenario(id="a", countries=("A",), duration_weeks=10)],
+                 stock=[Stock(item="x", importer="K", existing=5.0, max_stock=5.0)])
+    return inst.replace(shared_stock=(row,))
+
+
+def test_a_shared_stockpile_released_pro_rata_or_pooled():
+    # 10 t shared. Pooled (a coordinated release): K needs none of it, J draws all 10: J short 5 t, K none.
+    # Pro rata to demand: J may draw 78/104 = 75 % = 7.5 t, K's 2.5 t stay unused: J short 7.5 t.
+    src = st.Sourcing("plan", {("x", "A", "J"): 78.0, ("x", "A", "K"): 26.0}, frozenset({("x", "A")}),
+                      shared={"pool": 10.0})
+    for release, j_short in (("pooled", 5.0), ("pro_rata", 7.5)):
+        t = st.stress(_shared(release, level=10.0), src).table.set_index("importer")
+        assert t.loc["J", "shortfall"] == pytest.approx(j_short), release
+        assert t.loc["K", "shortfall"] == pytest.approx(0.0)
+        assert t.loc["J", "drawdown"] == pytest.approx(15.0 - j_short)
+
+
+def test_the_model_sizes_a_shared_stockpile_and_splits_its_cost(solve_tiny):
+    # Robust beta = 1: J must be covered from the shared stockpile (K's own 5 t cover K). Pooled: 15 t,
+    # 104 x 1 + 0.1 x 15 = 105.5. Pro rata: J's 75 % of the level must reach 15 t: 20 t, 104 + 2 = 106.
+    # The holding cost split by demand (75 / 25 %) or equally.
+    res, s = solve_tiny(_shared("pooled", beta=1.0))
+    assert res.objective == pytest.approx(105.5)
+    res, s = solve_tiny(_shared("pro_rata", beta=1.0))
+    assert res.objective == pytest.approx(106.0)
+    t = s.shared_stockpiles.set_index("importer")
+    assert t.loc["J", "level"] == pytest.approx(20.0)
+    assert t.loc["J", "cost"] == pytest.approx(1.5) and t.loc["K", "cost"] == pytest.approx(0.5)
+    res, s = solve_tiny(_shared("pro_rata", beta=1.0, split="equal"))
+    assert s.shared_stockpiles["cost"].tolist() == pytest.approx([1.0, 1.0])

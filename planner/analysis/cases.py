@@ -20,10 +20,13 @@ The default builds and solves afresh (:func:`solve_model_case`); a study passes 
 
 def cost_only(inst: Instance) -> Instance:
     """The same instance with every security constraint off (shortage rules kept, and the trust rule:
-    who counts as a friend is a definition, not a constraint, so every case reports the same tiers)."""
+    who counts as a friend is a definition, not a constraint, so every case reports the same tiers).
+    Export controls are law, not the planner's choice: every case obeys them; the crisis response is a
+    fact about the world, kept too."""
     p = inst.policy
     off = Policy.security_off().model_copy(
-        update={"allow_shortage": p.allow_shortage, "shortage_penalty": p.shortage_penalty, "trust": p.trust}
+        update={"allow_shortage": p.allow_shortage, "shortage_penalty": p.shortage_penalty, "trust": p.trust,
+                "export_controls": p.export_controls, "crisis": p.crisis}
     )
     return inst.with_policy(off)
 

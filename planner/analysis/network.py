@@ -114,7 +114,7 @@ def build_graph(inst: Instance, src: Sourcing | None = None) -> nx.DiGraph:
         for o in outs:
             share = weight[o] / total if total > EPS else 1.0 / len(outs)
             _edge(g, inst, fid(i, c), fid(o, k), i, c, k, feeds.get((i, c, k), 0.0) * share)
-    for (i, c, j) in sorted(inst.lane_for):
+    for (i, c, j) in sorted(inst.open_lanes):
         if fid(i, c) in g and did(i, j) in g:
             _edge(g, inst, fid(i, c), did(i, j), i, c, j, flows.get((i, c, j), 0.0))
     return g

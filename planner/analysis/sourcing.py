@@ -31,6 +31,8 @@ class Sourcing:
     """(item, importer) -> stockpile level; missing stock rows hold their existing level."""
     feeds: dict[tuple[str, str, str], float] = field(default_factory=dict)
     """Multi-tier: (input, origin, plant country) -> contracted input volume per year."""
+    shared: dict[str, float] = field(default_factory=dict)
+    """Shared stockpile id -> level; missing ones hold their existing level."""
 
 
 def from_solution(s: Solution) -> Sourcing:
@@ -46,7 +48,9 @@ def from_solution(s: Solution) -> Sourcing:
     fd = s.feeds
     feeds = {} if fd is None else {(i, c, k): float(v) for i, c, k, v in zip(fd["item"], fd["country"],
                                                                             fd["destination"], fd["volume"])}
-    return Sourcing(s.case, flows, qualified, built, stock, feeds)
+    sh = s.shared_stockpiles
+    shared = {} if sh is None else {k: float(v) for k, v in zip(sh["id"], sh["level"])}
+    return Sourcing(s.case, flows, qualified, built, stock, feeds, shared)
 
 
 def baseline(inst: Instance) -> Sourcing | None:
@@ -107,7 +111,12 @@ def from_run_dir(inst: Instance, folder: str | Path, case: str = "friendshored")
         fd = fd[fd["case"] == case]
         feeds = {(str(i), str(c), str(k)): float(v) for i, c, k, v in zip(fd["item"], fd["country"],
                                                                          fd["destination"], fd["volume"])}
-    return Sourcing(f"{folder.name}:{case}", flows, qualified, built, stock, feeds)
+    sh = _read_table(folder, "shared_stockpiles")
+    shared = {}
+    if sh is not None and {"case", "id", "level"} <= set(sh.columns):
+        sh = sh[sh["case"] == case]
+        shared = {str(k): float(v) for k, v in zip(sh["id"], sh["level"])}
+    return Sourcing(f"{folder.name}:{case}", flows, qualified, built, stock, feeds, shared)
 
 
 def _read_table(folder: Path, name: str) -> pd.DataFrame | None:

@@ -143,7 +143,7 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
     left_short = unserved(inst, src)
     rate = crisis_supply(inst, src)
     dem = {k: q for k, q in inst.demand_qty.items() if q > 0}
-    routes = [(i, c, j) for (i, c, j) in inst.lane_for if (i, c) in rate and (i, j) in dem]
+    routes = [(i, c, j) for (i, c, j) in inst.open_lanes if (i, c) in rate and (i, j) in dem]
     found = blocks(inst, scen, routes)
     up = None
     if inst.chain.multi_tier:  # chain blocks replace the plain ones of the same (scenario, item), as in the model
@@ -155,7 +155,8 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
     if not found:
         return StressResult(src.name, scen, pd.DataFrame(columns=COLUMNS), "optimal", unserved=left_short)
     t0 = time.perf_counter()
-    lp = _RecourseLP(found, rate, dem, stock_levels(inst, src), up, inst, contracted(src), src.flows)
+    shared = {r.id: (r, max(r.existing, src.shared.get(r.id, r.existing))) for r in inst.shared_stock}
+    lp = _RecourseLP(found, rate, dem, stock_levels(inst, src), up, inst, contracted(src), src.flows, shared)
     build_s = time.perf_counter() - t0
     solve_s = lp.solve(options or SolveOptions(), src.name)
 
@@ -166,20 +167,22 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
         need = lp.need[k]
         got_p = [lp.received(b, j, lp.phase_of[x][1], x) for x in lp.phases_of[k]]
         got = float(sum(got_p))
-        draw = float(sum(lp.x[lp.draw0 + x] for x in lp.phases_of[k]))
+        from_shared = float(sum(lp.x[col] for x in lp.phases_of[k] for col in lp.sd_of.get(x, ())))
+        held = lp.held[k] + from_shared  # its own stockpile and what it drew from shared ones
+        draw = float(sum(lp.x[lp.draw0 + x] for x in lp.phases_of[k])) + from_shared
         short = max(need - got - draw, 0.0)
         short = 0.0 if short <= NOISE * need else short
         w = dem[i, j] / WEEKS_PER_YEAR
         r = got / s.duration_weeks
         short_row = short > 0
-        prof = profile(blk.phases, got_p, w, lp.held[k])
+        prof = profile(blk.phases, got_p, w, held)
         tts = prof.tts if short_row else math.nan
         rows.append({
             "scenario": s.id, "name": s.name, "item": i, "importer": j, "duration_weeks": s.duration_weeks,
             "ttr_weeks": s.ttr_weeks, "probability": s.probability, "demand": need, "received": got,
-            "drawdown": draw, "stock": lp.held[k], "shortfall": short, "shortfall_pct": 100.0 * short / need,
+            "drawdown": draw, "stock": held, "shortfall": short, "shortfall_pct": 100.0 * short / need,
             "demand_per_week": w, "supply_per_week": r, "tts_weeks": tts,
-            "cover_weeks": (lp.held[k] + got) / w if w > 0 else math.nan,
+            "cover_weeks": (held + got) / w if w > 0 else math.nan,
             "tts_below_ttr": bool(short_row and tts < s.ttr_weeks - 1e-9),
         })
         weekly += [{"scenario": s.id, "item": i, "importer": j, **wk} for wk in prof.weeks]
@@ -222,8 +225,10 @@ class _RecourseLP:
     """
 
     def __init__(self, found: list[Block], rate: dict, dem: dict, stock: dict, up: ChainRecourse | None = None,
-                 inst: Instance | None = None, shipped: dict | None = None, flows: dict | None = None):
+                 inst: Instance | None = None, shipped: dict | None = None, flows: dict | None = None,
+                 shared: dict | None = None):
         shipped, flows = shipped or {}, flows or {}
+        shared = shared or {}  # shared stockpile id -> (row, level)
         inf = matrix.INF
 
         def avail(i, c, f):  # crisis supply with the share f of its surge
@@ -293,7 +298,17 @@ class _RecourseLP:
         self.draw0, self.short0 = n_flow, n_flow + n_cp
         self.z0, self.t0 = n_flow + 2 * n_cp, n_flow + 2 * n_cp + n_blk
         self.w0 = self.t0 + n_blk
-        self.n = self.w0 + len(groups)
+        # Shared stockpiles: a column per (cell-phase, stock) of a member; one release row per (block, stock).
+        self.sd0 = self.w0 + len(groups)
+        self.shared_cols: list[tuple[int, str]] = []  # (cell-phase, stock id) per column
+        cells0 = list(self.cell)
+        member_share = {k: inst.shared_members(r) for k, (r, _) in shared.items()} if inst is not None else {}
+        for x, (k, _) in enumerate(self.phase_of):
+            b, j = cells0[k]
+            for sid, (r, _) in shared.items():
+                if r.item == found[b].item and j in member_share[sid]:
+                    self.shared_cols.append((x, sid))
+        self.n = self.sd0 + len(self.shared_cols)
         self.n_blk, self.n_cp, self.n_group = n_blk, n_cp, len(groups)
         self.arcs_into: dict = {}  # (block, importer, phase) -> arc columns
         by_node: dict = {}
@@ -317,6 +332,21 @@ class _RecourseLP:
                     vals += [q[o][i]] * len(out_cols)
                 fin = feeds_in.get((sid, i, k), [])
                 rows.append((-inf, 0.0, cols + fin, vals + [-1.0] * len(fin)))
+        sd_of: dict[int, list[int]] = {}  # cell-phase -> its shared-draw columns
+        release: dict[tuple[int, str], list[int]] = {}  # (block, stock) -> columns
+        pro_rata: dict[tuple[int, str, str], list[int]] = {}  # (block, member, stock) -> columns
+        for n_sd, (x, sid) in enumerate(self.shared_cols):
+            col = self.sd0 + n_sd
+            b, j = cells0[self.phase_of[x][0]]
+            sd_of.setdefault(x, []).append(col)
+            release.setdefault((b, sid), []).append(col)
+            pro_rata.setdefault((b, j, sid), []).append(col)
+        for (b, sid), cols in release.items():  # a coordinated release: at most the level, between the members
+            rows.append((-inf, shared[sid][1], cols, [1.0] * len(cols)))
+        for (b, j, sid), cols in pro_rata.items():  # pro rata to demand: at most the member's share
+            if shared[sid][0].release == "pro_rata":
+                rows.append((-inf, member_share[sid][j] * shared[sid][1], cols, [1.0] * len(cols)))
+        self.sd_of = sd_of
         self.rhs = []
         phases_of: dict[int, list[int]] = {}
         for x, (k, p) in enumerate(self.phase_of):
@@ -324,7 +354,7 @@ class _RecourseLP:
             # The delay's receipts are fixed; what they exceed of the phase's demand (a plan's surplus) is not served.
             rhs = max(self.phase_need[x] - self.fixed.get((b, j, p), 0.0), 0.0)
             self.rhs.append(rhs)
-            cols = self.arcs_into.get((b, j, p), []) + [self.draw0 + x, self.short0 + x]
+            cols = self.arcs_into.get((b, j, p), []) + [self.draw0 + x, self.short0 + x] + sd_of.get(x, [])
             rows.append((rhs, rhs, cols, [1.0] * len(cols)))
             phases_of.setdefault(k, []).append(x)
         members: dict = {}
@@ -390,6 +420,8 @@ class _RecourseLP:
         cells = list(self.cell)
         for x, (k, _) in enumerate(self.phase_of):
             cost[self.draw0 + x] = 1.0 / self.total[cells[k][0]]
+            for col in self.sd_of.get(x, ()):
+                cost[col] = 1.0 / self.total[cells[k][0]]
         self._costs(cost)
         spent += self._run(3, name)
         return spent

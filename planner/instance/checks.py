@@ -101,6 +101,7 @@ def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_f
     out += _baseline_checks(t, files, codes, items)
     out += _scenario_checks(t, files, codes, items)
     out += _stock_checks(t, files, codes, items)
+    out += _shared_stock_checks(t, files, items, meta)
     out += _range_checks(t, files, moved)
     out += multitier.check_references(t, files, meta, meta_file)  # stages, bill of materials, stage/upstream caps
     if meta is not None:
@@ -221,6 +222,43 @@ def _stock_checks(t: Frames, files: dict[str, str], codes: set | None, items: se
             out.append(Problem(file, int(r[LINE]), "max_stock", f"{r['max_stock']:g}",
                                f"below the existing stockpile {r['existing']:g}; expected max_stock >= existing "
                                "(or empty for no limit)"))
+    return out
+
+
+def _shared_stock_checks(t: Frames, files: dict[str, str], items: set | None, meta: Meta | None) -> list[Problem]:
+    """A shared stockpile names a known item and a tier or group with a member that imports the item."""
+    st = t.get("shared_stock")
+    if st is None or st.empty:
+        return []
+    file, out = files["shared_stock"], []
+    if items is not None:
+        out += _unknown(st, file, "item", items, "item id (ids come from items.csv)")
+    cty, dem = t["countries"], t["demand"]
+    tiers = set(meta.tiers) if meta is not None else set()
+    ok = st[st[OK]]
+    for _, r in ok.iterrows():
+        line = int(r[LINE])
+        if r["max_stock"] is not None and r["max_stock"] < r["existing"]:
+            out.append(Problem(file, line, "max_stock", f"{r['max_stock']:g}",
+                               f"below the existing stockpile {r['existing']:g}; expected max_stock >= existing "
+                               "(or empty for no limit)"))
+        for col, choices in (("release", ("pooled", "pro_rata")), ("cost_split", ("demand", "equal"))):
+            if r[col] not in choices:
+                out.append(Problem(file, line, col, r[col], f"unknown choice; expected one of: {', '.join(choices)}"))
+        if cty is None or dem is None:
+            continue
+        in_group = {c for c, tier, gs in zip(cty["code"], cty["tier"], cty["groups"])
+                    if tier == r["group"] or r["group"] in (gs or ())}
+        importers = {j for j, i, q in zip(dem["importer"], dem["item"], dem["quantity"])
+                     if i == r["item"] and q is not None and q > 0}
+        if not in_group:
+            known = sorted(tiers | {g for gs in cty["groups"].dropna() for g in gs})
+            out.append(Problem(file, line, "group", r["group"],
+                               f"unknown tier or group; expected one of: {_listing(known)}"))
+        elif not in_group & importers:
+            out.append(Problem(file, line, "group", r["group"],
+                               f"no member of {r['group']} has demand for {r['item']}; expected a group with an "
+                               "importer of the item"))
     return out
 
 
@@ -353,6 +391,7 @@ def _policy_names(meta: Meta, file: str, t: Frames, files: dict[str, str]) -> li
                                     f"unknown importer; expected one of: {_listing(known_importers)}")
                             for j in v if j not in known_importers]
     out += _crisis_names(pol, file, t, tiers, groups, files)
+    out += _control_names(pol, file, t, tiers, groups, items)
     for item in pol.items:
         if items is not None and item not in items:
             out.append(Problem(file, None, f"policy.items.{item}", item,
@@ -365,6 +404,32 @@ def _policy_names(meta: Meta, file: str, t: Frames, files: dict[str, str]) -> li
         out.append(Problem(file, None, "policy.scenario_mode", pol.scenario_mode,
                            "the expected mode needs a shortage cost; expected policy.scenario_shortage_cost (or one "
                            "under policy.items.<item>), or scenario_mode robust"))
+    return out
+
+
+def _control_names(pol: Policy, file: str, t: Frames, tiers: set[str], groups: set[str] | None,
+                   items: set[str] | None) -> list[Problem]:
+    """Every export control names known countries, tiers or groups and a known item, and its action
+    and licence cost agree."""
+    codes = _ids(t, "countries", "code")
+    names = tiers | (groups or set()) | (codes or set())
+    out = []
+    for n, x in enumerate(pol.export_controls):
+        at = f"policy.export_controls.{n}"
+        for field in ("origin", "importer"):
+            v = getattr(x, field)
+            if codes is not None and v not in names and not (field == "importer" and v == ALL):
+                out.append(Problem(file, None, f"{at}.{field}", v, "unknown country, tier or group; expected a code "
+                                   "of countries.csv, a tier or a group" + (" (or '*')" if field == "importer" else "")))
+        if items is not None and x.item != ALL and x.item not in items:
+            out.append(Problem(file, None, f"{at}.item", x.item, f"unknown item; expected one of: {_listing(items)}, "
+                               "or '*'"))
+        if x.action == "licence" and x.licence_cost <= 0:
+            out.append(Problem(file, None, f"{at}.licence_cost", x.licence_cost,
+                               "a licence with no cost changes nothing; expected licence_cost > 0 (or action forbid)"))
+        if x.action == "forbid" and x.licence_cost > 0:
+            out.append(Problem(file, None, f"{at}.licence_cost", x.licence_cost,
+                               "a forbidden route pays no licence; expected action licence, or no licence_cost"))
     return out
 
 
@@ -416,7 +481,7 @@ def check_feasibility(inst: Instance, meta_file: str, demand_file: str,
         potential[(inv.item, inv.country)] = potential.get((inv.item, inv.country), 0.0) + inv.capacity
     allowed = {k for k in potential if inst.tier_of[k[1]] not in excluded}
     reach: dict[tuple[str, str], set[str]] = defaultdict(set)  # (item, importer) -> usable origins
-    for item, origin, imp in inst.lane_for:
+    for item, origin, imp in inst.open_lanes:
         if (item, origin) in allowed and potential[(item, origin)] > 0:
             reach[(item, imp)].add(origin)
     out = _no_supplier(inst, reach, excluded, demand_file, demand_lines)

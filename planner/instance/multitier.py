@@ -174,7 +174,7 @@ def check_chain(inst: Instance, files: dict[str, str], frames: dict[str, pd.Data
                                    f"in {k} or a lane (origin, importer={k}, item {i} or '*') from a country with a "
                                    f"supply row of {i}"))
     demanded = {i for (i, _), q in inst.demand_qty.items() if q > 0}
-    ships = {(i, c) for (i, c, _) in inst.lane_for} | {(i, c) for (i, c, _) in feed}
+    ships = {(i, c) for (i, c, _) in inst.open_lanes} | {(i, c) for (i, c, _) in feed}
     for (i, c) in sorted(inst.supply_by_key):
         if (i, c) not in ships:
             uses = sorted(chain.outputs_of.get(i, ()))
@@ -198,7 +198,7 @@ def check_chain(inst: Instance, files: dict[str, str], frames: dict[str, pd.Data
             if all(any((j, o) in producible for o in fed_from.get((j, c), ())) for j in chain.inputs_of.get(i, {})):
                 producible.add((i, c))
     reach: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for i, c, j in inst.lane_for:
+    for i, c, j in inst.open_lanes:
         if (i, c) in ok:
             reach[(i, j)].add(c)
     for d in inst.demand:

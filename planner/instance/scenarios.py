@@ -301,7 +301,7 @@ def chain_recourse(inst: Instance, scenarios: Iterable[Scenario], live: set[tupl
         if q > 0:
             importers.setdefault(i, []).append(j)
     routes_from: dict[tuple[str, str], list[str]] = {}  # (item, origin) -> importers on a lane
-    for i, c, j in sorted(inst.lane_for):
+    for i, c, j in sorted(inst.open_lanes):
         if c in options.get(i, ()) and j in importers.get(i, ()):
             routes_from.setdefault((i, c), []).append(j)
     plants_using: dict[tuple[str, str], list[str]] = {}  # (input, plant country) -> live outputs there

@@ -232,6 +232,27 @@ class Stock(Strict):
     """Most the importer may hold, item unit (empty = no limit); at least existing."""
 
 
+class SharedStock(Strict):
+    key: ClassVar[tuple[str, ...]] = ("id",)
+    guarded: ClassVar[tuple[str, ...]] = ("existing", "holding_cost", "max_stock")
+    id: str
+    """Shared stockpile id."""
+    item: str
+    """Item id."""
+    group: str
+    """Tier or group of countries.csv holding it together: its members with demand for the item draw from it in a crisis."""
+    existing: NonNeg = 0.0
+    """Stockpile held today, item unit (kept: the plan may add to it, never sell it)."""
+    holding_cost: NonNeg = 0.0
+    """Cost of holding one unit for a year, currency per item unit per year (split between the members by cost_split)."""
+    max_stock: NonNeg | None = None
+    """Most the group may hold, item unit (empty = no limit); at least existing."""
+    release: Literal["pooled", "pro_rata"] = "pooled"
+    """pooled: a coordinated release, any split between the members; pro_rata: each member may draw at most its share of the members' demand."""
+    cost_split: Literal["demand", "equal"] = "demand"
+    """Key that splits the holding cost between the members: pro rata to their demand for the item, or equally."""
+
+
 class Stage(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
     id: str
@@ -308,6 +329,7 @@ TABLES: dict[str, type[Strict]] = {
     "baseline": Baseline,
     "scenarios": Scenario,
     "stock": Stock,
+    "shared_stock": SharedStock,
     "stages": Stage,
     "bom": Bom,
     "periods": Period,
@@ -414,6 +436,25 @@ class TrustRule(Strict):
     """Fewest votes shared with every anchor for a score to count; fewer: treated as no votes."""
 
 
+class ExportControl(Strict):
+    """A standing export control (``policy.export_controls``; docs/crisis.md): routes from ``origin`` to
+    ``importer`` for ``item`` are forbidden, or pay a licence cost per unit. Domestic routes are never
+    exports. ``Instance.open_lanes`` and ``Instance.licence_for`` apply it, for every consumer."""
+
+    origin: str
+    """Exporting country code, tier or group (e.g. CN; or the US-Japan-Netherlands equipment controls as a group)."""
+    importer: str = ALL
+    """Importing country code, tier or group, or '*' for every importer."""
+    item: str = ALL
+    """Item id, or '*' for every item."""
+    action: Literal["forbid", "licence"] = "forbid"
+    """forbid: the route may not be used, in normal times or in a crisis; licence: it pays licence_cost per unit."""
+    licence_cost: NonNeg = 0.0
+    """Cost of the licence, currency per item unit (action licence; several licences on one route add up)."""
+    note: str = ""
+    """What the control is and where it comes from."""
+
+
 class CrisisRule(Strict):
     """How a crisis is answered (``policy.crisis``; docs/crisis.md): the response clock and who shares.
     ``planner.instance.scenarios.response`` applies it, for the model and the stress test alike."""
@@ -443,6 +484,8 @@ class Policy(ItemPolicy):
     """Scenarios generated besides scenarios.csv: n1 (each supplier country), n2 (each pair of top suppliers), chokepoints (each chokepoint)."""
     generator: ScenarioGenerator = ScenarioGenerator()
     """Loss, duration, recovery, probability and top_k of generated scenarios."""
+    export_controls: tuple[ExportControl, ...] = ()
+    """Standing export controls: forbidden or licensed (origin, importer, item) routes (docs/crisis.md)."""
     crisis: CrisisRule = CrisisRule()
     """Crisis response: delay, ramp and members-only sharing (docs/crisis.md); the default is an instant, world-wide response."""
     trust: TrustRule | None = None
@@ -531,6 +574,7 @@ class Instance(Strict):
     baseline: tuple[Baseline, ...] = ()
     scenarios: tuple[Scenario, ...] = ()
     stock: tuple[Stock, ...] = ()
+    shared_stock: tuple[SharedStock, ...] = ()
     stages: tuple[Stage, ...] = ()
     bom: tuple[Bom, ...] = ()
     periods: tuple[Period, ...] = ()
@@ -589,6 +633,35 @@ class Instance(Strict):
                     out[(s.item, s.country, imp)] = (0.0, 0.0)
         return out
 
+    def _controls_on(self, i: str, c: str, j: str) -> list[ExportControl]:
+        """The export controls that apply to a route (domestic routes are never exports)."""
+        if c == j:
+            return []
+
+        def hits(name: str, code: str) -> bool:
+            return name == ALL or name == code or code in self.members(name)
+
+        return [x for x in self.policy.export_controls
+                if (x.item == ALL or x.item == i) and hits(x.origin, c) and hits(x.importer, j)]
+
+    @cached_property
+    def open_lanes(self) -> dict[tuple[str, str, str], tuple[float, float]]:
+        """:attr:`lane_for` without the routes an export control forbids: THE routes a plan (and its
+        recourse in a crisis) may use. Costs of any flow, today's included, read :attr:`lane_for`."""
+        if not self.policy.export_controls:
+            return self.lane_for
+        return {k: v for k, v in self.lane_for.items() if not any(x.action == "forbid" for x in self._controls_on(*k))}
+
+    @cached_property
+    def licence_for(self) -> dict[tuple[str, str, str], float]:
+        """(item, origin, importer) -> licence cost per unit of the open routes that need one."""
+        out = {}
+        for k in self.lane_for:
+            cost = sum(x.licence_cost for x in self._controls_on(*k) if x.action == "licence")
+            if cost > 0:
+                out[k] = cost
+        return out
+
     @cached_property
     def lane_chokepoints(self) -> dict[tuple[str, str, str], frozenset[str]]:
         """(item, origin, importer) -> chokepoints of the lane used by that route (only routes passing one).
@@ -609,6 +682,13 @@ class Instance(Strict):
     def chain(self) -> Chain:
         """Multi-tier structure: stages, bill of materials, lanes for intermediate goods (:class:`Chain`)."""
         return Chain(self)
+
+    def shared_members(self, k: "SharedStock") -> dict[str, float]:
+        """THE rule of a shared stockpile's members: importer -> its share of the members' demand for the item
+        (members of the group with positive demand; the pro-rata release and the demand cost key read it)."""
+        dem = {j: q for (i, j), q in self.demand_qty.items() if i == k.item and q > 0 and j in self.members(k.group)}
+        total = sum(dem.values())
+        return {j: q / total for j, q in sorted(dem.items())} if total > 0 else {}
 
     @cached_property
     def stock_by_key(self) -> dict[tuple[str, str], Stock]:

@@ -18,7 +18,7 @@ import types
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Literal, Annotated, Any, Union, get_args, get_origin
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,8 @@ def _column(name: str, fi: Any) -> Column:
             meta += getattr(x, "metadata", [x])
     if get_origin(ann) is tuple:
         kind = "list"
+    elif get_origin(ann) is Literal:  # a choice: text, the schema's model validation names the choices
+        kind = "text"
     else:
         kind = {str: "text", float: "number", int: "integer"}[ann]
     lo = next((m.ge for m in meta if isinstance(m, Ge)), None)

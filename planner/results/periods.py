@@ -16,7 +16,8 @@ from planner.results import solution as sol
 from planner.results.schema import columns
 from planner.solve.highs import SolveResult
 
-OPERATING = ("purchase", "transport", "tariff", "qualification", "shortage", "stockpile", "scenario_shortage",
+OPERATING = ("purchase", "transport", "tariff", "licence", "qualification", "shortage", "stockpile", "shared_stockpile",
+             "scenario_shortage",
              "feed_purchase", "feed_transport", "feed_tariff")
 
 
@@ -40,7 +41,8 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> sol.Solutio
             _values(b.Shortage) if hasattr(b, "Shortage") else {}, result,
             stock=_values(b.StrategicStock) if hasattr(b, "StrategicStock") else None,
             scenario_short=_values(b.ScenarioShort) if hasattr(b, "ScenarioShort") else None,
-            feeds=_values(b.Feed) if hasattr(b, "Feed") else None, online=online)
+            feeds=_values(b.Feed) if hasattr(b, "Feed") else None, online=online,
+            shared=_values(b.SharedStock) if hasattr(b, "SharedStock") else None)
     s = combine(inst, case, parts, built_at, grants, result)
     sol.check_costs_match(s, result)
     return s
@@ -97,7 +99,7 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
     cost_rows = []
     for p in h.ids:
         own = dict(zip(parts[p].costs["component"], parts[p].costs["value"]))
-        for c in sol.COST_COMPONENTS + sol.FEED_COMPONENTS:
+        for c in sol.COST_COMPONENTS + sol.OPTIONAL_COMPONENTS + sol.FEED_COMPONENTS:
             if c not in own and c not in ("investment", "subsidy"):
                 continue
             if c in ("investment", "subsidy"):  # money on the payment rule (Horizon), paid in p
@@ -115,6 +117,7 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
     first = next(iter(parts.values()))
     stock = {p: s.stockpiles for p, s in parts.items() if s.stockpiles is not None}
     feeds = {p: s.feeds for p, s in parts.items() if s.feeds is not None}
+    shared = {p: s.shared_stockpiles for p, s in parts.items() if s.shared_stockpiles is not None}
     exposure = None
     if first.exposure is not None:
         exposure = {name: _stack({p: s.exposure[name] for p, s in parts.items()}) for name in first.exposure}
@@ -130,4 +133,5 @@ def combine(inst: Instance, case: str, parts: dict[int, sol.Solution], built_at:
         _stack(feeds) if feeds else None,
         exposure,
         periods=parts,
+        shared_stockpiles=_stack(shared) if shared else None,
     )

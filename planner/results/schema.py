@@ -22,6 +22,9 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "programmes": (("programme", "text"), ("funding_country", "text"), ("rate", "num"), ("budget", "num"),
                    ("used", "num"), ("left", "num")),
     "shortages": (("item", "text"), ("importer", "text"), ("volume", "num"), ("share", "num"), ("penalty", "num")),
+    "shared_stockpiles": (("id", "text"), ("item", "text"), ("group", "text"), ("importer", "text"), ("existing", "num"),
+                          ("level", "num"), ("added", "num"), ("max_stock", "num"), ("holding_cost", "num"),
+                          ("cost_share", "num"), ("cost", "num")),
     "stockpiles": (("item", "text"), ("importer", "text"), ("existing", "num"), ("level", "num"), ("added", "num"),
                    ("max_stock", "num"), ("holding_cost", "num"), ("cost", "num")),
     "costs": (("component", "text"), ("value", "num")),
@@ -97,7 +100,7 @@ ADDED: dict[str, frozenset[str]] = {"stress": frozenset({"cover_weeks"})}
 """Columns added to a table after folders were first written with it: a folder without one is read
 with the column empty (a report of an older run), not refused."""
 
-CASE_TABLES = frozenset({"allocations", "suppliers", "investments", "programmes", "shortages", "stockpiles", "costs",
+CASE_TABLES = frozenset({"allocations", "suppliers", "investments", "programmes", "shortages", "stockpiles", "shared_stockpiles", "costs",
                          "feeds", "exposure", "exposure_tiers", "exposure_stages", "stress", "profile"})
 """Tables a solve writes once per case, stacked (:func:`stacked`)."""
 KPI_KEYS = (("kpi", "text"), ("item", "text"), ("importer", "text"), ("group", "text"), ("unit", "text"))

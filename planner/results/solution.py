@@ -29,6 +29,8 @@ FEED_COMPONENTS = ("feed_purchase", "feed_transport", "feed_tariff")
 
 COST_COMPONENTS = ("purchase", "transport", "tariff", "qualification", "investment", "subsidy", "shortage", "stockpile",
                    "scenario_shortage")
+OPTIONAL_COMPONENTS = ("shared_stockpile", "licence")
+"""Cost components only where the instance has what they cost (shared stockpiles, licensed routes)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Solution:
     """Multi-tier only: exposure, exposure_tiers, exposure_stages tables (planner/results/exposure.py)."""
     periods: dict[int, "Solution"] | None = None
     """Multi-period only: period -> that period's accounting on its view (planner/results/periods.py)."""
+    shared_stockpiles: pd.DataFrame | None = None
+    """Shared stockpiles, one row per (stockpile, member): the level and the member's part of the holding cost."""
 
     @property
     def total_cost(self) -> float:
@@ -68,7 +72,8 @@ class Solution:
             "shortages": self.shortages,
             "costs": self.costs,
         } | ({"stockpiles": self.stockpiles} if self.stockpiles is not None else {}) \
-          | ({"feeds": self.feeds} if self.feeds is not None else {}) | (self.exposure or {})
+          | ({"feeds": self.feeds} if self.feeds is not None else {}) | (self.exposure or {}) \
+          | ({"shared_stockpiles": self.shared_stockpiles} if self.shared_stockpiles is not None else {})
 
 
 def account(
@@ -85,11 +90,12 @@ def account(
     scenario_short: dict[tuple[str, str, str], float] | None = None,
     feeds: dict[tuple[str, str, str], float] | None = None,
     online: dict[str, float] | None = None,
+    shared: dict[str, float] | None = None,
 ) -> Solution:
     """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume.
 
     ``stock`` maps (item, importer) -> stockpile level (default: the existing
-    stockpiles); ``scenario_short`` maps (scenario, item, importer) -> volume
+    stockpiles), ``shared`` a shared stockpile id -> its level (default: existing); ``scenario_short`` maps (scenario, item, importer) -> volume
     short in that scenario, priced at probability x scenario_shortage_cost
     when the policy's expected mode is on.
     """
@@ -189,6 +195,16 @@ def account(
                            "added": level - r.existing, "max_stock": r.max_stock, "holding_cost": r.holding_cost,
                            "cost": r.holding_cost * level})
     stockpiles = pd.DataFrame(stock_rows, columns=columns("stockpiles"))
+    shared_rows = []
+    for r in inst.shared_stock:
+        members = inst.shared_members(r)
+        level = max(r.existing, (shared or {}).get(r.id, r.existing))
+        key = members if r.cost_split == "demand" else {j: 1.0 / len(members) for j in members}
+        for j, part in key.items():  # the stated key splits the holding cost between the members
+            shared_rows.append({"id": r.id, "item": r.item, "group": r.group, "importer": j, "existing": r.existing,
+                                "level": level, "added": level - r.existing, "max_stock": r.max_stock,
+                                "holding_cost": r.holding_cost, "cost_share": part, "cost": part * r.holding_cost * level})
+    shared_table = pd.DataFrame(shared_rows, columns=columns("shared_stockpiles"))
     weights = expected_weights(inst) if scenario_short else {}
     expected = sum(weights.get((sc, i), 0.0) * v for (sc, i, _), v in (scenario_short or {}).items() if v > EPS)
 
@@ -203,6 +219,11 @@ def account(
         "stockpile": stockpiles["cost"].sum(),
         "scenario_shortage": expected,
     }
+    if inst.shared_stock:  # the model's term covers stockpiles with members; the others cost nothing here either
+        values["shared_stockpile"] = shared_table["cost"].sum()
+    licence = inst.licence_for
+    if licence:  # the same component the model registers when an export control licenses a route
+        values["licence"] = sum(licence.get((i, c, j), 0.0) * v for (i, c, j), v in flows.items() if v > EPS)
     if chain.multi_tier:
         values.update({f"feed_{k}": feed_table[k].sum() for k in ("purchase", "transport", "tariff")})
     costs = pd.DataFrame({"component": list(values), "value": [float(v) for v in values.values()]},
@@ -210,7 +231,8 @@ def account(
     multi = chain.multi_tier
     exposure = exposure_tables(inst, flows, feeds) if multi else None
     return Solution(case, result, alloc, suppliers, investments, programmes, shortages, costs, notes, stockpiles,
-                    feed_table if multi else None, exposure)
+                    feed_table if multi else None, exposure,
+                    shared_stockpiles=shared_table if inst.shared_stock else None)
 
 
 def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
@@ -233,8 +255,10 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
     short = {k: v for k, v in m.ScenarioShort.extract_values().items() if v is not None} \
         if hasattr(m, "ScenarioShort") else None
     feeds = {k: v for k, v in m.Feed.extract_values().items() if v is not None} if hasattr(m, "Feed") else None
+    shared = {k: v for k, v in m.SharedStock.extract_values().items() if v is not None} \
+        if hasattr(m, "SharedStock") else None
     s = account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short,
-                feeds=feeds)
+                feeds=feeds, shared=shared)
     check_costs_match(s, result)
     return s
 
