@@ -123,6 +123,13 @@ class Inputs:
         return {o.option: o for o in self.inst.investments}
 
     @cached_property
+    def scenario(self) -> dict:
+        """scenario id -> scenario (table and generated)."""
+        from planner.instance.scenarios import model_scenarios
+
+        return {s.id: s for s in model_scenarios(self.inst)}
+
+    @cached_property
     def weights(self) -> dict:
         """(scenario, item) -> probability x shortage cost (planner.instance.scenarios.expected_weights)."""
         from planner.instance.scenarios import expected_weights

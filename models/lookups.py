@@ -35,5 +35,7 @@ class Lookups:
     """(input, origin) -> feed routes leaving it."""
     shared_stocks: dict[str, Any] = field(default_factory=dict)
     """shared stockpile id -> its row (items in demand, with members)."""
+    rerouted: dict[tuple[str, str, str, str], Any] = field(default_factory=dict)
+    """(scenario, item, supplier, importer) -> expression of the volume sent over the route's detour."""
     recourse_blocks: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(scenario, item) -> its block of the second stage."""

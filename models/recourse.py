@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum, value
 
-from planner.instance.scenarios import blocks, chain_recourse, expected_weights, model_scenarios, response
+from planner.instance.scenarios import (blocks, chain_recourse, expected_weights, model_scenarios, reroute_weight,
+                                        response)
 
 from .registry import Lever, register_cost, register_lever
 
@@ -32,6 +33,8 @@ UPDATES = {
     "scenario_beta_frac": lambda x, k: x.ip[k].scenario_beta,
     # probability x shortage cost, the one rule of planner.instance.scenarios (the sign is structure).
     "shortage_weight_cur_per_u": lambda x, k: x.weights[k],
+    # probability x the detour's extra freight, the one rule of planner.instance.scenarios.
+    "reroute_weight_cur_per_u": lambda x, k: reroute_weight(x.inst, x.scenario[k[0]], x.inst.lane_detours[k[1:]][0]),
 }
 """Mutable Param -> its value at index k, read from the instance's inputs (models.Inputs): models.update."""
 
@@ -85,7 +88,8 @@ def add_to(m, inst) -> None:
                             doc="(scenario, item, surviving supplier, phase) of blocks that are not pooled, after the "
                                 "delay, and of inputs fed in a chain block")
     m.RECOURSE_ROUTES = Set(dimen=5, initialize=[(*b.key, c, j, p) for b in found if not b.pooled for c, j in b.routes
-                                                 for p, ph in enumerate(b.phases) if not ph.delay],
+                                                 for p, ph in enumerate(b.phases)
+                                                 if not ph.delay and b.open_in(c, j, ph)],
                             doc="(scenario, item, supplier, importer, phase) open routes of blocks that are not pooled")
     m.CONTRACT_ROUTES = Set(dimen=5, initialize=[k for k in m.RECOURSE_ROUTES
                                                  if (k[2], k[3]) in m.look.recourse_blocks[k[0], k[1]].contract_routes],
@@ -257,6 +261,10 @@ def add_to(m, inst) -> None:
 
     m.Recourse_Bom = Constraint(m.RECOURSE_BOM, rule=recourse_bom)
 
+    detoured: dict = {}  # (scenario, item, supplier, importer) -> what arrives over the route's detour
+    for s, i, c, j, p in m.RECOURSE_ROUTES:
+        if (c, j) in m.look.recourse_blocks[s, i].opens:
+            detoured.setdefault((s, i, c, j), []).append(m.RecourseFlow[s, i, c, j, p])
     into: dict = {}  # (scenario, item, importer, phase) -> what arrives: recourse flows or the pooled receipt
     for s, i, c, j, p in m.RECOURSE_ROUTES:
         into.setdefault((s, i, j, p), []).append(m.RecourseFlow[s, i, c, j, p])
@@ -266,8 +274,11 @@ def add_to(m, inst) -> None:
         if ph.delay:  # the delay: contracted volumes on their own open lanes, what survives of them
             b = m.look.recourse_blocks[s, i]
             for c, j in b.routes:
-                into.setdefault((s, i, j, p), []).append(
-                    m.phase_tau_frac[s, i, p] * m.surviving_frac[s, i, c] * m.Flow[i, c, j])
+                if b.open_in(c, j, ph):
+                    into.setdefault((s, i, j, p), []).append(
+                        m.phase_tau_frac[s, i, p] * m.surviving_frac[s, i, c] * m.Flow[i, c, j])
+                    if (c, j) in b.opens:
+                        detoured.setdefault((s, i, c, j), []).append(into[s, i, j, p][-1])
 
     shared_into: dict = {}
     for s_, i, j, k in m.SHARED_DRAWS:
@@ -280,9 +291,24 @@ def add_to(m, inst) -> None:
         What arrives in a phase serves that phase's demand only: a surplus late
         in the disruption cannot make up for a shortfall early in it.
         """
-        return quicksum(into.get((s, i, j, p), ())) <= m.phase_tau_frac[s, i, p] * m.demand_u[i, j]
+        got = into.get((s, i, j, p))
+        if not got:  # nothing can arrive in this phase (a route before its detour delivers): no row
+            return Constraint.Skip
+        return quicksum(got) <= m.phase_tau_frac[s, i, p] * m.demand_u[i, j]
 
     m.Phase_Cap = Constraint(m.CAPPED_PHASES, rule=phase_cap)
+
+    # Rerouting: in the expected modes every unit sent over a detour costs probability x its extra freight.
+    scen = {sc.id: sc for sc in model_scenarios(inst)}
+    rw = {k: reroute_weight(inst, scen[k[0]], m.look.recourse_blocks[k[0], k[1]].detour_cost[k[2], k[3]])
+          for k in detoured}
+    m.look.rerouted = {k: quicksum(v) for k, v in detoured.items()}
+    m.REROUTED = Set(dimen=4, initialize=sorted(k for k, w in rw.items() if w > 0),
+                     doc="(scenario, item, supplier, importer) routes sent over a priced detour")
+    m.reroute_weight_cur_per_u = Param(m.REROUTED, initialize={k: rw[k] for k in m.REROUTED}, mutable=True)
+    if len(m.REROUTED):
+        register_cost(m, "scenario_reroute", quicksum(m.reroute_weight_cur_per_u[k] * m.look.rerouted[k]
+                                                      for k in m.REROUTED))
 
     def scenario_served(m, s, i, j):
         """received[s,i,j] + Drawdown[s,i,j] + sum_k SharedDraw[s,i,j,k] + ScenarioShort[s,i,j] >= tau_frac[s,i] * demand_u[i,j]

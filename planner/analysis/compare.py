@@ -64,7 +64,8 @@ def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cos
     stress = stress_cases(inst, solutions, options)
     if "baseline" in stress and expected_weights(inst):
         # The baseline is costed like the plans: its scenario shortfalls at probability x shortage cost.
-        solutions["baseline"] = sol.from_baseline(inst, scenario_short=st.shortfalls(stress["baseline"].table))
+        solutions["baseline"] = sol.from_baseline(inst, scenario_short=st.shortfalls(stress["baseline"].table),
+                                                  rerouted=stress["baseline"].rerouted)
     return Comparison(inst, solutions, results, stress,
                       unsolved=model if solutions["friendshored"] is None else None,
                       plan_model=model if solutions["friendshored"] is not None else None)

@@ -96,6 +96,8 @@ class StressResult:
     """Item x importer pairs the sourcing leaves short before any disruption (columns
     :data:`UNSERVED_COLUMNS`): no scenario needs to touch them for them to be short."""
     profile: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROFILE_COLUMNS))
+    rerouted: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    """(scenario, item, supplier, importer) -> volume sent over the route's detour (priced in the expected modes)."""
     """Week by week, per scenario x item x importer of :attr:`table`: demand, what arrived, what the
     stockpile served and what went short (columns :data:`PROFILE_COLUMNS`)."""
 
@@ -176,6 +178,8 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
         r = got / s.duration_weeks
         short_row = short > 0
         prof = profile(blk.phases, got_p, w, held)
+        via = sum(float(lp.x[a]) for a, _, bb, _, jj in lp.detour_arcs if bb == b and jj == j) + sum(
+            v for (bb, _, jj, _), v in lp.detour_fixed.items() if bb == b and jj == j)
         tts = prof.tts if short_row else math.nan
         rows.append({
             "scenario": s.id, "name": s.name, "item": i, "importer": j, "duration_weeks": s.duration_weeks,
@@ -183,11 +187,11 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
             "drawdown": draw, "stock": held, "shortfall": short, "shortfall_pct": 100.0 * short / need,
             "demand_per_week": w, "supply_per_week": r, "tts_weeks": tts,
             "cover_weeks": (held + got) / w if w > 0 else math.nan,
-            "tts_below_ttr": bool(short_row and tts < s.ttr_weeks - 1e-9),
+            "tts_below_ttr": bool(short_row and tts < s.ttr_weeks - 1e-9), "rerouted": via,
         })
         weekly += [{"scenario": s.id, "item": i, "importer": j, **wk} for wk in prof.weeks]
     return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s, left_short,
-                        pd.DataFrame(weekly, columns=PROFILE_COLUMNS))
+                        pd.DataFrame(weekly, columns=PROFILE_COLUMNS), lp.rerouted(found))
 
 
 def unserved(inst: Instance, src: Sourcing) -> pd.DataFrame:
@@ -237,14 +241,20 @@ class _RecourseLP:
         arcs, caps, arc_upper = [], [], []
         node_of: dict[tuple[str, str, str], int] = {}  # (scenario, item, supplier) of a chain's single phase -> node
         self.fixed: dict[tuple[int, str, int], float] = {}  # (block, importer, phase) -> delay receipts
+        self.detour_fixed: dict[tuple[int, str, str, int], float] = {}  # (block, supplier, importer, phase) -> of them
+        self.detour_arcs: list[tuple[int, float, int, str, str]] = []  # (arc, cost, block, supplier, importer)
         for b, blk in enumerate(found):
             for p, ph in enumerate(blk.phases):
                 f = ph.level * blk.spare_share
                 if ph.delay:  # contracted volumes on their own open lanes, what survives of them
                     for c, j in blk.routes:
+                        if not blk.open_in(c, j, ph):
+                            continue
                         key = (b, j, p)
-                        self.fixed[key] = self.fixed.get(key, 0.0) + ph.tau * blk.surviving[c] * flows.get(
-                            (blk.item, c, j), 0.0)
+                        got = ph.tau * blk.surviving[c] * flows.get((blk.item, c, j), 0.0)
+                        self.fixed[key] = self.fixed.get(key, 0.0) + got
+                        if (c, j) in blk.opens:
+                            self.detour_fixed[b, c, j, p] = got
                     continue
                 if blk.pooled:  # one pool node per phase; exact because every survivor reaches every importer
                     if blk.surviving:
@@ -263,6 +273,10 @@ class _RecourseLP:
                     if len(blk.phases) == 1:
                         node_of[blk.scenario.id, blk.item, c] = here[c]
                 for c, j in blk.routes:
+                    if not blk.open_in(c, j, ph):  # a rerouted route before its detour delivers
+                        continue
+                    if (c, j) in blk.opens:
+                        self.detour_arcs.append((len(arcs), blk.detour_cost[c, j], b, c, j))
                     arcs.append((b, here[c], j, p))
                     arc_upper.append(ph.tau * blk.surviving[c] * flows.get((blk.item, c, j), 0.0)
                                      if (c, j) in blk.contract_routes else inf)
@@ -424,7 +438,28 @@ class _RecourseLP:
                 cost[col] = 1.0 / self.total[cells[k][0]]
         self._costs(cost)
         spent += self._run(3, name)
+        if self.detour_arcs:  # 4. the least detour freight, with every shortfall and stock drawn kept
+            self._fix(self.draw0, self.short0, np.maximum(self.x[self.draw0:self.short0], 0.0))
+            sd = np.arange(self.sd0, self.n, dtype=np.int32)
+            if len(sd):
+                self.h.changeColsBounds(len(sd), sd, np.zeros(len(sd)), np.maximum(self.x[self.sd0:], 0.0))
+            cost[:] = 0.0
+            for a, c, *_ in self.detour_arcs:
+                cost[a] = c
+            self._costs(cost)
+            spent += self._run(4, name)
         return spent
+
+    def rerouted(self, found: list[Block]) -> dict[tuple[str, str, str, str], float]:
+        """(scenario, item, supplier, importer) -> volume sent over the detour (arcs and the delay's receipts)."""
+        out: dict = {}
+        for a, _, b, c, j in self.detour_arcs:
+            k = (found[b].scenario.id, found[b].item, c, j)
+            out[k] = out.get(k, 0.0) + float(self.x[a])
+        for (b, c, j, p), v in self.detour_fixed.items():
+            k = (found[b].scenario.id, found[b].item, c, j)
+            out[k] = out.get(k, 0.0) + v
+        return {k: v for k, v in out.items() if v > EPS}
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_f
     out += _scenario_checks(t, files, codes, items)
     out += _stock_checks(t, files, codes, items)
     out += _shared_stock_checks(t, files, items, meta)
+    out += _detour_checks(t, files)
     out += _range_checks(t, files, moved)
     out += multitier.check_references(t, files, meta, meta_file)  # stages, bill of materials, stage/upstream caps
     if meta is not None:
@@ -124,6 +125,8 @@ def _scenario_checks(t: Frames, files: dict[str, str], codes: set | None, items:
     lanes = t["lanes"]
     if lanes is not None and "chokepoints" not in lanes.attrs.get(MISSING, frozenset()):
         named = set(_exploded(lanes, "chokepoints")["chokepoints"])
+        if "detour_chokepoints" in lanes:  # a scenario may block a detour's chokepoint alone
+            named |= set(_exploded(lanes, "detour_chokepoints")["detour_chokepoints"])
         out += _unknown(_exploded(sc, "chokepoints"), file, "chokepoints", named,
                         "chokepoint (a name listed in lanes.csv, column chokepoints)")
     ok = sc[sc[OK]]
@@ -222,6 +225,29 @@ def _stock_checks(t: Frames, files: dict[str, str], codes: set | None, items: se
             out.append(Problem(file, int(r[LINE]), "max_stock", f"{r['max_stock']:g}",
                                f"below the existing stockpile {r['existing']:g}; expected max_stock >= existing "
                                "(or empty for no limit)"))
+    return out
+
+
+def _detour_checks(t: Frames, files: dict[str, str]) -> list[Problem]:
+    """A lane's alternative route has a cost; multi-tier instances take none yet."""
+    lanes = t["lanes"]
+    if lanes is None or lanes.empty or "detour_cost" not in lanes:
+        return []
+    file, out = files["lanes"], []
+    bom = t.get("bom")
+    for _, r in lanes[lanes[OK]].iterrows():
+        line = int(r[LINE])
+        has = r["detour_cost"] is not None
+        if not has and (r["detour_days"] or r["detour_chokepoints"]):
+            out.append(Problem(file, line, "detour_cost", None, "a detour (detour_days or detour_chokepoints) needs "
+                               "its extra cost; expected a number >= 0 in detour_cost"))
+        if has and bom is not None and not bom.empty:
+            out.append(Problem(file, line, "detour_cost", f"{r['detour_cost']:g}",
+                               "not available for multi-tier instances (bill of materials) yet; expected it empty"))
+        if has and not r["chokepoints"]:
+            out.append(Problem(file, line, "detour_cost", f"{r['detour_cost']:g}",
+                               "a detour of a lane that passes no chokepoint is never taken; expected chokepoints "
+                               "on the lane, or no detour"))
     return out
 
 

@@ -164,6 +164,21 @@ class Response:
         return self.sharing is None or (supplier in self.sharing and importer in self.sharing)
 
 
+def split(phases: tuple[Phase, ...], cuts) -> tuple[Phase, ...]:
+    """``phases`` cut at the given times (weeks), so that every rerouted route opens at a phase's start."""
+    out: list[Phase] = []
+    for ph in phases:
+        edges = [ph.start, *sorted({t for t in cuts if ph.start + 1e-9 < t < ph.end - 1e-9}), ph.end]
+        out += [Phase(a, b, ph.level, ph.delay) for a, b in zip(edges, edges[1:])]
+    return tuple(out)
+
+
+def reroute_weight(inst: Instance, s: Scenario, cost: float) -> float:
+    """THE price of one unit sent over a detour in scenario ``s``: probability x the detour's extra cost in the
+    expected modes (the robust mode asks only that demand be served), else 0."""
+    return s.probability * cost if inst.policy.scenario_mode in ("expected", "both") else 0.0
+
+
 def response(inst: Instance, s: Scenario, item: str) -> Response:
     """THE rule of the response clock: the scenario's own columns win over ``policy.crisis``, and the
     item's ``spare_share`` over the policy-wide one."""
@@ -198,6 +213,14 @@ class Block:
     """Share of the surviving spare capacity the coalition gets."""
     contract_routes: frozenset[tuple[str, str]] = frozenset()
     """Open routes outside the crisis-sharing group: they carry their contracted volume alone."""
+    opens: dict[tuple[str, str], float] = field(default_factory=dict)
+    """Rerouted routes (their lane blocked, its alternative open) -> weeks until supply on the detour arrives."""
+    detour_cost: dict[tuple[str, str], float] = field(default_factory=dict)
+    """Rerouted routes -> extra freight per unit on the detour."""
+
+    def open_in(self, supplier: str, importer: str, phase: Phase) -> bool:
+        """True if the route carries supply in ``phase`` (a rerouted one once its detour delivers)."""
+        return self.opens.get((supplier, importer), 0.0) <= phase.start + 1e-9
 
     @property
     def key(self) -> tuple[str, str]:
@@ -228,6 +251,7 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
         if q > 0:
             importers_of.setdefault(i, []).append(j)
     chokes = inst.lane_chokepoints
+    detours = inst.lane_detours
     out: list[Block] = []
     for s in scenarios:
         for i in sorted(by_item):
@@ -239,6 +263,11 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
             blocked = {(c, j) for c, j in pairs if route_blocked(s, i, chokes.get((i, c, j), frozenset()))}
             if not blocked and not any(lost.values()):
                 continue  # untouched: served as planned
+            # A blocked route whose lane lists an alternative the scenario leaves open is rerouted: it stays
+            # open, its supply arriving after the detour's extra days, at the detour's extra cost.
+            rerouted = {(c, j): detours[i, c, j] for c, j in blocked
+                        if (i, c, j) in detours and not route_blocked(s, i, detours[i, c, j][2])}
+            blocked -= set(rerouted)
             open_routes = tuple(sorted((c, j) for c, j in pairs if (c, j) not in blocked and lost[c] < 1.0))
             live = sorted({c for c, _ in open_routes})
             imps = tuple(importers_of.get(i, ()))
@@ -246,11 +275,14 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
             for c, j in open_routes:
                 reach.setdefault(c, set()).add(j)
             resp = response(inst, s, i)
-            phases = resp.phases(s.duration_weeks)
+            opens = {k: d[1] / 7.0 for k, d in rerouted.items() if k in open_routes}
+            phases = split(resp.phases(s.duration_weeks), opens.values())
             contract = frozenset((c, j) for c, j in open_routes if not resp.shares(c, j))
-            pooled = all(reach[c] >= set(imps) for c in live) and not contract and not any(p.delay for p in phases)
+            pooled = all(reach[c] >= set(imps) for c in live) and not contract and not any(p.delay for p in phases) \
+                and not opens
             out.append(Block(s, i, imps, {c: 1.0 - lost[c] for c in live}, open_routes, pooled, phases,
-                             resp.spare_share, contract))
+                             resp.spare_share, contract, opens,
+                             {k: d[0] for k, d in rerouted.items() if k in open_routes}))
     return out
 
 

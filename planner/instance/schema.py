@@ -97,7 +97,8 @@ class Demand(Strict):
 class Lane(Strict):
     key: ClassVar[tuple[str, ...]] = ("origin", "importer", "item")
     guarded: ClassVar[tuple[str, ...]] = ("transport_cost", "tariff_rate")
-    sparse: ClassVar[tuple[str, ...]] = ("chokepoints", "transit_days", "period")
+    sparse: ClassVar[tuple[str, ...]] = ("chokepoints", "transit_days", "period", "detour_cost", "detour_days",
+                                         "detour_chokepoints")
     origin: str
     """Supplier country code."""
     importer: str
@@ -112,6 +113,12 @@ class Lane(Strict):
     """Named sea lanes the route passes (e.g. malacca;red_sea), separated by ';'; a scenario blocking one closes the lane."""
     transit_days: NonNeg = 0.0
     """Door-to-door transit time, days (reported in network outputs; not used by the optimisation)."""
+    detour_cost: NonNeg | None = None
+    """Extra freight of the alternative route taken when a scenario blocks one of the lane's chokepoints, currency per item unit (empty: no alternative, the lane closes)."""
+    detour_days: NonNeg = 0.0
+    """Extra transit days of the alternative route: in a crisis, supply on it arrives that much later."""
+    detour_chokepoints: tuple[str, ...] = ()
+    """Chokepoints the alternative route passes, separated by ';' (a scenario blocking one closes it too)."""
     period: int | None = None
     """Period id (periods.csv) from which the row holds, until the key's row of a later period; empty: every period (instances without periods.csv leave it empty)."""
 
@@ -660,6 +667,19 @@ class Instance(Strict):
             cost = sum(x.licence_cost for x in self._controls_on(*k) if x.action == "licence")
             if cost > 0:
                 out[k] = cost
+        return out
+
+    @cached_property
+    def lane_detours(self) -> dict[tuple[str, str, str], tuple[float, float, frozenset[str]]]:
+        """(item, origin, importer) -> (extra cost per unit, extra days, chokepoints) of the alternative route of
+        the lane a route uses (the lane choice of :attr:`lane_for`), for lanes that list one."""
+        star = {(ln.origin, ln.importer): ln for ln in self.lanes if ln.item == ALL}
+        named = {(ln.item, ln.origin, ln.importer): ln for ln in self.lanes if ln.item != ALL}
+        out = {}
+        for (i, c, j) in self.lane_for:
+            ln = named.get((i, c, j)) or star.get((c, j))
+            if ln is not None and ln.detour_cost is not None:
+                out[(i, c, j)] = (ln.detour_cost, ln.detour_days, frozenset(ln.detour_chokepoints))
         return out
 
     @cached_property

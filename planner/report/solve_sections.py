@@ -640,7 +640,8 @@ def profile_section(ctx: Ctx) -> str | None:
                              data={"data-case": case, "data-week": int(w), "data-value": v}) for w, v in coords]
         chart = sv.scatter(pts, x_label="week of the disruption", y_label="demand served, %",
                            x_fmt=lambda v: f"{v:g}", y_fmt=lambda v: f"{v:.0f} %", polylines=lines, chart="profile",
-                           label=f"served demand week by week: {scen}, {item}, {imp}", width=420, height=240)
+                           label=f"served demand week by week: {scen}, {item}, {imp}", width=420, height=240,
+                           y_span=(0.0, 100.0))
         figs.append(figure(chart, f"<b>{esc(scen)}</b>: {esc(item)} for {esc(imp)} (worst {pct:.1f} % short)"))
     c = ctx.policy.get("crisis") or {}
     bits = ([f"a {c['delay_weeks']:.3g}-week delay"] if c.get("delay_weeks") else []) + \

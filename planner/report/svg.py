@@ -474,6 +474,7 @@ def scatter(
     chart: str = "scatter",
     width: float = 560,
     height: float = 320,
+    y_span: tuple[float, float] | None = None,
 ) -> str:
     """Points on linear axes with an optional grey polyline (e.g. a Pareto frontier) and coloured ones
     (``polylines``: (colour, points), e.g. one line per sweep series); highlighted points are ringed.
@@ -490,7 +491,7 @@ def scatter(
         return lo - pad, hi + pad
 
     x0, x1 = span(xs)
-    y0, y1 = span(ys)
+    y0, y1 = span(ys) if y_span is None else span([*y_span, *ys])  # y_span: a fixed range (e.g. 0 to 100 %)
 
     def X(v):
         return left + (width - left - right) * (v - x0) / (x1 - x0)

@@ -17,7 +17,7 @@ from planner.results.schema import columns
 from planner.solve.highs import SolveResult
 
 OPERATING = ("purchase", "transport", "tariff", "licence", "qualification", "shortage", "stockpile", "shared_stockpile",
-             "scenario_shortage",
+             "scenario_shortage", "scenario_reroute",
              "feed_purchase", "feed_transport", "feed_tariff")
 
 
@@ -32,6 +32,8 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> sol.Solutio
     # Grants as money paid per period: (option, programme, decision) -> {period: amount}.
     grants = {k: {p: n * v for p, n in m.grant_pay[k].items()} for k, v in _values(m.Subsidy).items() if v > sol.EPS}
     parts = {}
+    from pyomo.environ import value
+
     for p in h.ids:
         b, view = m.Period[p], m.look_views[p]
         online = _values(b.Build)
@@ -42,7 +44,8 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> sol.Solutio
             stock=_values(b.StrategicStock) if hasattr(b, "StrategicStock") else None,
             scenario_short=_values(b.ScenarioShort) if hasattr(b, "ScenarioShort") else None,
             feeds=_values(b.Feed) if hasattr(b, "Feed") else None, online=online,
-            shared=_values(b.SharedStock) if hasattr(b, "SharedStock") else None)
+            shared=_values(b.SharedStock) if hasattr(b, "SharedStock") else None,
+            rerouted={k: value(e) for k, e in b.look.rerouted.items()})
     s = combine(inst, case, parts, built_at, grants, result)
     sol.check_costs_match(s, result)
     return s

@@ -15,7 +15,7 @@ import pandas as pd
 
 from planner.errors import InconsistentResultError
 from planner.results.exposure import baseline_feeds, exposure_tables
-from planner.instance.scenarios import expected_weights
+from planner.instance.scenarios import expected_weights, reroute_weight, scenarios_of
 from planner.instance.schema import Instance
 from planner.results.schema import columns
 from planner.solve.highs import SolveResult
@@ -29,7 +29,7 @@ FEED_COMPONENTS = ("feed_purchase", "feed_transport", "feed_tariff")
 
 COST_COMPONENTS = ("purchase", "transport", "tariff", "qualification", "investment", "subsidy", "shortage", "stockpile",
                    "scenario_shortage")
-OPTIONAL_COMPONENTS = ("shared_stockpile", "licence")
+OPTIONAL_COMPONENTS = ("shared_stockpile", "licence", "scenario_reroute")
 """Cost components only where the instance has what they cost (shared stockpiles, licensed routes)."""
 
 
@@ -91,6 +91,7 @@ def account(
     feeds: dict[tuple[str, str, str], float] | None = None,
     online: dict[str, float] | None = None,
     shared: dict[str, float] | None = None,
+    rerouted: dict[tuple[str, str, str, str], float] | None = None,
 ) -> Solution:
     """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume.
 
@@ -221,6 +222,12 @@ def account(
     }
     if inst.shared_stock:  # the model's term covers stockpiles with members; the others cost nothing here either
         values["shared_stockpile"] = shared_table["cost"].sum()
+    if inst.lane_detours and inst.policy.scenario_mode in ("expected", "both"):
+        # The model's term: probability x detour cost x the volume its recourse (or the stress test) sent over it.
+        scen = {sc.id: sc for sc in scenarios_of(inst)}
+        detours = inst.lane_detours
+        values["scenario_reroute"] = sum(reroute_weight(inst, scen[sc], detours[i, c, j][0]) * v
+                                         for (sc, i, c, j), v in (rerouted or {}).items() if v > EPS)
     licence = inst.licence_for
     if licence:  # the same component the model registers when an export control licenses a route
         values["licence"] = sum(licence.get((i, c, j), 0.0) * v for (i, c, j), v in flows.items() if v > EPS)
@@ -257,8 +264,11 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
     feeds = {k: v for k, v in m.Feed.extract_values().items() if v is not None} if hasattr(m, "Feed") else None
     shared = {k: v for k, v in m.SharedStock.extract_values().items() if v is not None} \
         if hasattr(m, "SharedStock") else None
+    from pyomo.environ import value
+
+    rerouted = {k: value(e) for k, e in m.look.rerouted.items()}
     s = account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short,
-                feeds=feeds, shared=shared)
+                feeds=feeds, shared=shared, rerouted=rerouted)
     check_costs_match(s, result)
     return s
 
@@ -290,12 +300,13 @@ def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
     return flows
 
 
-def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], float] | None = None) -> Solution | None:
+def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], float] | None = None,
+                  rerouted: dict[tuple[str, str, str, str], float] | None = None) -> Solution | None:
     """Cost today's sourcing with the same accounting (None if the instance has no baseline).
 
     Every country that supplies today counts as qualified; no investment is built;
     the stockpiles are the existing ones.  ``scenario_short`` (from the stress
-    test of this sourcing) prices its scenario shortfalls in the expected mode.
+    test of this sourcing) prices its scenario shortfalls in the expected mode, ``rerouted`` its detours.
     Baseline volumes above a supplier's capacity are kept (it is today's fact)
     and flagged in the notes.
     """
@@ -320,7 +331,7 @@ def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], flo
     for (i, j), v in sorted(shortage.items()):
         notes.append(f"baseline leaves {v:g} of {i} demand in {j} unserved")
     return account(inst, "baseline", flows, qualified, set(), {}, {}, None, tuple(notes), scenario_short=scenario_short,
-                   feeds=feeds)
+                   feeds=feeds, rerouted=rerouted)
 
 
 def _shipped(flows: dict[tuple[str, str, str], float]) -> dict[tuple[str, str], float]:
