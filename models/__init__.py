@@ -130,6 +130,13 @@ class Inputs:
         return {s.id: s for s in model_scenarios(self.inst)}
 
     @cached_property
+    def spot(self) -> dict:
+        """(scenario, item) -> probability x spot premium (planner.instance.scenarios.spot_weights)."""
+        from planner.instance.scenarios import spot_weights
+
+        return spot_weights(self.inst)
+
+    @cached_property
     def weights(self) -> dict:
         """(scenario, item) -> probability x shortage cost (planner.instance.scenarios.expected_weights)."""
         from planner.instance.scenarios import expected_weights

@@ -25,7 +25,7 @@ from __future__ import annotations
 from pyomo.environ import Constraint, NonNegativeReals, Param, Set, Var, quicksum, value
 
 from planner.instance.scenarios import (blocks, chain_recourse, expected_weights, model_scenarios, reroute_weight,
-                                        response)
+                                        response, spot_weights)
 
 from .registry import Lever, register_cost, register_lever
 
@@ -33,6 +33,7 @@ UPDATES = {
     "scenario_beta_frac": lambda x, k: x.ip[k].scenario_beta,
     # probability x shortage cost, the one rule of planner.instance.scenarios (the sign is structure).
     "shortage_weight_cur_per_u": lambda x, k: x.weights[k],
+    "spot_weight_cur_per_u": lambda x, k: x.spot[k],
     # probability x the detour's extra freight, the one rule of planner.instance.scenarios.
     "reroute_weight_cur_per_u": lambda x, k: reroute_weight(x.inst, x.scenario[k[0]], x.inst.lane_detours[k[1:]][0]),
 }
@@ -297,6 +298,33 @@ def add_to(m, inst) -> None:
         return quicksum(got) <= m.phase_tau_frac[s, i, p] * m.demand_u[i, j]
 
     m.Phase_Cap = Constraint(m.CAPPED_PHASES, rule=phase_cap)
+
+    # Crisis prices: what an importer receives beyond its own surviving contracts is bought at a premium.
+    spot_w = spot_weights(inst)
+    m.SPOT_DEMANDS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if (k[0], k[1]) in spot_w],
+                         doc="(scenario, item, importer) whose crisis purchases pay a spot premium")
+    m.spot_weight_cur_per_u = Param(sorted({k[:2] for k in m.SPOT_DEMANDS}),
+                                    initialize={k[:2]: spot_w[k[:2]] for k in m.SPOT_DEMANDS}, mutable=True)
+    m.Spot = Var(m.SPOT_DEMANDS, domain=NonNegativeReals,
+                 doc="crisis supply received beyond the importer's own surviving contracts, item unit")
+
+    def spot_def(m, s, i, j):
+        """Spot[s,i,j] >= sum_p received[s,i,j,p] - sum_{p, c open in p} phase_tau_frac[s,i,p] * surviving_frac[s,i,c]
+        * Flow[i,c,j]  for (s,i,j) in SPOT_DEMANDS.
+
+        Everything received beyond what the importer's own contracts deliver in
+        the scenario was bought in the crisis, at the spot premium.
+        """
+        b = m.look.recourse_blocks[s, i]
+        got = quicksum(v for p in range(len(b.phases)) for v in into.get((s, i, j, p), ()))
+        own = quicksum(m.phase_tau_frac[s, i, p] * m.surviving_frac[s, i, c] * m.Flow[i, c, j]
+                       for p, ph in enumerate(b.phases) for c, jj in b.routes if jj == j and b.open_in(c, j, ph))
+        return m.Spot[s, i, j] >= got - own
+
+    m.Spot_Def = Constraint(m.SPOT_DEMANDS, rule=spot_def)
+    if len(m.SPOT_DEMANDS):
+        register_cost(m, "scenario_spot", quicksum(m.spot_weight_cur_per_u[s, i] * m.Spot[s, i, j]
+                                                   for s, i, j in m.SPOT_DEMANDS))
 
     # Rerouting: in the expected modes every unit sent over a detour costs probability x its extra freight.
     scen = {sc.id: sc for sc in model_scenarios(inst)}

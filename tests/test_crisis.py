@@ -410,3 +410,31 @@ def test_stress_of_a_robust_plan_never_exceeds_beta_under_any_response(case):
     t = st.stress(inst, st.from_solution(s)).table
     if len(t):
         assert t["shortfall_pct"].max() <= 100.0 * (1.0 - beta) + 1e-4
+
+
+# --------------------------------------------------------------------------- crisis prices
+def test_a_spot_premium_prices_what_is_bought_in_the_crisis(solve_tiny):
+    # The 10-week loss of A (the shared setting, no delay). Expected mode, probability 1, shortage 100 per t.
+    # J's 10 t over the disruption come from B's spare capacity: all bought in the crisis. Spot premium 3 per t:
+    # the plan keeps A and pays 10 x 3 = 30 in the crisis; stock (0.1 held per t, 1 t held already) covers 1 t:
+    # the plan may hold stock s >= 1 at 0.1 s and buy 10 - s at 3: s = 10 is cheapest, 0.1 x 10 = 1.
+    # Without the premium, nothing is stocked beyond the 1 t held: 52 + 0.1.
+    def run(premium):
+        inst = _setting(Policy(scenario_mode="expected", scenario_shortage_cost=100.0, spot_premium=premium))
+        inst = inst.replace(scenarios=tuple(s.model_copy(update={"probability": 1.0}) for s in inst.scenarios))
+        return solve_tiny(inst)
+
+    res, s = run(None)
+    assert res.objective == pytest.approx(52.1)
+    res, s = run(3.0)
+    assert res.objective == pytest.approx(52 + 1.0)
+    assert level(s) == pytest.approx(10.0)
+    # A premium below the holding cost (0.05 < 0.1 per t) buys in the crisis instead, drawing the 1 t held:
+    # 52 + 0.1 x 1 + 0.05 x 9 = 52.55.
+    res, s = run(0.05)
+    assert res.objective == pytest.approx(52.55)
+    assert s.costs.set_index("component").loc["scenario_spot", "value"] == pytest.approx(0.45)
+    # The stress test draws stockpiles last (its documented rule), so for that plan it buys all 10 t in the
+    # crisis and keeps the 1 t held: an evaluation of the plan, not the model's cost-driven recourse.
+    t = st.stress(_setting(Policy()), st.from_solution(s)).table.iloc[0]
+    assert t["spot"] == pytest.approx(10.0) and t["drawdown"] == pytest.approx(0.0)

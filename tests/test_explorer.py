@@ -136,6 +136,12 @@ def test_the_api_re_solves_validates_and_never_crashes(server, tmp_path):
     cli_u = _cli_kpis(tmp_path, "supply.lithium:CN.unit_cost=16")
     assert u["status"] == "optimal" and u["timing"]["reused"] is True
     assert u["kpis"]["total_cost"] == pytest.approx(cli_u.loc["total_cost", "friendshored"], rel=1e-6)
+    # The crisis response is a control too (policy.crisis, a nested rule): the explorer's plan is the CLI's.
+    crisis = {"policy.scenario_beta": 0.8, "policy.crisis.delay_weeks": 2.14, "policy.pooled_caps.concern": 0.4}
+    code, cr = c.solve(11, crisis)
+    cli_c = _cli_kpis(tmp_path, *(f"{k}={v}" for k, v in crisis.items()))
+    assert cr["status"] == "optimal"
+    assert cr["kpis"]["total_cost"] == pytest.approx(cli_c.loc["total_cost", "friendshored"], rel=1e-6)
     # Sessions do not share settings: a new page load starts from the instance as given, and its
     # numbering starts again without being taken for an old request.
     other = Client(server)

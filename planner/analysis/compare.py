@@ -15,7 +15,7 @@ import pandas as pd
 
 from planner.results import solution as sol
 from planner.analysis import stress as st
-from planner.instance.scenarios import expected_weights, scenarios_of
+from planner.instance.scenarios import expected_weights, scenarios_of, spot_weights
 from planner.analysis.cases import CaseSolver, cost_only, solve_model_case
 from planner.instance.schema import Instance
 from planner.solve.highs import SolveOptions, SolveResult
@@ -62,10 +62,11 @@ def run_comparison(inst: Instance, options: SolveOptions | None = None, with_cos
         results["cost_only"], solutions["cost_only"], _ = solve(cost_only(inst), "cost_only")
     results["friendshored"], solutions["friendshored"], model = solve(inst, "friendshored")
     stress = stress_cases(inst, solutions, options)
-    if "baseline" in stress and expected_weights(inst):
+    if "baseline" in stress and (expected_weights(inst) or spot_weights(inst) or inst.lane_detours):
         # The baseline is costed like the plans: its scenario shortfalls at probability x shortage cost.
         solutions["baseline"] = sol.from_baseline(inst, scenario_short=st.shortfalls(stress["baseline"].table),
-                                                  rerouted=stress["baseline"].rerouted)
+                                                  rerouted=stress["baseline"].rerouted,
+                                                  spot=st.spot(stress["baseline"].table))
     return Comparison(inst, solutions, results, stress,
                       unsolved=model if solutions["friendshored"] is None else None,
                       plan_model=model if solutions["friendshored"] is not None else None)

@@ -178,6 +178,9 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
         r = got / s.duration_weeks
         short_row = short > 0
         prof = profile(blk.phases, got_p, w, held)
+        # What its own contracts deliver (what survives, on lanes open in each phase); the rest was bought in the crisis.
+        own = sum(ph.tau * blk.surviving[c] * src.flows.get((i, c, j), 0.0) for ph in blk.phases
+                  for c, jj in blk.routes if jj == j and blk.open_in(c, j, ph))
         via = sum(float(lp.x[a]) for a, _, bb, _, jj in lp.detour_arcs if bb == b and jj == j) + sum(
             v for (bb, _, jj, _), v in lp.detour_fixed.items() if bb == b and jj == j)
         tts = prof.tts if short_row else math.nan
@@ -188,6 +191,7 @@ def stress(inst: Instance, src: Sourcing, scenarios: Iterable[Scenario] | None =
             "demand_per_week": w, "supply_per_week": r, "tts_weeks": tts,
             "cover_weeks": (held + got) / w if w > 0 else math.nan,
             "tts_below_ttr": bool(short_row and tts < s.ttr_weeks - 1e-9), "rerouted": via,
+            "spot": max(got - own, 0.0) if got - own > NOISE * need else 0.0,
         })
         weekly += [{"scenario": s.id, "item": i, "importer": j, **wk} for wk in prof.weeks]
     return StressResult(src.name, scen, pd.DataFrame(rows, columns=COLUMNS), "optimal", build_s, solve_s, left_short,
@@ -538,6 +542,14 @@ def expected_shortfall(table: pd.DataFrame) -> dict[str, float]:
     if table.empty:
         return {}
     return (table["probability"] * table["shortfall"]).groupby(table["item"]).sum().astype(float).to_dict()
+
+
+def spot(table: pd.DataFrame) -> dict[tuple[str, str, str], float]:
+    """(scenario, item, importer) -> crisis supply received beyond the importer's own contracts (the spot premium's base)."""
+    if "spot" not in table:
+        return {}
+    return {(s, i, j): float(v) for s, i, j, v in zip(table["scenario"], table["item"], table["importer"],
+                                                       table["spot"]) if v > 0}
 
 
 def shortfalls(table: pd.DataFrame) -> dict[tuple[str, str, str], float]:

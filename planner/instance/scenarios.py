@@ -173,6 +173,18 @@ def split(phases: tuple[Phase, ...], cuts) -> tuple[Phase, ...]:
     return tuple(out)
 
 
+def spot_weights(inst: Instance) -> dict[tuple[str, str], float]:
+    """(scenario, item) -> probability x spot_premium in the expected modes, where positive: THE price of one unit
+    an importer receives in a crisis beyond its own surviving contracts (the model's ``Spot``, the stress test's
+    ``spot`` column)."""
+    if inst.policy.scenario_mode not in ("expected", "both"):
+        return {}
+    items = sorted({i for (i, _), q in inst.demand_qty.items() if q > 0})
+    prem = {i: inst.policy.for_item(i).spot_premium or 0.0 for i in items}
+    return {(s.id, i): s.probability * prem[i] for s in model_scenarios(inst) for i in items
+            if s.probability * prem[i] > 0}
+
+
 def reroute_weight(inst: Instance, s: Scenario, cost: float) -> float:
     """THE price of one unit sent over a detour in scenario ``s``: probability x the detour's extra cost in the
     expected modes (the robust mode asks only that demand be served), else 0."""

@@ -382,6 +382,8 @@ class ItemPolicy(Strict):
     """Tier or group name -> least share of an importer's demand for the item its members must supply, fraction; or {importer: fraction} for some importers only (e.g. a clean-vehicle rule: US or FTA partners)."""
     pooled_caps: dict[str, Level] | None = None
     """Tier or group name -> most its members may supply of the coalition's total demand for the item (all importers together), fraction."""
+    spot_premium: NonNeg | None = None
+    """Crisis, expected modes: extra price per item unit of what an importer receives in a crisis beyond its own surviving contracts (bought at crisis prices), currency per item unit, weighted by the scenario's probability."""
     spare_share: Rate | None = None
     """Crisis: share of surviving suppliers' spare capacity the coalition can get, other buyers take the rest (empty = 1; a scenario's spare_share wins)."""
 

@@ -17,7 +17,7 @@ from planner.results.schema import columns
 from planner.solve.highs import SolveResult
 
 OPERATING = ("purchase", "transport", "tariff", "licence", "qualification", "shortage", "stockpile", "shared_stockpile",
-             "scenario_shortage", "scenario_reroute",
+             "scenario_shortage", "scenario_reroute", "scenario_spot",
              "feed_purchase", "feed_transport", "feed_tariff")
 
 
@@ -45,7 +45,8 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> sol.Solutio
             scenario_short=_values(b.ScenarioShort) if hasattr(b, "ScenarioShort") else None,
             feeds=_values(b.Feed) if hasattr(b, "Feed") else None, online=online,
             shared=_values(b.SharedStock) if hasattr(b, "SharedStock") else None,
-            rerouted={k: value(e) for k, e in b.look.rerouted.items()})
+            rerouted={k: value(e) for k, e in b.look.rerouted.items()},
+            spot=_values(b.Spot) if hasattr(b, "Spot") else None)
     s = combine(inst, case, parts, built_at, grants, result)
     sol.check_costs_match(s, result)
     return s

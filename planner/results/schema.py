@@ -43,7 +43,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
                ("duration_weeks", "num"), ("ttr_weeks", "num"), ("probability", "num"), ("demand", "num"),
                ("received", "num"), ("drawdown", "num"), ("stock", "num"), ("shortfall", "num"),
                ("shortfall_pct", "num"), ("demand_per_week", "num"), ("supply_per_week", "num"), ("tts_weeks", "num"),
-               ("cover_weeks", "num"), ("tts_below_ttr", "bool"), ("rerouted", "num")),
+               ("cover_weeks", "num"), ("tts_below_ttr", "bool"), ("rerouted", "num"), ("spot", "num")),
     "profile": (("scenario", "text"), ("item", "text"), ("importer", "text"), ("week", "int"), ("demand", "num"),
                 ("received", "num"), ("drawdown", "num"), ("shortfall", "num"), ("served_pct", "num")),
     "unserved": (("item", "text"), ("importer", "text"), ("demand", "num"), ("received", "num"), ("shortfall", "num"),
@@ -96,7 +96,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
                   ("knee", "bool"), ("knee_distance", "num")),
 }
 
-ADDED: dict[str, frozenset[str]] = {"stress": frozenset({"cover_weeks", "rerouted"})}
+ADDED: dict[str, frozenset[str]] = {"stress": frozenset({"cover_weeks", "rerouted", "spot"})}
 """Columns added to a table after folders were first written with it: a folder without one is read
 with the column empty (a report of an older run), not refused."""
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from planner.errors import InconsistentResultError
 from planner.results.exposure import baseline_feeds, exposure_tables
-from planner.instance.scenarios import expected_weights, reroute_weight, scenarios_of
+from planner.instance.scenarios import expected_weights, reroute_weight, scenarios_of, spot_weights
 from planner.instance.schema import Instance
 from planner.results.schema import columns
 from planner.solve.highs import SolveResult
@@ -29,7 +29,7 @@ FEED_COMPONENTS = ("feed_purchase", "feed_transport", "feed_tariff")
 
 COST_COMPONENTS = ("purchase", "transport", "tariff", "qualification", "investment", "subsidy", "shortage", "stockpile",
                    "scenario_shortage")
-OPTIONAL_COMPONENTS = ("shared_stockpile", "licence", "scenario_reroute")
+OPTIONAL_COMPONENTS = ("shared_stockpile", "licence", "scenario_reroute", "scenario_spot")
 """Cost components only where the instance has what they cost (shared stockpiles, licensed routes)."""
 
 
@@ -92,6 +92,7 @@ def account(
     online: dict[str, float] | None = None,
     shared: dict[str, float] | None = None,
     rerouted: dict[tuple[str, str, str, str], float] | None = None,
+    spot: dict[tuple[str, str, str], float] | None = None,
 ) -> Solution:
     """Cost a sourcing plan.  ``flows`` maps (item, country, importer) -> volume.
 
@@ -228,6 +229,9 @@ def account(
         detours = inst.lane_detours
         values["scenario_reroute"] = sum(reroute_weight(inst, scen[sc], detours[i, c, j][0]) * v
                                          for (sc, i, c, j), v in (rerouted or {}).items() if v > EPS)
+    sw = spot_weights(inst)
+    if sw:  # the model's term: probability x spot premium x what was bought beyond the importer's own contracts
+        values["scenario_spot"] = sum(sw.get((sc, i), 0.0) * v for (sc, i, _), v in (spot or {}).items() if v > EPS)
     licence = inst.licence_for
     if licence:  # the same component the model registers when an export control licenses a route
         values["licence"] = sum(licence.get((i, c, j), 0.0) * v for (i, c, j), v in flows.items() if v > EPS)
@@ -267,8 +271,9 @@ def from_model(m, inst: Instance, result: SolveResult, case: str) -> Solution:
     from pyomo.environ import value
 
     rerouted = {k: value(e) for k, e in m.look.rerouted.items()}
+    spot = {k: v for k, v in m.Spot.extract_values().items() if v is not None} if hasattr(m, "Spot") else None
     s = account(inst, case, flows, qualified, built, subsidy, shortage, result, stock=stock, scenario_short=short,
-                feeds=feeds, shared=shared, rerouted=rerouted)
+                feeds=feeds, shared=shared, rerouted=rerouted, spot=spot)
     check_costs_match(s, result)
     return s
 
@@ -301,7 +306,8 @@ def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
 
 
 def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], float] | None = None,
-                  rerouted: dict[tuple[str, str, str, str], float] | None = None) -> Solution | None:
+                  rerouted: dict[tuple[str, str, str, str], float] | None = None,
+                  spot: dict[tuple[str, str, str], float] | None = None) -> Solution | None:
     """Cost today's sourcing with the same accounting (None if the instance has no baseline).
 
     Every country that supplies today counts as qualified; no investment is built;
@@ -331,7 +337,7 @@ def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], flo
     for (i, j), v in sorted(shortage.items()):
         notes.append(f"baseline leaves {v:g} of {i} demand in {j} unserved")
     return account(inst, "baseline", flows, qualified, set(), {}, {}, None, tuple(notes), scenario_short=scenario_short,
-                   feeds=feeds, rerouted=rerouted)
+                   feeds=feeds, rerouted=rerouted, spot=spot)
 
 
 def _shipped(flows: dict[tuple[str, str, str], float]) -> dict[tuple[str, str], float]:

@@ -10,6 +10,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from planner.instance.schema import Instance, ItemPolicy, Policy, Programme, Rate
 
 
@@ -70,6 +72,15 @@ def _kind(ann) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+def _nested(cls, name: str, sub: str, rule) -> Control | None:
+    """The control of one numeric field of a nested rule (``policy.crisis.delay_weeks``); None for others."""
+    kind = _kind(cls.model_fields[sub].annotation)
+    if kind is None or kind[0] not in ("number", "count", "level"):
+        return None
+    return Control(f"policy.{name}.{sub}", f"{name} {sub.replace('_', ' ')}", kind[0], getattr(rule, sub),
+                   _help(cls, sub))
+
+
 def _help(cls, name: str) -> str:
     return (cls.model_fields[name].description or "").strip()
 
@@ -79,12 +90,17 @@ def controls(inst: Instance) -> list[Control]:
     pol = inst.policy
     tiers = tuple(inst.meta.tiers)
     groups = tuple(sorted({g for c in inst.countries for g in c.groups}))
-    names = {"tier_caps": tiers, "group_caps": groups, "exclude_tiers": tiers}
+    names = {"tier_caps": tiers, "group_caps": groups, "exclude_tiers": tiers, "group_floors": groups,
+             "pooled_caps": tiers}
     out: list[Control] = []
     for name in Policy.model_fields:
         if name == "items":
             continue
-        kind = _kind(Policy.model_fields[name].annotation)
+        ann = Policy.model_fields[name].annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):  # a nested rule (policy.crisis): its plain fields
+            out += [c for sub in ann.model_fields if (c := _nested(ann, name, sub, getattr(pol, name))) is not None]
+            continue
+        kind = _kind(ann)
         if kind is None:
             continue
         k, options = kind
