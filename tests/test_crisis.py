@@ -438,3 +438,45 @@ def test_a_spot_premium_prices_what_is_bought_in_the_crisis(solve_tiny):
     # crisis and keeps the 1 t held: an evaluation of the plan, not the model's cost-driven recourse.
     t = st.stress(_setting(Policy()), st.from_solution(s)).table.iloc[0]
     assert t["spot"] == pytest.approx(10.0) and t["drawdown"] == pytest.approx(0.0)
+
+
+# --------------------------------------------------------------------------- through studies
+def test_the_shipped_crisis_study_runs_and_agrees_with_single_solves(tmp_path):
+    # studies/minerals-crisis.yaml sweeps policy.crisis keys through THE override applier: each run's cost is a
+    # single solve's with the same settings, and a longer delay never makes the 80 % plan cheaper (the surge
+    # available at any moment can only fall as the delay grows).
+    import pandas as pd
+
+    out = runner.invoke(app, ["study", str(ROOT / "studies" / "minerals-crisis.yaml"), "--out", str(tmp_path / "s"),
+                              "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    r = pd.read_csv(tmp_path / "s" / "results.csv")
+    assert (r["status"] == "optimal").all() and len(r) == 9
+    ipef = float(r.loc[r["scenario"] == "ipef", "total_cost"].iloc[0])
+    single = runner.invoke(app, ["solve", str(ROOT / "instances" / "critical-minerals-us-japan"), "--variant",
+                                 "resilient_ipef", "--no-explain", "--out", str(tmp_path / "one")])
+    assert single.exit_code == 0, single.output
+    k = pd.read_csv(tmp_path / "one" / "kpis.csv")
+    cost = float(k[(k["kpi"] == "total_cost") & (k["item"] == "all")]["friendshored"].iloc[0])
+    assert ipef == pytest.approx(cost, rel=1e-4)  # both solved to the study's and the CLI's gap
+    grid = r[r["group"] == "delay"].sort_values("policy.crisis.delay_weeks")
+    costs = [float(r.loc[r["scenario"] == "ipef_no_delay", "total_cost"].iloc[0]), *grid["total_cost"]]
+    assert all(a <= b * (1 + 1e-4) for a, b in zip(costs, costs[1:])), costs
+
+
+def test_an_export_control_on_an_input_stops_the_feed_to_a_plant_abroad():
+    # Multi-tier: China's controls on separated rare earths as a standing rule. The magnet plants outside China
+    # may no longer be fed Chinese oxide: the model's feed routes lose every CN -> abroad oxide route, and the
+    # friendshored plan feeds no oxide from China to a plant outside it.
+    from planner.analysis.cases import solve_case
+
+    root = ROOT / "instances" / "rare-earth-magnets"
+    base = load_instance(root)
+    oxide = sorted({i for i, c, k in base.chain.feed_routes if c == "CN" and k != "CN"})
+    assert oxide, "the instance feeds Chinese inputs to plants abroad"
+    inst = load_instance(root, {"policy.export_controls": [{"origin": "CN", "item": oxide[0]}]})
+    assert not [k for k in inst.chain.feed_routes if k[0] == oxide[0] and k[1] == "CN" and k[2] != "CN"]
+    res, s = solve_case(inst, "friendshored")
+    assert res.proven_optimal
+    f = s.feeds
+    assert not len(f[(f["item"] == oxide[0]) & (f["country"] == "CN") & (f["destination"] != "CN")])

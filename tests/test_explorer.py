@@ -149,8 +149,18 @@ def test_the_api_re_solves_validates_and_never_crashes(server, tmp_path):
     assert fresh["status"] == "optimal"
     cli0 = _cli_kpis(tmp_path)
     assert fresh["kpis"]["total_cost"] == pytest.approx(cli0.loc["total_cost", "friendshored"], rel=1e-6)
-    # Downloads of the session's last plan.
-    assert c.get("api/download/tables.zip")[:2] == b"PK"
+    # Downloads of the session's last plan, with its provenance: the inputs' hashes (blank before this was
+    # fixed) and the settings that made it.
+    import io
+    import json
+    import zipfile
+
+    from planner.instance.io import files_hash
+
+    z = zipfile.ZipFile(io.BytesIO(c.get("api/download/tables.zip")))
+    rec = json.loads(z.read("run.json"))
+    assert rec["instance"]["files_sha256"] == files_hash(MINERALS) and len(rec["instance"]["instance_sha256"]) == 64
+    assert rec["overrides"] == crisis  # the last plan: the crisis settings above
     assert b"Friendshore report" in c.get("api/download/report.html")
     # A request without the page's session header (as a cross-site form would send) is refused.
     code, bad = c.solve(20, {}, session=False)

@@ -41,3 +41,29 @@ def solve_case(inst: Instance, case: str, options: SolveOptions | None = None):
     """Build and solve one case: returns (SolveResult, Solution or None)."""
     res, s, _ = solve_model_case(inst, case, options)
     return res, s
+
+
+class CostOnlyCache:
+    """Cost-only solutions by instance hash: the cost-only plan depends on the data, not on the policy
+    (:func:`cost_only` strips it), so every study run or explorer move that varies only the policy
+    shares one solve. THE reuse rule of studies (one per worker thread) and the explorer (one per session)."""
+
+    def __init__(self, max_items: int = 16):
+        from collections import OrderedDict
+
+        self.max_items = max_items
+        self.items: OrderedDict = OrderedDict()
+
+    def get(self, case_inst: Instance, solve) -> tuple:
+        """(result, Solution or None) of the cost-only instance ``case_inst``; ``solve(case_inst)`` returns
+        (result, model holding the solution) and runs only on a miss."""
+        from planner.instance.io import instance_hash
+
+        h = instance_hash(case_inst)
+        if h not in self.items:
+            res, m = solve(case_inst)
+            self.items[h] = (res, sol.from_model(m, case_inst, res, "cost_only") if res.has_solution else None)
+            while len(self.items) > self.max_items:
+                self.items.popitem(last=False)
+        self.items.move_to_end(h)
+        return self.items[h]

@@ -453,6 +453,10 @@ def _control_names(pol: Policy, file: str, t: Frames, tiers: set[str], groups: s
         if x.action == "licence" and x.licence_cost <= 0:
             out.append(Problem(file, None, f"{at}.licence_cost", x.licence_cost,
                                "a licence with no cost changes nothing; expected licence_cost > 0 (or action forbid)"))
+        if x.action == "licence" and t.get("bom") is not None and not t["bom"].empty:
+            out.append(Problem(file, None, f"{at}.action", x.action,
+                               "licences are not charged on feeds between plants (multi-tier instances) yet; "
+                               "expected action forbid"))
         if x.action == "forbid" and x.licence_cost > 0:
             out.append(Problem(file, None, f"{at}.licence_cost", x.licence_cost,
                                "a forbidden route pays no licence; expected action licence, or no licence_cost"))

@@ -844,7 +844,8 @@ class Chain:
         """(input, origin, plant country) -> (transport_cost, tariff_rate) for every usable feed route.
 
         An origin needs a supply row of the input, the destination a plant of an
-        output using it, and a lane between them (or the same country).
+        output using it, and a lane between them (or the same country) that no export control
+        forbids (``policy.export_controls``: a feed to a plant abroad is an export too).
         """
         if "_feed_routes" not in self.__dict__:
             dests: dict[str, set[str]] = defaultdict(set)
@@ -855,7 +856,7 @@ class Chain:
             for (i, c) in self.inst.supply_by_key:
                 for k in sorted(dests.get(i, ())):
                     terms = self.route_terms(i, c, k)
-                    if terms is not None:
+                    if terms is not None and not any(x.action == "forbid" for x in self.inst._controls_on(i, c, k)):
                         out[(i, c, k)] = terms
             self._feed_routes = out
         return self._feed_routes

@@ -384,6 +384,8 @@ def _download(path: Path, last, name: str) -> Response:
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
                 for f in files:
                     z.write(f, f.name)
+                # The plan's provenance, as a solve writes it: inputs' hashes, the settings, status and gap.
+                z.writestr("run.json", json.dumps(last.record, indent=2, default=str))
             data, kind = buf.getvalue(), "application/zip"
     return Response(data, media_type=kind, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

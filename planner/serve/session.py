@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from planner.analysis.cases import CostOnlyCache
 from planner.errors import InstanceError, Problem
 from planner.instance.schema import Instance
 from planner.solve.highs import SolveOptions
@@ -42,7 +43,7 @@ class Outcome:
 @dataclass
 class Session:
     id: str
-    references: OrderedDict = field(default_factory=OrderedDict)
+    references: CostOnlyCache = field(default_factory=CostOnlyCache)
     latest: int = 0
     last: Outcome | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -57,7 +58,11 @@ class Explorer:
     """The instance being explored, and its sessions."""
 
     def __init__(self, path: Path, base: Instance, options: SolveOptions):
+        from planner.instance.io import files_hash
+
         self.path, self.base, self.options = Path(path), base, options
+        # The base files' hash, as a solve's run.json records it (overrides are recorded beside it).
+        self.files_hash = files_hash(self.path)
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -104,21 +109,14 @@ class Explorer:
             return out
 
     def _case_solver(self, s: Session, timing: dict[str, float]):
-        from planner.instance.io import instance_hash
         from planner.results import solution as sol
 
         def solve(case_inst: Instance, case: str):
             t = time.perf_counter()
-            if case == "cost_only":  # the cost-only plan depends on the data only: cached by instance
-                h = instance_hash(case_inst)
-                if h not in s.references:
-                    res, m, _ = s.cache.solve(case_inst, case, self.options)
-                    s.references[h] = (res, sol.from_model(m, case_inst, res, case) if res.has_solution else None)
-                    while len(s.references) > 16:
-                        s.references.popitem(last=False)
-                s.references.move_to_end(h)
+            if case == "cost_only":  # THE cost-only rule (planner.analysis.cases.CostOnlyCache)
+                got = s.references.get(case_inst, lambda ci: s.cache.solve(ci, case, self.options)[:2])
                 timing["cost_only_s"] = time.perf_counter() - t
-                return (*s.references[h], None)
+                return (*got, None)
             res, m, info = s.cache.solve(case_inst, case, self.options)
             timing["solve_s"] = time.perf_counter() - t
             timing["highs_s"] = res.solve_s
@@ -131,11 +129,13 @@ class Explorer:
     def _solve(self, s: Session, inst: Instance, settings: dict[str, Any]) -> Outcome:
         from planner.analysis.compare import run_comparison
         from planner.analysis.run import result_tables, run_record
+        from planner.instance.io import instance_hash
 
         timing: dict[str, Any] = {}
         cmp = run_comparison(inst, self.options, with_cost_only=True, solve=self._case_solver(s, timing))
         main = cmp.main
-        record = run_record(cmp, instance_path=str(self.path), files_hash="", instance_hash="",
+        record = run_record(cmp, instance_path=str(self.path), files_hash=self.files_hash,
+                            instance_hash=instance_hash(inst),
                             overrides=settings, variant=None, options=self.options, started=time.time(), warnings=[])
         if not main.has_solution:
             if main.status in ("infeasible", "infeasible_or_unbounded"):

@@ -20,13 +20,13 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
 
+from planner.analysis.cases import CostOnlyCache
 from planner.instance.checks import check_feasibility
 from planner.errors import InstanceError, Problem
 from planner.instance.schema import ALL, TABLES, Instance
@@ -197,7 +197,7 @@ comes from processes (local workers, or Dask workers started with one thread eac
 def _state() -> threading.local:
     if not hasattr(_LOCAL, "cache"):
         _LOCAL.cache = ModelCache(MAX_SLOTS)
-        _LOCAL.references = OrderedDict()
+        _LOCAL.references = CostOnlyCache(MAX_REFERENCES)
     return _LOCAL
 
 
@@ -269,16 +269,10 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
         by instance (every run of a study varying only the policy shares one)."""
         t1 = time.perf_counter()
         if case == "cost_only":
-            h = instance_hash(case_inst)
-            refs: OrderedDict = _state().references
-            if h not in refs:
-                res, m, _ = solve_case(case_inst, "cost_only", task.options, task.persistent)
-                refs[h] = (res, sol.from_model(m, case_inst, res, "cost_only") if res.has_solution else None)
-                while len(refs) > MAX_REFERENCES:
-                    refs.popitem(last=False)
-            refs.move_to_end(h)
+            got = _state().references.get(
+                case_inst, lambda ci: solve_case(ci, "cost_only", task.options, task.persistent)[:2])
             info["cost_only_s"] = time.perf_counter() - t1
-            return (*refs[h], None)  # the cached case's model is not kept
+            return (*got, None)  # the cached case's model is not kept
         res, m, run_info = solve_case(case_inst, case, task.options, task.persistent)
         info.update(run_info)
         solved.update(model=m, kept=run_info.get("kept"))
