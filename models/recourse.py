@@ -62,7 +62,10 @@ def add_to(m, inst) -> None:
         found = sorted([b for b in found if b.key not in keys] + up.blocks, key=lambda b: (b.scenario.id, b.item))
     # Phases of the response clock (planner.instance.scenarios.Response): p indexes b.phases.
     phases = {(*b.key, p): ph for b in found for p, ph in enumerate(b.phases)}
-    limits = {(*b.key, c): v for b in found if not b.pooled for c, v in b.surviving.items()}
+    # Pooled in the model: every survivor reaches every importer (pooled), or every member supplier every member
+    # importer (group_pool: outsiders' lanes carry contracts, whose limits their own contracted volume implies).
+    pools = {b.key for b in found if b.pooled or b.group_pool}
+    limits = {(*b.key, c): v for b in found if b.key not in pools for c, v in b.surviving.items()}
     if up is not None:
         limits.update(up.limits)
     m.look.recourse_blocks = {b.key: b for b in found}
@@ -83,12 +86,13 @@ def add_to(m, inst) -> None:
     m.BLOCK_PHASES = Set(dimen=3, initialize=list(phases), doc="(scenario, item, phase) of the response clock")
     m.SCENARIO_DEMANDS = Set(dimen=3, initialize=[(*b.key, j) for b in found for j in b.importers],
                              doc="(scenario, item, importer) of the blocks")
-    m.POOLED_BLOCKS = Set(dimen=2, initialize=[b.key for b in found if b.pooled])
+    m.POOLED_BLOCKS = Set(dimen=2, initialize=[b.key for b in found if b.key in pools])
     m.POOLED_PHASES = Set(dimen=3, initialize=[k for k in live if k[:2] in set(m.POOLED_BLOCKS)])
     m.RECOURSE_LIMITS = Set(dimen=4, initialize=list(limit_rows),
                             doc="(scenario, item, surviving supplier, phase) of blocks that are not pooled, after the "
                                 "delay, and of inputs fed in a chain block")
-    m.RECOURSE_ROUTES = Set(dimen=5, initialize=[(*b.key, c, j, p) for b in found if not b.pooled for c, j in b.routes
+    m.RECOURSE_ROUTES = Set(dimen=5, initialize=[(*b.key, c, j, p) for b in found for c, j in b.routes
+                                                 if b.key not in pools or (c, j) in b.contract_routes
                                                  for p, ph in enumerate(b.phases)
                                                  if not ph.delay and b.open_in(c, j, ph)],
                             doc="(scenario, item, supplier, importer, phase) open routes of blocks that are not pooled")
@@ -106,8 +110,9 @@ def add_to(m, inst) -> None:
                            doc="(scenario, input, surviving supplier, plant country) open feed routes of chain blocks")
     m.RECOURSE_BOM = Set(dimen=3, initialize=sorted(up.bom) if up else [],
                          doc="(scenario, touched input, plant country) whose output the scenario's recourse ships")
-    m.POOLED_DEMANDS = Set(dimen=4, initialize=[(*b.key, j, p) for b in found if b.pooled for j in b.importers
-                                                for p in range(len(b.phases))])
+    m.POOLED_DEMANDS = Set(dimen=4, initialize=[(*b.key, j, p) for b in found if b.key in pools
+                                                for j in b.pool_importers
+                                                for p, ph in enumerate(b.phases) if not ph.delay])
     m.SCENARIO_DRAWS = Set(dimen=3, initialize=[k for k in m.SCENARIO_DEMANDS if (k[1], k[2]) in m.STOCKS])
     # Shared stockpiles: (scenario, item, importer, stock) for members of a shared stock of the block's item.
     share_of = {k: inst.shared_members(r) for k, r in m.look.shared_stocks.items()}
@@ -195,18 +200,26 @@ def add_to(m, inst) -> None:
         return shipped if f == 0 else (1 - f) * shipped + f * m.CrisisSupply[i, c]
 
     def recourse_pool(m, s, i, p):
-        """sum_j Receive[s,i,j,p] <= phase_tau_frac[s,i,p] * sum_c surviving_frac[s,i,c]
+        """sum_{j in pool} Receive[s,i,j,p] + sum_{(c,j) contract, c in pool} RecourseFlow[s,i,c,j,p]
+        <= phase_tau_frac[s,i,p] * sum_{c in pool} surviving_frac[s,i,c]
         * ((1 - phase_surge_frac[s,i,p]) * shipped[i,c] + phase_surge_frac[s,i,p] * CrisisSupply[i,c])
         for (s,i,p) in POOLED_PHASES, with shipped = sum_j Flow[i,c,j] + sum_k Feed[i,c,k].
 
-        When every surviving supplier reaches every importer, the importers share
-        the surviving crisis supply of the phase in any split (exact); a phase of
-        the ramp, or a spare share below 1, offers only part of the surge.
+        When every surviving supplier reaches every importer (or, with a sharing
+        group, every member supplier every member importer), the pool's importers
+        share its crisis supply of the phase in any split (exact); members'
+        contracts to outsiders draw on it too, while outsiders' own contracts never
+        exceed their contracted volume. A ramp phase, or a spare share below 1,
+        offers only part of the surge.
         """
         b = m.look.recourse_blocks[s, i]
         f = value(m.phase_surge_frac[s, i, p])
-        return quicksum(m.Receive[s, i, j, p] for j in b.importers) <= m.phase_tau_frac[s, i, p] * quicksum(
-            m.surviving_frac[s, i, c] * available(m, i, c, f) for c in b.surviving)
+        members = set(b.pool_suppliers)
+        # A member supplier's contracts to outsiders draw on the same pool (group_pool only).
+        outside = [m.RecourseFlow[s, i, c, j, p] for c, j in b.contract_routes if c in members]
+        return quicksum(m.Receive[s, i, j, p] for j in b.pool_importers) + quicksum(outside) <= \
+            m.phase_tau_frac[s, i, p] * quicksum(m.surviving_frac[s, i, c] * available(m, i, c, f)
+                                                 for c in b.pool_suppliers)
 
     m.Recourse_Pool = Constraint(m.POOLED_PHASES, rule=recourse_pool)
 

@@ -229,6 +229,13 @@ class Block:
     """Rerouted routes (their lane blocked, its alternative open) -> weeks until supply on the detour arrives."""
     detour_cost: dict[tuple[str, str], float] = field(default_factory=dict)
     """Rerouted routes -> extra freight per unit on the detour."""
+    group_pool: bool = False
+    """With a sharing group: every surviving member supplier reaches every member importer, so the model pools
+    the members (one row per phase; outsiders' lanes carry their contracts); the stress test stays route by route."""
+    pool_suppliers: tuple[str, ...] = ()
+    """Suppliers of the model's pool: every survivor (pooled) or the members (group_pool)."""
+    pool_importers: tuple[str, ...] = ()
+    """Importers of the model's pool: every importer (pooled) or the members (group_pool)."""
 
     def open_in(self, supplier: str, importer: str, phase: Phase) -> bool:
         """True if the route carries supply in ``phase`` (a rerouted one once its detour delivers)."""
@@ -290,11 +297,17 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
             opens = {k: d[1] / 7.0 for k, d in rerouted.items() if k in open_routes}
             phases = split(resp.phases(s.duration_weeks), opens.values())
             contract = frozenset((c, j) for c, j in open_routes if not resp.shares(c, j))
-            pooled = all(reach[c] >= set(imps) for c in live) and not contract and not any(p.delay for p in phases) \
-                and not opens
+            # The delay adds no variables (its receipts are contracts), so it never stops pooling.
+            pooled = all(reach[c] >= set(imps) for c in live) and not contract and not opens
+            group_pool, pool_s, pool_j = False, tuple(live), imps
+            if not pooled and resp.sharing is not None and not opens:
+                pool_s = tuple(c for c in live if c in resp.sharing)
+                pool_j = tuple(j for j in imps if j in resp.sharing)
+                group_pool = all(reach[c] >= set(pool_j) for c in pool_s)
             out.append(Block(s, i, imps, {c: 1.0 - lost[c] for c in live}, open_routes, pooled, phases,
                              resp.spare_share, contract, opens,
-                             {k: d[0] for k, d in rerouted.items() if k in open_routes}))
+                             {k: d[0] for k, d in rerouted.items() if k in open_routes}, group_pool,
+                             pool_s if (pooled or group_pool) else (), pool_j if (pooled or group_pool) else ()))
     return out
 
 
