@@ -458,10 +458,10 @@ def test_the_shipped_crisis_study_runs_and_agrees_with_single_solves(tmp_path):
     assert single.exit_code == 0, single.output
     k = pd.read_csv(tmp_path / "one" / "kpis.csv")
     cost = float(k[(k["kpi"] == "total_cost") & (k["item"] == "all")]["friendshored"].iloc[0])
-    assert ipef == pytest.approx(cost, rel=1e-4)  # both solved to the study's and the CLI's gap
+    assert ipef == pytest.approx(cost, rel=1e-4)  # the CLI solves to its default 1e-4 gap, the study to 0
     grid = r[r["group"] == "delay"].sort_values("policy.crisis.delay_weeks")
     costs = [float(r.loc[r["scenario"] == "ipef_no_delay", "total_cost"].iloc[0]), *grid["total_cost"]]
-    assert all(a <= b * (1 + 1e-4) for a, b in zip(costs, costs[1:])), costs
+    assert all(a <= b * (1 + 1e-9) for a, b in zip(costs, costs[1:])), costs  # exact: the study solves to gap 0
 
 
 def test_an_export_control_on_an_input_stops_the_feed_to_a_plant_abroad():

@@ -7,6 +7,9 @@ from pathlib import Path
 from planner.instance.io import load_instance
 from planner.analysis import stress as st
 from planner.analysis.cases import solve_case
+from planner.solve.highs import SolveOptions
+
+EXACT = SolveOptions(rel_gap=0)  # the differences reported are far below the default 1e-4 gap
 
 root = Path(sys.argv[1])
 resilient = sys.argv[2] if len(sys.argv) > 2 else "resilient"
@@ -21,7 +24,7 @@ RESP = {
 }
 base = load_instance(root)
 plan = load_instance(root, variants[resilient])
-_, sol = solve_case(plan, "friendshored")
+_, sol = solve_case(plan, "friendshored", EXACT)
 srcs = {"baseline": st.baseline(base), resilient: st.from_solution(sol)}
 for name, over in RESP.items():
     inst = load_instance(root, over)
@@ -34,7 +37,10 @@ for name, over in RESP.items():
               f"flagged {int(t.loc[t['tts_below_ttr'].astype(bool),'scenario'].nunique())} short-share-sum {t['shortfall_pct'].sum():8.1f} {per}")
 for name, over in list(RESP.items())[2:4]:
     inst = load_instance(root, {**variants[resilient], **over})
-    res, s = solve_case(inst, "friendshored")
-    print(f"{resilient} under {name}: objective {res.objective:,.1f} status {res.status}")
-res, s = solve_case(plan, "friendshored")
-print(f"{resilient} instant: objective {res.objective:,.1f}")
+    res, s = solve_case(inst, "friendshored", EXACT)
+    print(f"{resilient} under {name}: objective {res.objective:,.1f} status {res.status} gap {res.gap}")
+res, s = solve_case(plan, "friendshored", EXACT)
+print(f"{resilient} instant: objective {res.objective:,.1f} gap {res.gap}")
+if f"{resilient}_ipef_shared" in variants or "resilient_ipef_shared" in variants:
+    res, s = solve_case(load_instance(root, variants["resilient_ipef_shared"]), "friendshored", EXACT)
+    print(f"resilient_ipef_shared: objective {res.objective:,.1f} gap {res.gap}")
