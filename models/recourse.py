@@ -72,8 +72,8 @@ def add_to(m, inst) -> None:
     weight = {b.key: priced.get(b.key, 0.0) for b in found}
     share = {b.key: b.spare_share for b in found}  # the coalition's share of spare capacity
     if up is not None:
-        share.update({(sid, i): response(inst, sc, i).spare_share
-                      for sc in model_scenarios(inst) for sid, i in up.inputs if sid == sc.id})
+        by_id = {sc.id: sc for sc in model_scenarios(inst)}
+        share.update({(sid, i): response(inst, by_id[sid], i).spare_share for sid, i in up.inputs})
     # A phase's share of the surge: its level x the spare share (0 in the delay: no variables at all there).
     level = {k: ph.level * share[k[0], k[1]] for k, ph in phases.items()}
     live = {k: ph for k, ph in phases.items() if not ph.delay}

@@ -377,7 +377,7 @@ def test_a_detour_needs_its_cost(tmp_path):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st_  # noqa: E402
 
-from tests.test_scenarios import robust_instances  # noqa: E402
+from tests.test_scenarios import assert_stress_within_beta, robust_instances  # noqa: E402
 
 
 @st_.composite
@@ -402,14 +402,7 @@ def test_stress_of_a_robust_plan_never_exceeds_beta_under_any_response(case):
     # The same property as without a clock (tests/test_scenarios.py), now with a delay, a ramp, members-only
     # sharing, a spare share and detours drawn at random: the stress test replays the plan against the same
     # phases, routes and limits as the model's recourse, so no importer is ever more than 1 - beta short.
-    from planner.analysis.cases import solve_case
-
-    inst, beta = case
-    res, s = solve_case(inst, "friendshored")
-    assert res.proven_optimal, res.status
-    t = st.stress(inst, st.from_solution(s)).table
-    if len(t):
-        assert t["shortfall_pct"].max() <= 100.0 * (1.0 - beta) + 1e-4
+    assert_stress_within_beta(*case)
 
 
 # --------------------------------------------------------------------------- crisis prices
@@ -501,3 +494,21 @@ def test_members_are_pooled_but_a_members_contract_to_an_outsider_draws_on_the_p
     res, s = solve_tiny(inst)
     assert res.objective == pytest.approx(117.5)
     assert st.stress(inst, st.from_solution(s)).table["shortfall"].max() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_sharing_group_without_member_importers_pools_nothing(solve_tiny):
+    # Found by the property test: G = {B}, a supplier; the only importer J is outside G and B's lane to J is
+    # blocked, so the members' pool has no importer and no surviving supplier. It built an empty Recourse_Pool
+    # row (0 <= 0), which Pyomo refuses. Now there is no pool and the block is limited route by route.
+    # Optimum: A and B both sell at 1 per t with free lanes; J's 20 t cost 20 whichever way, and buying from A
+    # alone leaves nothing to the blocked lane, so no stock is needed: 20.
+    inst = tiny([("x", "A", 150, 1.0), ("x", "B", 20, 1.0)], [("J", "x", 20)], groups={"B": ("G",)},
+                policy=Policy(scenario_beta=0.3, crisis=CrisisRule(sharing_group="G")))
+    inst = with_(inst, lanes=[Lane(origin="A", importer="J"), Lane(origin="B", importer="J", chokepoints=("p",))],
+                 scenarios=[Scenario(id="s0", chokepoints=("p",), loss=0.5, duration_weeks=4)],
+                 stock=[Stock(item="x", importer="J", holding_cost=0.5)])
+    import models
+
+    assert [b.group_pool for b in models.build(inst).look.recourse_blocks.values()] == [False]
+    res, _ = solve_tiny(inst)
+    assert res.objective == pytest.approx(20.0)

@@ -303,7 +303,8 @@ def blocks(inst: Instance, scenarios: Iterable[Scenario], routes: Iterable[tuple
             if not pooled and resp.sharing is not None and not opens:
                 pool_s = tuple(c for c in live if c in resp.sharing)
                 pool_j = tuple(j for j in imps if j in resp.sharing)
-                group_pool = all(reach[c] >= set(pool_j) for c in pool_s)
+                # No member importer: nothing to pool (members' contracts to outsiders stay route by route).
+                group_pool = bool(pool_j) and all(reach[c] >= set(pool_j) for c in pool_s)
             out.append(Block(s, i, imps, {c: 1.0 - lost[c] for c in live}, open_routes, pooled, phases,
                              resp.spare_share, contract, opens,
                              {k: d[0] for k, d in rerouted.items() if k in open_routes}, group_pool,
