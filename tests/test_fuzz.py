@@ -289,7 +289,7 @@ def row_mutations(draw) -> Case:
     key = list(TABLES[file[:-4]].key)
     if kind == "duplicate":  # the copy goes last and names the key
         rows.append(list(rows[i]))
-        value = ":".join(rows[i][header.index(k)] for k in key)
+        value = ":".join(rows[i][header.index(k)] if k in header else "" for k in key)  # a left-out key column: ''
         return Case({file: csv_text(header, rows).encode()}, "cell", file, len(rows) + 1, ",".join(key), value,
                     f"duplicate row {i} of {file}")
     if kind == "extra_cell":

@@ -8,13 +8,16 @@ shares is checked: the value is a fraction and the policy's caps hold.
 
 A compared value that changed fails with a message naming the HiGHS version the golden file
 was made with and the installed one.  After a reviewed change of results, rewrite the files
-with ``pytest tests/test_golden.py --update-golden``.
+with ``FRIENDSHORE_GOLDEN_REASON='why' pytest tests/test_golden.py --update-golden``: the reason is
+kept in the file's ``changes`` list.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -87,8 +90,16 @@ def test_golden_kpis(name, update_golden):
     values, unique, inst = _golden_run(name)
     path = GOLDEN / f"{name}.json"
     if update_golden:
-        path.write_text(json.dumps({"highs_version": highs_version(), "kpis": values, "unique": unique},
-                                   indent=1, sort_keys=True) + "\n")
+        # A rewrite records why (FRIENDSHORE_GOLDEN_REASON), after the reasons of earlier rewrites.
+        reason = os.environ.get("FRIENDSHORE_GOLDEN_REASON", "").strip()
+        if not reason:
+            pytest.fail("set FRIENDSHORE_GOLDEN_REASON to say why the golden KPIs change")
+        old = json.loads(path.read_text()) if path.exists() else {}
+        if values == old.get("kpis") and unique == old.get("unique"):
+            pytest.skip(f"{path.name} unchanged")
+        changes = old.get("changes", []) + [{"date": datetime.date.today().isoformat(), "reason": reason}]
+        path.write_text(json.dumps({"highs_version": highs_version(), "kpis": values, "unique": unique,
+                                    "changes": changes}, indent=1, sort_keys=True) + "\n")
         pytest.skip(f"rewrote {path.name}")
     assert path.exists(), f"no golden file for {name}: run pytest --update-golden"
     golden = json.loads(path.read_text())

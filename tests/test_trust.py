@@ -208,12 +208,15 @@ def test_the_shipped_study_compares_definitions_in_its_report(tmp_path):
 
 def test_trust_shows_tiers_under_which_the_policy_cannot_hold_and_says_so(tmp_path):
     # rare-earth-magnets: voting with JP, US and DE at these cut-offs puts Vietnam and Malaysia (magnet
-    # and oxide makers) in the concern tier, where the 50 % magnet cap cannot hold. `trust` still
-    # shows the tiers (that is the finding) and warns; `solve` under the same rule refuses with exit 2.
-    r = _cli("trust", str(ROOT / "instances" / "rare-earth-magnets"), "--cutoff", "ally=0.8", "--cutoff", "partner=0.5")
+    # and oxide makers) in the concern tier, where the 50 % magnet cap cannot hold without the rest of
+    # world's plants (XW, 7,800 t; set to 0 here). `trust` still shows the tiers (that is the finding) and
+    # warns; `solve` under the same rule refuses with exit 2.
+    no_row = ["--set", "supply.magnet:XW.capacity=0"]
+    r = _cli("trust", str(ROOT / "instances" / "rare-earth-magnets"), "--cutoff", "ally=0.8", "--cutoff", "partner=0.5",
+             *no_row)
     assert r.returncode == 0, r.stderr
     assert "concern: CN, MM, MY, VN" in r.stdout
     assert "under these tiers the policy cannot hold" in " ".join(r.stderr.split())
-    s = _cli("solve", str(ROOT / "instances" / "rare-earth-magnets"), "--set",
+    s = _cli("solve", str(ROOT / "instances" / "rare-earth-magnets"), *no_row, "--set",
              "policy.trust={source: votes, cutoffs: {ally: 0.8, partner: 0.5}}", "--out", str(tmp_path / "o"))
     assert s.returncode == 2 and "policy.trust" in s.stderr and not (tmp_path / "o").exists()

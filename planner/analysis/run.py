@@ -95,7 +95,8 @@ def run_record(
     head = provenance(name=cmp.instance.meta.name, instance_path=instance_path, files_hash=files_hash,
                       instance_hash=instance_hash, overrides=overrides, variant=variant,
                       options=options.model_dump(mode="json"))
-    head["instance"].update(currency=cmp.instance.meta.currency, tiers=list(cmp.instance.meta.tiers))
+    head["instance"].update(currency=cmp.instance.meta.currency, tiers=list(cmp.instance.meta.tiers),
+                            baseline_basis=cmp.instance.meta.baseline_basis)  # which rows were today's sourcing
     return {
         "schema": RUN_SCHEMA,
         **head,

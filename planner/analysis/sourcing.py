@@ -55,7 +55,7 @@ def from_solution(s: Solution) -> Sourcing:
 
 def baseline(inst: Instance) -> Sourcing | None:
     """Today's sourcing: baseline flows, today's suppliers qualified, nothing built, existing stockpiles."""
-    if not inst.baseline:
+    if not inst.today:
         return None
     flows = baseline_flows(inst)
     feeds, _ = baseline_feeds(inst, flows)

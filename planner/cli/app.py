@@ -740,6 +740,80 @@ def _trust_overrides(cutoff: list[str], group: list[str], **opts) -> list[str]:
 
 
 @app.command()
+def baseline(
+    instance: Annotated[Path, typer.Argument(help="Instance folder.")],
+    from_trade: Annotated[Path, typer.Option("--from-trade", help="Trade data: a CSV of imports by partner, or a "
+                                                                  "folder holding imports.csv (BACI layout).")],
+    year: Annotated[int, typer.Option("--year", help="Year of the trade data to use, e.g. 2024.")],
+    basis: Annotated[Optional[str], typer.Option("--basis", help="Name of the new basis in baseline.csv "
+                                                                 "[default: trade-YEAR].")] = None,
+    rest_of_world: Annotated[Optional[str], typer.Option(
+        "--rest-of-world", help="Country code (in countries.csv, with supply rows) that takes the partners the "
+                                "instance does not model. Without it, such partners are an error.")] = None,
+    domestic: Annotated[Optional[list[str]], typer.Option(
+        "--domestic", help="IMPORTER:ITEM=SHARE: a stated domestic share (default: min(1, domestic capacity / "
+                           "demand)). Repeatable.")] = None,
+    measure: Annotated[str, typer.Option("--measure", help="value | tonnes: what the import shares weigh.")]
+    = "value",
+    min_share: Annotated[float, typer.Option(
+        "--min-share", help="A country of the instance without a supply row for the item is folded into the rest "
+                            "of world below this share of the importer's imports; from it on, it needs a supply row.")]
+    = 0.02,
+    out_dir: OutOpt = None,
+    fmt: FormatOpt = "csv",
+) -> None:
+    """Today's sourcing from trade data: each importer's import shares by partner (docs/trade-baseline.md)."""
+    import hashlib
+
+    from planner.analysis import trade as tw
+    from planner.instance import tables as tb
+    from planner.instance import trade as tr
+    from planner.instance.io import files_hash, instance_hash
+
+    basis = basis or f"trade-{year}"
+    try:
+        if not instance.is_dir():
+            raise InstanceError([Problem(str(instance), expected="expected an instance folder (a workbook: convert "
+                                                                  "it first with friendshore convert)")])
+        tw.check_basis(basis)
+        formats = _check_output_options(fmt, None)
+        _check_out(out_dir, instance, str(from_trade))
+        inst = _load(instance, (), None)
+        if inst.periods:
+            raise InstanceError([Problem(str(instance), expected="expected a single-period instance (periods.csv "
+                                                                  "gives demand per period; not supported yet)")])
+        data = tr.read_trade(from_trade)
+        raw, _ = tb.read_csv(instance / "items.csv", "items", "items.csv")
+        lines = dict(zip(raw.frame["id"], (int(x) for x in raw.lines))) if raw is not None else None
+        new = tr.derive(inst, data, year, basis=basis, rest_of_world=rest_of_world,
+                        domestic=tr.parse_domestic(domestic or []), measure=measure, min_share=min_share,
+                        item_lines=lines)
+    except FriendshoreError as exc:
+        fail(exc)
+    from planner.cli.show import print_trade_baseline
+
+    print_trade_baseline(out, new, rest_of_world)
+    if new.notes:  # the table lists them; this says what it means
+        err.print(f"[bold yellow]note:[/] {len(new.notes)} (importer, item) pair(s) not covered by the data keep "
+                  "their baseline rows (status 'kept' above)", highlight=False)
+    if out_dir is None:
+        out.print("nothing written (give --out DIR for the tables and the instance with this baseline)")
+        return
+    settings = {"year": year, "basis": basis, "rest_of_world": rest_of_world, "measure": measure, "min_share": min_share,
+                "domestic": {f"{i}:{k}": v for (i, k), v in tr.parse_domestic(domestic or []).items()}}
+    rec = tw.record(inst, instance_path=str(instance), files_hash=files_hash(instance),
+                    instance_hash=instance_hash(inst), data_file=data.file,
+                    data_hash=hashlib.sha256(Path(data.file).read_bytes()).hexdigest(), settings=settings, new=new)
+    try:
+        tw.write(out_dir, inst, instance, new, rec, formats, basis=basis, data_file=Path(data.file).name,
+                 rest_of_world=rest_of_world)
+    except FriendshoreError as exc:
+        fail(exc)
+    out.print(f"wrote trade_coverage, trade_partners ({', '.join(formats)}), run.json and instance/ (baseline_basis: "
+              f"{basis}) to {out_dir}")
+
+
+@app.command()
 def serve(
     path: Annotated[Path, typer.Argument(help="Instance folder or .xlsx workbook to explore, or a finished study "
                                               "folder to browse.")],

@@ -323,3 +323,26 @@ def print_tiers(console, inst: Instance, table) -> None:
     for t in inst.meta.tiers:
         members = sorted(table.loc[table["tier"] == t, "code"])
         console.print(f"{t}: {', '.join(members) if members else '(none)'}", highlight=False)
+
+
+def print_trade_baseline(console, new, rest_of_world: str | None) -> None:
+    """One row per (importer, item): covered or kept, the domestic share, what was folded, the top partners."""
+    import math
+
+    from rich.table import Table
+
+    tab = Table(header_style="bold")
+    for col in ("importer", "item", "hs", "status", "domestic", "folded", "today's sourcing (top 4)"):
+        tab.add_column(col, justify="right" if col in ("domestic", "folded") else "left")
+    top: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for b in new.rows:
+        top.setdefault((b.importer, b.item), []).append((b.country, b.share or 0.0))
+    pct = (lambda x: "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f} %")
+    for r in new.coverage.itertuples(index=False):
+        shares = sorted(top.get((r.importer, r.item), []), key=lambda kv: -kv[1])[:4]
+        status = {"covered": "covered", "no_codes": "kept (no HS codes)", "no_imports": "kept (no imports)"}[r.status]
+        folded = pct(r.folded_share) + (f" into {rest_of_world}" if r.folded_partners else "")
+        tab.add_row(r.importer, r.item, r.hs_codes or "-", status,
+                    pct(r.domestic_share) + (f" ({r.domestic_from})" if r.status == "covered" else ""),
+                    folded if r.status == "covered" else "-", ", ".join(f"{c} {100 * s:.0f} %" for c, s in shares))
+    console.print(tab)

@@ -98,7 +98,7 @@ def check_references(t: Frames, files: dict[str, str], meta: Meta | None, meta_f
     ref("lanes", "item", None if items is None else items | {ALL}, "item id (ids come from items.csv, or '*')")
     out += _programme_refs(t, files, codes, items, tiers)
     out += _investment_refs(t, files, codes, items)
-    out += _baseline_checks(t, files, codes, items)
+    out += _baseline_checks(t, files, codes, items, meta, meta_file)
     out += _scenario_checks(t, files, codes, items)
     out += _stock_checks(t, files, codes, items)
     out += _shared_stock_checks(t, files, items, meta)
@@ -341,11 +341,23 @@ def _investment_refs(t: Frames, files: dict[str, str], codes: set | None, items:
     return out
 
 
-def _baseline_checks(t: Frames, files: dict[str, str], codes: set | None, items: set | None) -> list[Problem]:
+def _baseline_checks(t: Frames, files: dict[str, str], codes: set | None, items: set | None,
+                     meta: Meta | None = None, meta_file: str = "instance.yaml") -> list[Problem]:
     b = t["baseline"]
+    chosen = meta.baseline_basis if meta is not None else ""
     if b is None or b.empty:
+        if chosen and b is not None:
+            return [Problem(meta_file, None, "baseline_basis", chosen,
+                            "unknown basis; expected a basis used in baseline.csv's basis column (it has no rows)")]
         return []
     file, out = files["baseline"], []
+    if "basis" not in b:
+        b = b.assign(basis="")
+    if chosen and not (b["basis"] == chosen).any():
+        used = sorted(x for x in set(b["basis"]) if x)
+        out.append(Problem(meta_file, None, "baseline_basis", chosen,
+                           f"unknown basis; expected one used in {file}'s basis column"
+                           f" ({', '.join(used) if used else 'none: every row has an empty basis'})"))
     for other, cols, what in [("demand", ("importer", "item"), "demand"), ("supply", ("item", "country"), "supply")]:
         known = _ids(t, other, *cols)
         if known is None:
@@ -364,18 +376,19 @@ def _baseline_checks(t: Frames, files: dict[str, str], codes: set | None, items:
         got = "both share and volume" if r["share"] is not None else "neither share nor volume"
         out.append(Problem(file, int(r[LINE]), "share", None, f"{got} given; expected exactly one of them"))
     one = ok[share != volume].assign(kind=share.map({True: "share", False: "volume"}))
-    for (imp, item), g in one.groupby(["importer", "item"], sort=False):
+    for (imp, item, basis), g in one.groupby(["importer", "item", "basis"], sort=False):
         kinds = g["kind"].tolist()
+        of = f"({imp}, {item}" + (f", basis {basis})" if basis else ")")
         if len(set(kinds)) > 1:
             r = g[g["kind"] != kinds[0]].iloc[0]
             out.append(Problem(file, int(r[LINE]), r["kind"], None,
-                               f"shares and volumes mixed for ({imp}, {item}); expected the same kind on every row "
+                               f"shares and volumes mixed for {of}; expected the same kind on every row "
                                f"(row {int(g[LINE].iloc[0])} gives a {kinds[0]})"))
         elif kinds[0] == "share":
             total = float(g["share"].sum())
             if abs(total - 1.0) > SHARE_TOL:
                 out.append(Problem(file, int(g[LINE].iloc[0]), "share", f"{total:.6g}",
-                                   f"baseline shares of ({imp}, {item}) sum to {total:.6g}; expected them to sum to 1"))
+                                   f"baseline shares of {of} sum to {total:.6g}; expected them to sum to 1"))
     return out
 
 
@@ -757,7 +770,7 @@ def check_numerics(inst: Instance, source: str | None = None) -> list[Problem]:
                                f"demand ({q:g}); units look inconsistent. Suggestion: check that supply, investments "
                                f"and demand of {item} are all in {units.get(item, 'the item unit')}"))
     base: dict[tuple[str, str], float] = defaultdict(float)
-    for b in inst.baseline:
+    for b in inst.today:
         if b.volume is not None:
             base[(b.importer, b.item)] += b.volume
     for (imp, item), v in base.items():

@@ -467,7 +467,10 @@ def _edit_cell(raw: _Raw, e: _Edit) -> tuple[str | None, list[int]]:
     if raw_table is None:
         return None, []  # the table could not be read: reported already
     frame = raw_table.frame
-    mask = np.full(len(frame), len(want) == len(cls.key))
+    # Trailing key columns with a default may be left out of the key (baseline.JP:x:CN means basis '').
+    optional = [c for c in cls.key[len(want):] if isinstance(cls.model_fields[c].default, str)]
+    mask = np.full(len(frame), len(want) <= len(cls.key) and len(optional) == len(cls.key) - len(want))
+    want = want + [cls.model_fields[c].default for c in optional]
     for col, v in zip(cls.key, want):
         cells = frame[col] if col in frame else pd.Series([""] * len(frame), dtype=str)
         default = cls.model_fields[col].default

@@ -25,6 +25,10 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
 
 
+HsCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+"""A six-digit Harmonized System code, as text (leading zeros kept)."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -44,7 +48,7 @@ class Country(Strict):
 
 class Item(Strict):
     key: ClassVar[tuple[str, ...]] = ("id",)
-    sparse: ClassVar[tuple[str, ...]] = ("stage",)
+    sparse: ClassVar[tuple[str, ...]] = ("stage", "hs_codes")
     id: str
     """Item identifier (e.g. gallium)."""
     name: str
@@ -55,6 +59,8 @@ class Item(Strict):
     """Free grouping label (e.g. critical mineral, semiconductor)."""
     stage: str = ""
     """Supply-chain stage id from stages.csv (e.g. mining, separation, magnet); empty in single-tier instances."""
+    hs_codes: tuple[HsCode, ...] = ()
+    """HS 2017 six-digit codes whose imports stand for the item in trade data, separated by ';' (used by ``friendshore baseline --from-trade``; empty: the data do not cover the item)."""
 
 
 class Supply(Strict):
@@ -171,7 +177,8 @@ class Programme(Strict):
 
 
 class Baseline(Strict):
-    key: ClassVar[tuple[str, ...]] = ("importer", "item", "country")
+    key: ClassVar[tuple[str, ...]] = ("importer", "item", "country", "basis")
+    sparse: ClassVar[tuple[str, ...]] = ("basis",)
     importer: str
     """Importing country code."""
     item: str
@@ -182,6 +189,8 @@ class Baseline(Strict):
     """Share of the importer's demand for the item sourced from the country today, fraction (give share or volume)."""
     volume: NonNeg | None = None
     """Volume sourced from the country today, item unit per year (give share or volume)."""
+    basis: str = ""
+    """What the row rests on, when the table holds several (e.g. trade-2024 for shares from trade data); instance.yaml's ``baseline_basis`` chooses one, and rows with an empty basis serve every (importer, item) the chosen basis leaves out."""
 
 
 class Scenario(Strict):
@@ -548,6 +557,8 @@ class Meta(Strict):
     """Multi-period: discount rate per year, fraction (periods.csv may set one per period); required with periods.csv unless every period has its own."""
     capex_payment: Literal["annualised", "overnight"] = "annualised"
     """Multi-period: how a built option's capex is paid: annualised (investments.capex every year in service within the horizon) or overnight (capex x annuity factor over the lifetime, paid in the decision period)."""
+    baseline_basis: str = ""
+    """Which rows of baseline.csv are today's sourcing: for each (importer, item), the rows whose ``basis`` is this one if it has any, else the rows with an empty basis (empty: those rows only)."""
     defaults: tuple[str, ...] = ()
     """Columns ('table.column', e.g. lanes.transport_cost) of cost, capacity or quantity that a table leaves out on purpose: every row then takes the column's documented default.  Such a column left out without being listed here is an error."""
 
@@ -605,6 +616,17 @@ class Instance(Strict):
         from planner.instance.trust import derive
 
         return derive(self)
+
+    @cached_property
+    def today(self) -> tuple[Baseline, ...]:
+        """Today's sourcing: THE rule choosing baseline rows by ``baseline_basis``.
+
+        For each (importer, item), the rows of the chosen basis if it has any there, else the rows
+        with an empty basis; so a trade-based basis replaces only the pairs the trade data cover."""
+        chosen = self.meta.baseline_basis
+        covered = {(b.importer, b.item) for b in self.baseline if chosen and b.basis == chosen}
+        return tuple(b for b in self.baseline
+                     if (b.basis == chosen and chosen) or (not b.basis and (b.importer, b.item) not in covered))
 
     @cached_property
     def groups_of(self) -> dict[str, tuple[str, ...]]:

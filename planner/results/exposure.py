@@ -163,7 +163,7 @@ def baseline_feeds(inst: Instance, flows: Flows) -> tuple[Flows, list[str]]:
     if not chain.multi_tier:
         return {}, []
     split: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
-    for b in inst.baseline:
+    for b in inst.today:
         w = b.share if b.share is not None else (b.volume or 0.0)
         if w > 0:
             split[(b.importer, b.item)].append((b.country, w))

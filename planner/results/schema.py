@@ -89,6 +89,15 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     # Who counts as a friend (planner/instance/trust.py, `friendshore trust` and solves with policy.trust).
     "tiers": (("code", "text"), ("name", "text"), ("table_tier", "text"), ("score", "num"), ("percentile", "num"),
               ("votes", "int"), ("tier", "text"), ("basis", "text")),
+    # friendshore baseline --from-trade (planner/instance/trade.py): how each (importer, item) was treated,
+    # and each partner's imports and the share it gets.
+    "trade_coverage": (("importer", "text"), ("item", "text"), ("hs_codes", "text"), ("year", "int"),
+                       ("measure", "text"), ("basis", "text"), ("status", "text"), ("imports", "num"),
+                       ("domestic_share", "num"), ("domestic_from", "text"), ("folded_share", "num"),
+                       ("folded_partners", "text"), ("partners", "int")),
+    "trade_partners": (("importer", "text"), ("item", "text"), ("year", "int"), ("partner", "text"),
+                       ("country", "text"), ("measure", "text"), ("imports", "num"), ("import_share", "num"),
+                       ("baseline_share", "num")),
     # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
     "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
     "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),

@@ -297,7 +297,7 @@ def baseline_flows(inst: Instance) -> dict[tuple[str, str, str], float]:
     """Today's sourcing as volumes: shares are applied to the importer's demand."""
     dem = inst.demand_qty
     flows: dict[tuple[str, str, str], float] = {}
-    for b in inst.baseline:
+    for b in inst.today:
         if (b.item, b.importer) not in dem:  # multi-tier: a row splitting a plant's input (baseline_feeds)
             continue
         v = b.volume if b.volume is not None else (b.share or 0.0) * dem.get((b.item, b.importer), 0.0)
@@ -316,7 +316,7 @@ def from_baseline(inst: Instance, scenario_short: dict[tuple[str, str, str], flo
     Baseline volumes above a supplier's capacity are kept (it is today's fact)
     and flagged in the notes.
     """
-    if not inst.baseline:
+    if not inst.today:
         return None
     if inst.periods:
         from planner.results import periods

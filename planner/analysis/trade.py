@@ -1,0 +1,115 @@
+"""`friendshore baseline --from-trade`: today's sourcing from trade data, written as tables and as a
+copy of the instance whose baseline holds the new basis (docs/trade-baseline.md).
+
+The rules live in planner/instance/trade.py; this module only tabulates and writes, atomically: the
+copy is loaded and checked like any instance before the output folder is swapped in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from planner.errors import InstanceError, Problem
+from planner.instance import tables as tb
+from planner.instance.schema import Baseline, Instance
+from planner.instance.trade import TradeBaseline, merged, source_rows
+from planner.results.schema import columns
+
+BASIS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SOURCE_HEAD = ["table", "column", "source_title", "source_url", "source_year", "kind", "note"]
+
+
+def check_basis(basis: str) -> None:
+    if not BASIS.fullmatch(basis):
+        raise InstanceError([Problem("--basis", value=basis, expected="expected a name of letters, digits, '-', "
+                                                                       "'_' or '.', e.g. trade-2024")])
+
+
+def tables(new: TradeBaseline) -> dict[str, pd.DataFrame]:
+    """The two tables in their one column schema each."""
+    return {name: frame.reindex(columns=columns(name)) for name, frame in
+            (("trade_coverage", new.coverage), ("trade_partners", new.partners))}
+
+
+def record(inst: Instance, *, instance_path: str, files_hash: str, instance_hash: str, data_file: str,
+           data_hash: str, settings: dict, new: TradeBaseline) -> dict:
+    """run.json: the instance and trade data (with hashes), the settings, and what was covered."""
+    from planner.results.provenance import provenance
+
+    cov = new.coverage
+    return {
+        "command": "baseline",
+        **provenance(name=inst.meta.name, instance_path=instance_path, files_hash=files_hash,
+                     instance_hash=instance_hash, overrides={}, variant=None, options={}),
+        "trade_data": {"path": data_file, "sha256": data_hash},
+        "settings": settings,
+        "covered": [f"{r.importer}:{r.item}" for r in cov.itertuples() if r.status == "covered"],
+        "kept": [f"{r.importer}:{r.item}" for r in cov.itertuples() if r.status != "covered"],
+        "notes": list(new.notes),
+    }
+
+
+def write(out: Path, inst: Instance, source: Path, new: TradeBaseline, rec: dict, formats: Iterable[str], *,
+          basis: str, data_file: str, rest_of_world: str | None) -> None:
+    """Tables (every format), run.json and ``instance/``: the instance folder copied, with baseline.csv
+    holding the new basis (other bases kept), sources.csv recording it, and instance.yaml choosing it."""
+    from planner.instance.io import load_instance
+    from planner.results.export import write_outputs
+
+    def copy(target: Path) -> None:
+        shutil.copytree(source, target)
+        tb.write_csv(target / "baseline.csv", Baseline, merged(inst, new, basis))
+        _record_sources(target / "sources.csv", basis, source_rows(new, data_file=data_file,
+                                                                   rest_of_world=rest_of_world))
+        _choose_basis(target / "instance.yaml", basis)
+        load_instance(target)  # checked like any instance (shares sum to 1, references) before the swap
+
+    write_outputs(Path(out), tables(new), rec, formats, extras={"instance": copy})
+
+
+def _record_sources(path: Path, basis: str, rows: list[list[str]]) -> None:
+    """Append the basis's rows to sources.csv, dropping those an earlier run wrote for the same basis;
+    every other record keeps its text byte for byte."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(lines)
+    head = next(reader, None) or SOURCE_HEAD
+    kept, start = lines[:reader.line_num] if text else [], reader.line_num
+    for rec in reader:
+        span = lines[start:reader.line_num]  # a record may span lines (a quoted newline)
+        start = reader.line_num
+        old = dict(zip(head, rec))
+        if not (old.get("table") == "baseline" and old.get("note", "").startswith(f"basis={basis} ")):
+            kept += span
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if not kept:
+        w.writerow(head)
+    elif not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    w.writerows(_by_name(head, r) for r in rows)
+    path.write_text("".join(kept) + buf.getvalue(), encoding="utf-8")
+
+
+def _by_name(head: list[str], row: list[str]) -> list[str]:
+    values = dict(zip(SOURCE_HEAD, row))
+    return [values.get(h, "") for h in head]
+
+
+def _choose_basis(path: Path, basis: str) -> None:
+    """Set ``baseline_basis`` in instance.yaml by editing its text, so comments and order stay."""
+    text = path.read_text(encoding="utf-8")
+    line = f"baseline_basis: {basis}"
+    if re.search(r"^baseline_basis:.*$", text, flags=re.M):
+        text = re.sub(r"^baseline_basis:.*$", line, text, count=1, flags=re.M)
+    else:
+        text = (text if text.endswith("\n") or not text else text + "\n") + \
+            f"# Today's sourcing from trade data (friendshore baseline --from-trade; sources.csv says how).\n{line}\n"
+    path.write_text(text, encoding="utf-8")
