@@ -7,8 +7,6 @@ copy is loaded and checked like any instance before the output folder is swapped
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import shutil
 from pathlib import Path
@@ -19,11 +17,11 @@ import pandas as pd
 from planner.errors import InstanceError, Problem
 from planner.instance import tables as tb
 from planner.instance.schema import Baseline, Instance
+from planner.instance.sources import append_sources
 from planner.instance.trade import TradeBaseline, merged, source_rows
 from planner.results.schema import columns
 
 BASIS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-SOURCE_HEAD = ["table", "column", "source_title", "source_url", "source_year", "kind", "note"]
 
 
 def check_basis(basis: str) -> None:
@@ -66,41 +64,12 @@ def write(out: Path, inst: Instance, source: Path, new: TradeBaseline, rec: dict
     def copy(target: Path) -> None:
         shutil.copytree(source, target)
         tb.write_csv(target / "baseline.csv", Baseline, merged(inst, new, basis))
-        _record_sources(target / "sources.csv", basis, source_rows(new, data_file=data_file,
-                                                                   rest_of_world=rest_of_world))
+        append_sources(target / "sources.csv", source_rows(new, data_file=data_file, rest_of_world=rest_of_world),
+                       drop=lambda r: r.get("table") == "baseline" and r.get("note", "").startswith(f"basis={basis} "))
         _choose_basis(target / "instance.yaml", basis)
         load_instance(target)  # checked like any instance (shares sum to 1, references) before the swap
 
     write_outputs(Path(out), tables(new), rec, formats, extras={"instance": copy})
-
-
-def _record_sources(path: Path, basis: str, rows: list[list[str]]) -> None:
-    """Append the basis's rows to sources.csv, dropping those an earlier run wrote for the same basis;
-    every other record keeps its text byte for byte."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    lines = text.splitlines(keepends=True)
-    reader = csv.reader(lines)
-    head = next(reader, None) or SOURCE_HEAD
-    kept, start = lines[:reader.line_num] if text else [], reader.line_num
-    for rec in reader:
-        span = lines[start:reader.line_num]  # a record may span lines (a quoted newline)
-        start = reader.line_num
-        old = dict(zip(head, rec))
-        if not (old.get("table") == "baseline" and old.get("note", "").startswith(f"basis={basis} ")):
-            kept += span
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if not kept:
-        w.writerow(head)
-    elif not kept[-1].endswith("\n"):
-        kept[-1] += "\n"
-    w.writerows(_by_name(head, r) for r in rows)
-    path.write_text("".join(kept) + buf.getvalue(), encoding="utf-8")
-
-
-def _by_name(head: list[str], row: list[str]) -> list[str]:
-    values = dict(zip(SOURCE_HEAD, row))
-    return [values.get(h, "") for h in head]
 
 
 def _choose_basis(path: Path, basis: str) -> None:

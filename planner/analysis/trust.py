@@ -3,8 +3,6 @@ the instance with those tiers in its countries table (the rule recorded in its s
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 from pathlib import Path
 from typing import Iterable
@@ -12,6 +10,7 @@ from typing import Iterable
 import pandas as pd
 
 from planner.instance.schema import Instance
+from planner.instance.sources import append_sources
 from planner.instance.trust import anchors_of, baked, describe
 from planner.results.schema import columns
 
@@ -56,15 +55,6 @@ def write(out: Path, inst: Instance, source: Path, rec: dict, formats: Iterable[
 
 
 def _record_rule(path: Path, text: str) -> None:
-    head = ["table", "column", "source_title", "source_url", "source_year", "kind", "note"]
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if not old:
-        w.writerow(head)
-    elif not old.endswith("\n"):
-        buf.write("\n")
-    w.writerow(["countries", "tier", "Voeten, Strezhnev and Bailey, United Nations General Assembly Voting Data "
-                "(Harvard Dataverse hdl:1902.1/12379), via friendshore trust", "", "2020", "derived",
-                f"Tiers set by friendshore trust: {text}"])
-    path.write_text(old + buf.getvalue(), encoding="utf-8")
+    append_sources(path, [["countries", "tier", "Voeten, Strezhnev and Bailey, United Nations General Assembly "
+                           "Voting Data (Harvard Dataverse hdl:1902.1/12379), via friendshore trust", "", "2020",
+                           "derived", f"Tiers set by friendshore trust: {text}"]])

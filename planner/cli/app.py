@@ -763,8 +763,6 @@ def baseline(
     fmt: FormatOpt = "csv",
 ) -> None:
     """Today's sourcing from trade data: each importer's import shares by partner (docs/trade-baseline.md)."""
-    import hashlib
-
     from planner.analysis import trade as tw
     from planner.instance import tables as tb
     from planner.instance import trade as tr
@@ -785,8 +783,9 @@ def baseline(
         data = tr.read_trade(from_trade)
         raw, _ = tb.read_csv(instance / "items.csv", "items", "items.csv")
         lines = dict(zip(raw.frame["id"], (int(x) for x in raw.lines))) if raw is not None else None
+        stated = tr.parse_domestic(domestic or [])
         new = tr.derive(inst, data, year, basis=basis, rest_of_world=rest_of_world,
-                        domestic=tr.parse_domestic(domestic or []), measure=measure, min_share=min_share,
+                        domestic=stated, measure=measure, min_share=min_share,
                         item_lines=lines)
     except FriendshoreError as exc:
         fail(exc)
@@ -800,10 +799,10 @@ def baseline(
         out.print("nothing written (give --out DIR for the tables and the instance with this baseline)")
         return
     settings = {"year": year, "basis": basis, "rest_of_world": rest_of_world, "measure": measure, "min_share": min_share,
-                "domestic": {f"{i}:{k}": v for (i, k), v in tr.parse_domestic(domestic or []).items()}}
+                "domestic": {f"{i}:{k}": v for (i, k), v in stated.items()}}
     rec = tw.record(inst, instance_path=str(instance), files_hash=files_hash(instance),
                     instance_hash=instance_hash(inst), data_file=data.file,
-                    data_hash=hashlib.sha256(Path(data.file).read_bytes()).hexdigest(), settings=settings, new=new)
+                    data_hash=data.sha256, settings=settings, new=new)
     try:
         tw.write(out_dir, inst, instance, new, rec, formats, basis=basis, data_file=Path(data.file).name,
                  rest_of_world=rest_of_world)

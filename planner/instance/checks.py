@@ -345,19 +345,15 @@ def _baseline_checks(t: Frames, files: dict[str, str], codes: set | None, items:
                      meta: Meta | None = None, meta_file: str = "instance.yaml") -> list[Problem]:
     b = t["baseline"]
     chosen = meta.baseline_basis if meta is not None else ""
+    used = set(b["basis"]) - {""} if b is not None and "basis" in b else set()
+    out = [] if not chosen or chosen in used or b is None else [Problem(
+        meta_file, None, "baseline_basis", chosen, f"unknown basis; expected one used in {files['baseline']}'s "
+        f"basis column ({', '.join(sorted(used)) if used else 'none: no row names a basis'})")]
     if b is None or b.empty:
-        if chosen and b is not None:
-            return [Problem(meta_file, None, "baseline_basis", chosen,
-                            "unknown basis; expected a basis used in baseline.csv's basis column (it has no rows)")]
-        return []
-    file, out = files["baseline"], []
+        return out
+    file = files["baseline"]
     if "basis" not in b:
         b = b.assign(basis="")
-    if chosen and not (b["basis"] == chosen).any():
-        used = sorted(x for x in set(b["basis"]) if x)
-        out.append(Problem(meta_file, None, "baseline_basis", chosen,
-                           f"unknown basis; expected one used in {file}'s basis column"
-                           f" ({', '.join(used) if used else 'none: every row has an empty basis'})"))
     for other, cols, what in [("demand", ("importer", "item"), "demand"), ("supply", ("item", "country"), "supply")]:
         known = _ids(t, other, *cols)
         if known is None:

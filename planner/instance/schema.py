@@ -25,7 +25,8 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)]
 
 
-HsCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
+HS_CODE = r"^[0-9]{6}$"
+HsCode = Annotated[str, Field(pattern=HS_CODE)]
 """A six-digit Harmonized System code, as text (leading zeros kept)."""
 
 

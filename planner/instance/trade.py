@@ -20,6 +20,8 @@ Everything is checked before anything is written: a bad code, partner or year is
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +29,13 @@ from pathlib import Path
 import pandas as pd
 
 from planner.errors import InstanceError, Problem
-from planner.instance.schema import Baseline, Instance
+from planner.instance.schema import HS_CODE, Baseline, Instance
 
 DATA_FILE = "imports.csv"
 COLUMNS = ("importer", "partner", "hs", "year", "value_usd_thousand", "quantity_t")
 MEASURES = {"value": "value_usd_thousand", "tonnes": "quantity_t"}
 CODE = re.compile(r"^[A-Z]{2}$")
-HS = re.compile(r"^[0-9]{6}$")
+HS = re.compile(HS_CODE)
 DIGITS = 6
 """Shares are written with 6 decimals; the largest row absorbs the rounding so each pair sums to 1."""
 CITATION = ("CEPII BACI, HS 2017, release V202601 (Gaulier and Zignago 2010, CEPII WP 2010-23), "
@@ -48,6 +50,8 @@ class TradeData:
     """Columns COLUMNS plus ``line`` (the file's line of each row)."""
     file: str
     """The file's path as the user gave it, for messages."""
+    sha256: str
+    """Of the file's bytes, for run.json."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,9 @@ def read_trade(path: str | Path) -> TradeData:
         raise InstanceError([Problem("--from-trade", value=str(path), expected=(
             f"no trade data here; expected a CSV file, or a folder holding {DATA_FILE}, with the columns "
             f"{', '.join(COLUMNS)}"))])
+    raw = p.read_bytes()
     try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+        df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise InstanceError([Problem(label, expected=f"unreadable CSV ({e}); expected a UTF-8 CSV file")]) from None
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -110,7 +115,7 @@ def read_trade(path: str | Path) -> TradeData:
     if problems:
         raise InstanceError(problems)
     df["year"] = df["year"].astype(int)
-    return TradeData(df, label)
+    return TradeData(df, label, hashlib.sha256(raw).hexdigest())
 
 
 def parse_domestic(texts: list[str]) -> dict[tuple[str, str], float]:
@@ -170,6 +175,9 @@ def derive(inst: Instance, data: TradeData, year: int, *, basis: str, rest_of_wo
     col = MEASURES[measure]
     countries = {c.code for c in inst.countries}
     codes_of = {it.id: set(it.hs_codes) for it in inst.items}
+    suppliers_of: dict[str, set[str]] = {}
+    for i, c in inst.supply_by_key:
+        suppliers_of.setdefault(i, set()).add(c)
     sel = df[df["year"] == year]
     rows: list[Baseline] = []
     coverage: list[dict] = []
@@ -197,7 +205,7 @@ def derive(inst: Instance, data: TradeData, year: int, *, basis: str, rest_of_wo
             coverage.append({**base, "status": "no_imports", "imports": 0.0, "domestic_share": float("nan"),
                              "domestic_from": "", "folded_share": float("nan"), "folded_partners": "", "partners": 0})
             continue
-        suppliers = {c for (i, c) in inst.supply_by_key if i == item}
+        suppliers = suppliers_of.get(item, set())
         # A country the instance names keeps its identity (and tier) once it sells min_share of the imports:
         # it needs a supply row of its own. Smaller re-exports (hubs) are folded like any other partner.
         named = [p for p in by_partner.index if p in countries and p not in suppliers
@@ -238,11 +246,7 @@ def derive(inst: Instance, data: TradeData, year: int, *, basis: str, rest_of_wo
                                  "baseline_share": (1.0 - d) * share})
         if d > 0:
             shares[imp] = shares.get(imp, 0.0) + d
-        written = _rounded(shares)
-        if abs(sum(written.values()) - 1.0) > 1e-9:  # the rules above cannot give this; never write it
-            problems.append(Problem(data.file, None, col, f"{sum(written.values()):.9g}", (
-                f"shares of ({imp}, {item}) sum to {sum(written.values()):.9g} after folding; expected 1")))
-            continue
+        written = _rounded(shares)  # sums to 1; checks.py re-checks it when the written copy is loaded
         rows += [Baseline(importer=imp, item=item, country=c, share=s, basis=basis)
                  for c, s in sorted(written.items(), key=lambda kv: (-kv[1], kv[0])) if s > 0]
         folded = float(sum(by_partner[p] for p in fold)) / total
