@@ -186,6 +186,14 @@ def update(m, inst) -> bool:
     return True
 
 
+def heuristic_relaxable(m) -> list:
+    """Rows the primal heuristic (planner/solve/heuristic.py) may leave out of its rounding and search
+    LPs: ``Flow_Link``, a tightening that Capacity_Limit (capacity x Qualify) and Demand_Balance imply
+    once Qualify is 0 or 1. Its final plan is solved and checked with every row, so a row named here
+    wrongly costs plan quality, never feasibility."""
+    return list(m.Flow_Link.values()) if hasattr(m, "Flow_Link") and "qual_cap" in m.features else []
+
+
 def _refresh(m) -> None:
     """Every family's look-ups derived from Param values, recomputed."""
     for module in MODULES:
@@ -225,4 +233,5 @@ def _copy_from(fresh, m) -> bool:
     return True
 
 
-__all__ = ["DEFAULT_FORMULATION", "FORMULATIONS", "MODULES", "Inputs", "build", "register_cost", "structure_key", "update"]
+__all__ = ["DEFAULT_FORMULATION", "FORMULATIONS", "MODULES", "Inputs", "build", "heuristic_relaxable", "register_cost",
+           "structure_key", "update"]

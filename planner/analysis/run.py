@@ -90,6 +90,9 @@ def run_record(
             "termination": res.termination, "objective": res.objective, "bound": res.bound, "gap": res.gap,
             "build_s": res.build_s, "handoff_s": res.handoff_s, "solve_s": res.solve_s,
             "user_bound_scale": res.user_bound_scale, "user_objective_scale": res.user_objective_scale,
+            "start": {"status": res.start, "objective": res.start_objective, "seconds": res.start_s,
+                      "note": res.start_note},
+            "lagrangian": {"bound": res.lagrangian_bound, "seconds": res.lagrangian_s},
         }
     main = cmp.main
     head = provenance(name=cmp.instance.meta.name, instance_path=instance_path, files_hash=files_hash,

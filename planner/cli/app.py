@@ -231,6 +231,15 @@ def solve(
     gap: Annotated[Optional[float], typer.Option(help="Relative MIP gap counted as optimal [default: 1e-4].")] = None,
     threads: Annotated[Optional[int], typer.Option(help="HiGHS threads [default: 1].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="HiGHS random seed [default: 0].")] = None,
+    heuristic: Annotated[Optional[str], typer.Option(
+        metavar="off|auto|on", help="Primal heuristic offered to HiGHS as its MIP start (LP rounding, repair, local "
+                                    "search); auto: models of 20,000 columns or more [default: auto].")] = None,
+    heuristic_seconds: Annotated[Optional[float], typer.Option(
+        help="Seconds the heuristic may take, counted against --time-limit [default: 30, at most a quarter of "
+             "--time-limit].")] = None,
+    lagrangian: Annotated[Optional[str], typer.Option(
+        metavar="off|auto|on", help="Lagrangian lower bound for facility-location models (flows and qualifications "
+                                    "only); auto: wherever the heuristic found a plan [default: auto].")] = None,
     compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Also solve the cost-only optimum.")] = True,
     report: Annotated[bool, typer.Option("--report", help="Also write DIR/report.html (needs --out).")] = False,
     scenarios: ScenariosOpt = None,
@@ -266,6 +275,8 @@ def solve(
             given = [name for name, v in (("INSTANCE", instance), ("--set", set_), ("--variant", variant),
                                           ("--time-limit", time_limit), ("--gap", gap), ("--threads", threads),
                                           ("--seed", seed), ("--scenarios", scenarios),
+                                          ("--heuristic", heuristic), ("--heuristic-seconds", heuristic_seconds),
+                                          ("--lagrangian", lagrangian),
                                           ("--entry-top", entry_top)) if v is not None and v != []]
             if given:
                 raise InstanceError([Problem("--replay", value=", ".join(given),
@@ -285,7 +296,9 @@ def solve(
                                                                   "(or --replay RUN_DIR/run.json)")])
             source = dict(instance=instance, fmt=fmt or "csv", variant=variant, set_=set_, scenarios=scenarios,
                           time_limit=time_limit, **{k: v for k, v in (("rel_gap", gap), ("threads", threads),
-                                                                       ("seed", seed)) if v is not None})
+                                                                       ("seed", seed), ("heuristic", heuristic),
+                                                                       ("heuristic_s", heuristic_seconds),
+                                                                       ("lagrangian", lagrangian)) if v is not None})
         if report and out_dir is None:
             raise InstanceError([Problem("--report", expected="expected --out DIR as well: the report is written "
                                                               "to DIR/report.html")])
@@ -399,7 +412,8 @@ def _check_output_options(fmt: str, time_limit: float | None) -> tuple[str, ...]
     return formats
 
 
-_OPTION_NAMES = {"time_limit": "--time-limit", "rel_gap": "--gap", "threads": "--threads", "seed": "--seed"}
+_OPTION_NAMES = {"time_limit": "--time-limit", "rel_gap": "--gap", "threads": "--threads", "seed": "--seed",
+                 "heuristic": "--heuristic", "heuristic_s": "--heuristic-seconds", "lagrangian": "--lagrangian"}
 
 
 def _solve_options(**values):
@@ -427,6 +441,13 @@ def print_summary(cmp, kpis) -> None:
         f"objective {_fmt(main.objective)}, bound {bound}, gap {0.0 if main.gap is None else main.gap:.2e}; "
         f"build {main.build_s:.2f} s, hand-off {main.handoff_s:.2f} s, HiGHS {main.solve_s:.2f} s"
     )
+    if main.start != "none" or main.start_note:
+        out.print(f"heuristic start: {main.start}"
+                  + (f", cost {_fmt(main.start_objective)}" if main.start_objective is not None else "")
+                  + f" in {main.start_s:.1f} s" + (f" ({main.start_note})" if main.start_note else ""), highlight=False)
+    if main.lagrangian_bound is not None:
+        out.print(f"Lagrangian bound {_fmt(main.lagrangian_bound)} in {main.lagrangian_s:.1f} s "
+                  f"(the bound above is the better of it and HiGHS')", highlight=False)
     for s in cmp.solutions.values():
         for note in (s.notes if s is not None else ()):
             out.print(f"[yellow]note:[/] {note}", highlight=False)

@@ -327,6 +327,64 @@ def with_disruptions(inst: Instance, n: int, seed: int, pos: np.ndarray | None =
     return inst.replace(meta=meta, lanes=lanes, scenarios=tuple(scen), stock=stock)
 
 
+FACILITY_POLICY = Policy(country_share_cap=1.0, min_suppliers=1, n1_beta=0.0)
+"""The policy of a facility-location instance: no caps, so the model is the textbook capacitated
+facility location problem (one site may serve every customer; its fixed cost is paid once)."""
+
+
+def facility_location(sites: int = 100, customers: int = 1000, seed: int = 0, capacity_ratio: float = 10.0,
+                      fixed_cost_scale: float = 1.0, name: str | None = None) -> Instance:
+    """A capacitated facility location instance written as a one-item sourcing problem.
+
+    The classic generator of Cornuejols, Sridharan and Thizy (1991, "A comparison of heuristics and
+    relaxations for the capacitated plant location problem", EJOR 50): sites and customers uniform
+    in the unit square; demand d_j ~ U[5, 35]; capacity s_i ~ U[10, 160], scaled so that total
+    capacity is ``capacity_ratio`` times total demand; fixed cost f_i = U[0, 90] + U[100, 110] *
+    sqrt(s_i) (times ``fixed_cost_scale``); unit transport cost 10 x Euclidean distance.
+
+    Sites are supplier countries S001..., customers importers D0001...; qualifying a site is opening
+    it (``qualification_cost`` f_i), lanes carry the transport costs. Deterministic in its arguments.
+    """
+    if sites < 1 or customers < 1:
+        raise ValueError(f"sites and customers must be at least 1, got {sites} and {customers}")
+    if not (capacity_ratio >= 1.0 and math.isfinite(capacity_ratio)):
+        raise ValueError(f"capacity_ratio must be a finite number >= 1 (capacity covers demand), got {capacity_ratio}")
+    if not (fixed_cost_scale >= 0.0 and math.isfinite(fixed_cost_scale)):
+        raise ValueError(f"fixed_cost_scale must be a finite number >= 0, got {fixed_cost_scale}")
+    rng = np.random.default_rng([seed, 21])
+    site_xy, cust_xy = rng.uniform(0, 1, (sites, 2)), rng.uniform(0, 1, (customers, 2))
+    dem = np.round(rng.uniform(5, 35, customers), 1)
+    raw = rng.uniform(10, 160, sites)
+    cap = np.round(raw * capacity_ratio * dem.sum() / raw.sum(), 1)
+    # Rounding may leave total capacity a hair short of the ratio: the largest site takes the slack.
+    short = capacity_ratio * dem.sum() - cap.sum()
+    if short > 0:
+        cap[int(np.argmax(cap))] += math.ceil(short * 10) / 10
+    fixed = np.round((rng.uniform(0, 90, sites) + rng.uniform(100, 110, sites) * np.sqrt(cap)) * fixed_cost_scale, 1)
+    dist = np.linalg.norm(site_xy[:, None, :] - cust_xy[None, :, :], axis=2)
+    sw, cw = len(str(sites)), len(str(customers))
+    scode = [f"S{k + 1:0{sw}d}" for k in range(sites)]
+    ccode = [f"D{k + 1:0{cw}d}" for k in range(customers)]
+    ctys = [Country(code=c, name=f"Site {c[1:]}", tier="ally") for c in scode] + \
+           [Country(code=c, name=f"Customer {c[1:]}", tier="ally") for c in ccode]
+    supply = [Supply(item="good", country=c, capacity=float(cap[k]), unit_cost=0.0,
+                     qualification_cost=float(fixed[k]), min_order=0.0) for k, c in enumerate(scode)]
+    demand = [Demand(importer=c, item="good", quantity=float(dem[k])) for k, c in enumerate(ccode)]
+    lanes = [Lane(origin=s, importer=c, transport_cost=round(10.0 * float(dist[a, b]), 4), tariff_rate=0.0)
+             for a, s in enumerate(scode) for b, c in enumerate(ccode)]
+    meta = Meta(
+        name=name or f"facility-location-{sites}x{customers}-r{capacity_ratio:g}-f{fixed_cost_scale:g}-s{seed}",
+        description=(f"Capacitated facility location (Cornuejols, Sridharan and Thizy 1991 generator): {sites} sites, "
+                     f"{customers} customers, capacity {capacity_ratio:g} x demand, fixed costs x {fixed_cost_scale:g}, "
+                     f"seed {seed}. Every number is synthetic."),
+        currency="cost unit", units={"volume": "demand unit per year", "money": "cost unit per year"},
+        sources=("synthetic: planner.instance.generate.facility_location",), tiers=("ally",),
+        policy=FACILITY_POLICY,
+    )
+    return Instance(meta=meta, countries=tuple(ctys), items=(Item(id="good", name="Good", unit="unit"),),
+                    supply=tuple(supply), demand=tuple(demand), lanes=tuple(lanes))
+
+
 def write_generated(out: str | os.PathLike, items: int, countries: int, importers: int, seed: int,
                     name: str | None = None, scenarios: int = 0) -> Instance:
     """Generate an instance and write it to ``out`` (a folder, or an .xlsx workbook); returns it."""

@@ -14,6 +14,7 @@ and bound in the model's own units.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -43,6 +44,15 @@ RelGap = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 Threads = Annotated[int, Field(ge=1, le=256)]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 """HiGHS' random_seed range."""
+Switch = Literal["off", "auto", "on"]
+"""A method that runs always (on), never (off) or where the benchmarks showed it pays (auto)."""
+HEURISTIC_AUTO_COLUMNS = 20_000
+"""``heuristic="auto"`` runs the primal heuristic on models with at least this many columns: below it
+HiGHS closes the benchmark models within seconds on its own (benchmarks/README.md, "Large instances")."""
+HEURISTIC_BUDGET_S = 30.0
+"""Default seconds of the primal heuristic: at most this, and at most a quarter of the time limit."""
+LAGRANGE_BUDGET_S = 20.0
+"""Seconds of the Lagrangian bound: at most this, and at most a quarter of the time limit."""
 
 # HiGHS options a user may set (solver_options, a study's solver.options), with their types and ranges.
 # Anything else is refused: among HiGHS' options are ones that write files (log_file, solution_file,
@@ -118,6 +128,28 @@ class SolveOptions(BaseModel):
     auto_scale: bool = True
     """Choose HiGHS user_bound_scale / user_objective_scale from the model (see user_scales);
     an explicit value of either in solver_options wins for that option."""
+    heuristic: Switch = "auto"
+    """Primal heuristic (planner/solve/heuristic.py: LP rounding, repair, local search) offered to HiGHS
+    as its MIP start on a model's first solve: on, off, or auto (models of HEURISTIC_AUTO_COLUMNS
+    columns or more). Its seconds count against time_limit."""
+    heuristic_s: TimeLimit | None = None
+    """Seconds the heuristic may take (default: HEURISTIC_BUDGET_S, at most a quarter of time_limit)."""
+
+    lagrangian: Switch = "auto"
+    """Lagrangian bound (planner/solve/lagrange.py) of models whose decisions are flows and
+    qualifications alone (models/facility.py), run after the heuristic with its plan as the target:
+    the reported bound is the better of HiGHS' and this one, and HiGHS stops once the two close the
+    gap. auto: wherever the heuristic gave a plan; on: also turns the heuristic on; off: never."""
+
+    def lagrange_budget(self) -> float:
+        """THE rule for the Lagrangian bound's seconds."""
+        return LAGRANGE_BUDGET_S if self.time_limit is None else min(LAGRANGE_BUDGET_S, self.time_limit / 4)
+
+    def heuristic_budget(self) -> float:
+        """THE rule for the heuristic's seconds."""
+        if self.heuristic_s is not None:
+            return self.heuristic_s if self.time_limit is None else min(self.heuristic_s, self.time_limit)
+        return HEURISTIC_BUDGET_S if self.time_limit is None else min(HEURISTIC_BUDGET_S, self.time_limit / 4)
 
 
 class SolveResult(BaseModel):
@@ -148,6 +180,19 @@ class SolveResult(BaseModel):
     2**value inside HiGHS (results are in original units); None if the solve never reached HiGHS."""
     user_objective_scale: int | None = None
     """HiGHS user_objective_scale of the solve: costs were multiplied by 2**value inside HiGHS."""
+    start: str = "none"
+    """MIP start from the primal heuristic: none (not run, or nothing found) | accepted (offered to
+    HiGHS) | discarded (failed the feasibility check, not offered)."""
+    start_objective: float | None = None
+    """Cost of the heuristic's plan (None without one)."""
+    start_s: float = 0.0
+    """Seconds the heuristic took (part of the solve's wall time, before HiGHS)."""
+    start_note: str = ""
+    """Why the heuristic gave no start, or what it was offered in place of."""
+    lagrangian_bound: float | None = None
+    """The Lagrangian bound, where computed (``bound`` is the better of it and HiGHS' own)."""
+    lagrangian_s: float = 0.0
+    """Seconds the Lagrangian bound took (part of the solve's wall time, before HiGHS)."""
 
     @property
     def has_solution(self) -> bool:
@@ -355,10 +400,12 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
     if options.time_limit is not None:
         kwargs["time_limit"] = options.time_limit
     t0 = time.perf_counter()
+    start = lagrange = None
     try:
         if hasattr(opt, "_solver_model") and hasattr(opt, "_model"):
             # Hand the model over (or update it) first, so the scales come from what HiGHS will solve.
-            if opt._model is not m:
+            first = opt._model is not m
+            if first:
                 opt.set_instance(m)
             else:
                 opt.update()
@@ -366,8 +413,17 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
             if options.auto_scale:
                 scales["user_bound_scale"], scales["user_objective_scale"] = user_scales(
                     opt._solver_model, options.solver_options.get("user_bound_scale"))
+            hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
+            if first and _wants_heuristic(options, opt._solver_model):
+                # A re-solve of a persistent model is offered its previous plan instead (persistent.py).
+                start = _offer_start(m, opt, options, hopts)
+                if start.status == "accepted" and options.lagrangian != "off":
+                    lagrange = _lagrange(m, opt, options, hopts, start.objective)
+                if options.time_limit is not None:  # the methods' seconds count against the limit
+                    kwargs["time_limit"] = max(options.time_limit - (time.perf_counter() - t0), 0.01)
         hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
-        res = opt.solve(m, **kwargs)
+        with _interrupt_quiet():
+            res = opt.solve(m, **kwargs)
     except Exception as exc:  # noqa: BLE001 - any solver failure becomes a typed "error" result
         return SolveResult(
             status="error", termination=f"{type(exc).__name__}: {exc}", objective=None, bound=None, gap=None,
@@ -402,6 +458,17 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         status = "no_solution"
 
     obj = res.incumbent_objective if has_sol else None
+    if start is not None and start.status == "accepted" and has_sol and not _solution_matches_objective(m, obj):
+        # HiGHS 1.16.0 may hand back the offered start in place of its better solution (below): solve
+        # once more without the start, the remaining time if limited.
+        opt._solver_model.clearSolver()
+        again = options.model_copy(update={"heuristic": "off", "time_limit": None if options.time_limit is None
+                                           else max(options.time_limit - (time.perf_counter() - t0), 0.01)})
+        res2 = solve_model(m, again, solver=opt, build_s=build_s, duals=duals)
+        return res2.model_copy(update={"start": "discarded", "start_objective": start.objective,
+                                       "start_s": start.seconds, "handoff_s": time.perf_counter() - t0 - res2.solve_s,
+                                       "start_note": "HiGHS returned the offered start as its solution; solved again "
+                                                     "without it"})
     if has_sol and not _solution_matches_objective(m, obj):
         # HiGHS 1.16.0 can hand back the MIP start it was offered instead of the better solution whose
         # objective it reports (measured: tests/test_study.py).  Never pass such a pair on.
@@ -410,15 +477,109 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
             f"{_objective_value(m)!r}", objective=None, bound=None, gap=None, build_s=build_s,
             handoff_s=max(wall - highs_s, 0.0), solve_s=highs_s, solver_version=highs_version())
     bound = _unscaled_bound(opt, res, hopts)
+    term = tc.name
+    extra: dict[str, Any] = {}
+    if lagrange is not None:
+        _stop_at(opt._solver_model, None)
+        extra = {"lagrangian_bound": lagrange.bound, "lagrangian_s": lagrange.seconds}
+        if bound is None or lagrange.bound > bound:
+            bound = lagrange.bound
     gap = None
     if obj is not None and bound is not None:
         gap = abs(obj - bound) / abs(obj) if abs(obj) > 1e-9 else abs(obj - bound)
+    if lagrange is not None and status == "feasible" and gap is not None and gap <= options.rel_gap:
+        status, term = "optimal", f"{term}: gap closed by the Lagrangian bound"
     return SolveResult(
-        status=status, termination=tc.name, objective=obj, bound=bound, gap=gap,
+        status=status, termination=term, objective=obj, bound=bound, gap=gap, **extra,
         build_s=build_s, handoff_s=max(wall - highs_s, 0.0), solve_s=highs_s,
         solver_version=".".join(str(x) for x in res.solver_version) if res.solver_version else highs_version(),
         user_bound_scale=int(hopts["user_bound_scale"]), user_objective_scale=int(hopts["user_objective_scale"]),
+        **({} if start is None else {"start": start.status, "start_objective": start.objective,
+                                     "start_s": start.seconds, "start_note": start.note}),
     )
+
+
+def _wants_heuristic(options: SolveOptions, h) -> bool:
+    """Whether the heuristic runs on this model: THE reading of ``SolveOptions.heuristic``."""
+    if options.lagrangian == "on":
+        return options.heuristic != "off"
+    if options.heuristic == "auto":
+        return h.getNumCol() >= HEURISTIC_AUTO_COLUMNS
+    return options.heuristic == "on"
+
+
+def _lagrange(m, opt, options: SolveOptions, hopts: dict, upper: float):
+    """The Lagrangian bound of ``m`` with the plan of cost ``upper`` as the target (None where the model
+    is not a facility-location core); HiGHS is then told to stop once its plan and this bound meet the gap."""
+    from models.facility import facility_view
+    from planner.solve.lagrange import lagrangian_bound
+
+    view = facility_view(m)
+    if view is None:
+        return None
+    res = lagrangian_bound(view, upper, budget_s=options.lagrange_budget(), threads=options.threads,
+                           target_gap=options.rel_gap)
+    if hopts.get("user_bound_scale", 0) == 0 and hopts.get("user_objective_scale", 0) == 0:
+        _stop_at(opt._solver_model, res.bound / (1.0 - options.rel_gap) if res.bound > 0 else None)
+    return res
+
+
+_STOPS: dict[int, Any] = {}
+
+
+class _NoInterruptNote:
+    """Drops Pyomo's log line about HiGHS' interrupt status: our own stop rule (_stop_at) interrupts on
+    purpose, and the run is reported with its status, bound and gap."""
+
+    def filter(self, record) -> bool:
+        return "kInterrupt" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _interrupt_quiet():
+    import logging
+
+    log, rule = logging.getLogger("pyomo.contrib.solver.solvers.highs"), _NoInterruptNote()
+    log.addFilter(rule)
+    try:
+        yield
+    finally:
+        log.removeFilter(rule)
+
+
+def _stop_at(h, incumbent: float | None) -> None:
+    """Interrupt HiGHS' MIP search of ``h`` once its incumbent costs at most ``incumbent`` (None: remove
+    the rule). Only without user scaling, where the callback's values are in the model's units."""
+    old = _STOPS.pop(id(h), None)
+    if old is not None:
+        h.cbMipInterrupt.unsubscribe(old)
+    if incumbent is None:
+        return
+
+    def stop(e, limit=incumbent):
+        if e.data_out.mip_primal_bound <= limit:
+            e.interrupt()
+
+    h.cbMipInterrupt.subscribe(stop)
+    _STOPS[id(h)] = stop
+
+
+def _offer_start(m, opt, options: SolveOptions, hopts: dict):
+    """Run the primal heuristic on the HiGHS model of ``opt`` and offer an accepted plan as its MIP start."""
+    import models
+    from planner.solve.heuristic import find_start
+
+    h = opt._solver_model
+    row_of = getattr(opt, "_pyomo_con_to_solver_con_map", None) or {}
+    rows = [row_of[c] for c in models.heuristic_relaxable(m) if c in row_of]
+    start = find_start(h, rows, budget_s=options.heuristic_budget(), threads=options.threads,
+                       scales=(int(hopts.get("user_bound_scale", 0)), int(hopts.get("user_objective_scale", 0))))
+    if start.status == "accepted":
+        import numpy as np
+
+        n = len(start.values)
+        h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
+    return start
 
 
 def build_and_solve(inst, options: SolveOptions | None = None):

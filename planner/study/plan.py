@@ -62,7 +62,8 @@ class Study:
     def options(self) -> SolveOptions:
         s = self.spec.solver
         return SolveOptions(time_limit=s.time_limit, rel_gap=s.rel_gap, threads=s.threads, seed=s.seed,
-                            solver_options=dict(s.options))
+                            solver_options=dict(s.options), heuristic=s.heuristic, heuristic_s=s.heuristic_s,
+                            lagrangian=s.lagrangian)
 
     def scales(self, factors: dict[str, float]) -> tuple[Scale, ...]:
         return _scales(self.spec, factors)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from planner.solve.highs import HighsOptions, RelGap, Seed, Threads, TimeLimit
+from planner.solve.highs import HighsOptions, RelGap, Seed, Switch, Threads, TimeLimit
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MULTIPLIER_KEY = "multiplier."
@@ -74,6 +74,12 @@ class SolverSpec(_Strict):
     options: HighsOptions = {}
     """Further HiGHS options by name (e.g. mip_heuristic_effort: 0.1), from an allowed list with typed values
     (planner.solve.highs.HIGHS_OPTIONS); options that write files are refused."""
+    heuristic: Switch = "auto"
+    """Primal heuristic offered as the MIP start of each model's first solve: off | auto | on (see solve --heuristic)."""
+    heuristic_s: TimeLimit | None = None
+    """Seconds the heuristic may take (null: 30, at most a quarter of time_limit)."""
+    lagrangian: Switch = "auto"
+    """Lagrangian bound of facility-location models: off | auto | on (see solve --lagrangian)."""
 
 
 class GridSpec(_Strict):

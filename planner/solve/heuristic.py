@@ -1,0 +1,235 @@
+"""A primal heuristic for the sourcing MIP, offered to HiGHS as its MIP start.
+
+The model's core is a capacitated facility location problem (qualify a supplier at a fixed cost,
+ship within its capacity), where branch-and-bound with generic heuristics can hold a poor incumbent
+for minutes. This module works on the model HiGHS received (its arrays, any instance, every policy
+row) and knows nothing of sets or instances:
+
+1. **Relax**: the LP relaxation, without the rows the model names as mere tightenings for this
+   purpose (``models.heuristic_relaxable``: the flow-link rows; with them the LP of a 100 x 1,000
+   facility-location model takes a minute, without them under a second).
+2. **Round**: open (set to 1) every yes/no decision the relaxation sets to 1, then **repair** by
+   opening more, the ones the relaxation uses most first, in growing batches, until the model with
+   those decisions fixed (every row kept) has a solution.
+3. **Local search**: close, open and swap decisions, ranked by their reduced costs in the fixed
+   model's LP, re-solving that LP (warm, on one persistent highspy object) for each move; a move is
+   kept when it lowers the cost. First improvement, within a time budget.
+4. **Check**: the final point is checked against every row and bound of the model HiGHS received
+   (row activities recomputed from the matrix, binaries exactly 0 or 1). A point that fails is
+   discarded, never offered.
+
+Only models whose integer columns are all binary are handled; others get no start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+StartStatus = Literal["accepted", "discarded", "none"]
+
+FEAS_TOL = 1e-6
+"""Most a row or bound may be violated, relative to max(1, |its bound|), for a start to be offered."""
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What the heuristic found, for the solve's record."""
+
+    status: StartStatus
+    """accepted (offered to HiGHS) | discarded (a point was found but failed the check) | none."""
+    objective: float | None
+    """Cost of the start, in the model's units (None without one)."""
+    seconds: float
+    evaluations: int
+    """Fixed-decision LPs solved (repair and local search)."""
+    opened_rounding: int
+    """Decisions set to 1 after rounding and repair."""
+    opened_final: int
+    """Decisions set to 1 in the start."""
+    note: str = ""
+    values: tuple[float, ...] | None = None
+    """Column values of the start, in HiGHS' column order (None unless accepted)."""
+
+
+def _continuous(h, ints: np.ndarray) -> None:
+    import highspy
+
+    h.changeColsIntegrality(len(ints), ints, np.array([highspy.HighsVarType.kContinuous] * len(ints)))
+
+
+def violation(lp, x: np.ndarray) -> tuple[float, str]:
+    """Largest relative violation of a row, a bound or integrality by ``x`` in the HiGHS model ``lp``
+    (a ``HighsLp``), and where it is ("" if none)."""
+    import highspy
+    from scipy.sparse import csc_matrix, csr_matrix
+
+    a = lp.a_matrix_
+    shape = (lp.num_row_, lp.num_col_)
+    arrays = (np.asarray(a.value_), np.asarray(a.index_), np.asarray(a.start_))
+    mat = csr_matrix(arrays, shape=shape) if a.format_ == highspy.MatrixFormat.kRowwise else csc_matrix(arrays, shape=shape)
+    act = mat @ x
+
+    def rel(over, bound):
+        return np.where(np.isfinite(bound), over / np.maximum(1.0, np.abs(np.where(np.isfinite(bound), bound, 0.0))), 0.0)
+
+    worst, where = 0.0, ""
+    checks = [
+        ("row", rel(np.asarray(lp.row_lower_) - act, np.asarray(lp.row_lower_))),
+        ("row", rel(act - np.asarray(lp.row_upper_), np.asarray(lp.row_upper_))),
+        ("column", rel(np.asarray(lp.col_lower_) - x, np.asarray(lp.col_lower_))),
+        ("column", rel(x - np.asarray(lp.col_upper_), np.asarray(lp.col_upper_))),
+    ]
+    integ = np.asarray(lp.integrality_, dtype=np.int8) != 0 if len(lp.integrality_) else np.zeros(len(x), bool)
+    checks.append(("integrality", np.where(integ, np.abs(x - np.round(x)), 0.0)))
+    for kind, v in checks:
+        if v.size and float(v.max()) > worst:
+            worst, where = float(v.max()), f"{kind} {int(v.argmax())}"
+    return worst, where
+
+
+class _Fixed:
+    """The model with every yes/no decision fixed, as one persistent LP: each evaluation changes the
+    decisions' bounds and re-solves from the last basis."""
+
+    def __init__(self, lp, ints: np.ndarray, scales: tuple[int, int], threads: int, drop=np.zeros(0, np.int32)):
+        from planner.solve.highs import new_highs
+
+        self.h = new_highs(threads)
+        self.h.passModel(lp)
+        _continuous(self.h, ints)
+        if len(drop):
+            self.h.deleteRows(len(drop), drop)
+        self.h.setOptionValue("user_bound_scale", scales[0])
+        self.h.setOptionValue("user_objective_scale", scales[1])
+        self.ints, self.count, self.limit = ints, 0, None
+
+    def solve(self, is_open: np.ndarray):
+        """(objective, column values, reduced costs of the decisions) or None if infeasible or, once
+        a first point is found, if the LP needs far more simplex iterations than that one did."""
+        import highspy
+
+        v = is_open.astype(float)
+        self.h.changeColsBounds(len(self.ints), self.ints, v, v)
+        self.h.run()
+        self.count += 1
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        if self.limit is None:
+            # Proving a move infeasible (closing a site the others cannot replace) took up to 10x the
+            # iterations of a feasible re-solve on the facility-location benchmark: cap the later ones.
+            self.limit = 2 * int(self.h.getInfo().simplex_iteration_count) + 1000
+            self.h.setOptionValue("simplex_iteration_limit", self.limit)
+        sol = self.h.getSolution()
+        x = np.asarray(sol.col_value)
+        return float(self.h.getInfo().objective_function_value), x, np.asarray(sol.col_dual)[self.ints]
+
+
+def find_start(h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, scales: tuple[int, int] = (0, 0),
+               threads: int = 1) -> StartResult:
+    """A feasible plan for the MIP in the highspy object ``h`` (left unchanged), by rounding,
+    repair and local search within ``budget_s`` seconds; ``moves`` candidates of each kind (close,
+    open; swaps pair the best few) are tried per round. ``relaxable_rows``: row indices left out of
+    the rounding LP only."""
+    import highspy
+
+    from planner.solve.highs import new_highs
+
+    t0 = time.perf_counter()
+    lp = h.getLp()
+    integ = np.asarray(lp.integrality_, dtype=np.int8) != 0 if len(lp.integrality_) else np.zeros(lp.num_col_, bool)
+    ints = np.flatnonzero(integ).astype(np.int32)
+
+    def done(status: StartStatus, note: str, best=None, opened=0, fixed=None) -> StartResult:
+        return StartResult(status=status, objective=None if best is None else best[0],
+                           seconds=time.perf_counter() - t0, evaluations=0 if fixed is None else fixed.count,
+                           opened_rounding=opened, opened_final=0 if best is None else int(best_open.sum()),
+                           note=note, values=None if best is None or status != "accepted" else tuple(best[1].tolist()))
+
+    best_open = np.zeros(0)
+    if not len(ints):
+        return done("none", "no yes/no decisions")
+    lo, hi = np.asarray(lp.col_lower_)[ints], np.asarray(lp.col_upper_)[ints]
+    if np.any(lo < 0) or np.any(hi > 1):
+        return done("none", "integer decisions other than yes/no")
+
+    # 1. The rounding LP.
+    r = new_highs(threads)
+    r.passModel(lp)
+    _continuous(r, ints)
+    r.setOptionValue("user_bound_scale", scales[0])
+    r.setOptionValue("user_objective_scale", scales[1])
+    rows = np.asarray(sorted(set(relaxable_rows)), dtype=np.int32)
+    if len(rows):
+        r.deleteRows(len(rows), rows)
+    r.setOptionValue("time_limit", max(budget_s, 0.1))
+    r.run()
+    if r.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return done("none", f"rounding LP: {r.modelStatusToString(r.getModelStatus())}")
+    y = np.asarray(r.getSolution().col_value)[ints]
+    y = np.clip(np.where(hi > lo, y, lo), 0.0, 1.0)
+    del r
+
+    # 2. Round and repair: the decisions the LP sets to 1 (or fixed at 1), then the ones it uses most.
+    # The search solves the fixed model without the relaxable rows too (they are implied once the
+    # decisions are 0 or 1 in the default formulation, and the LP is 4x faster without them); the
+    # final point is solved and checked with every row.
+    fixed = _Fixed(lp, ints, scales, threads, rows)
+    is_open = (y >= 1.0 - 1e-6) | (lo >= 1.0)
+    order = [k for k in np.lexsort((np.arange(len(y)), -y)) if not is_open[k] and hi[k] >= 1.0]
+    best = fixed.solve(is_open)
+    batch = 1
+    while best is None and order and time.perf_counter() - t0 < budget_s:
+        for k in order[:batch]:
+            is_open[k] = True
+        order = order[batch:]
+        batch *= 2
+        best = fixed.solve(is_open)
+    if best is None:
+        return done("none", "no feasible rounding found" + ("" if order else " (every decision open)"), fixed=fixed)
+    opened = int(is_open.sum())
+    best_open = is_open.copy()
+
+    # 3. Local search: first improvement among close, open and swap moves ranked by reduced cost.
+    def better(cand) -> bool:
+        return cand is not None and cand[0] < best[0] - 1e-9 * max(1.0, abs(best[0]))
+
+    while time.perf_counter() - t0 < budget_s:
+        rc = best[2]
+        can_close = np.flatnonzero(best_open & (lo < 1.0))
+        can_open = np.flatnonzero(~best_open & (hi >= 1.0))
+        close = can_close[np.argsort(-rc[can_close], kind="stable")][:moves]
+        open_ = can_open[np.argsort(rc[can_open], kind="stable")][:moves]
+        few = max(2, moves // 2)
+        tries = [(j,) for j in close] + [(k,) for k in open_] + [(j, k) for j in close[:few] for k in open_[:few]]
+        improved = False
+        for move in tries:
+            if time.perf_counter() - t0 >= budget_s:
+                break
+            cand_open = best_open.copy()
+            for k in move:
+                cand_open[k] = not cand_open[k]
+            cand = fixed.solve(cand_open)
+            if better(cand):
+                best, best_open, improved = cand, cand_open, True
+                break
+        if not improved:
+            break
+
+    # 4. Solve the chosen decisions with every row, and check the point against every row and bound
+    # of the model as HiGHS received it.
+    full = _Fixed(lp, ints, scales, threads)
+    final = full.solve(best_open)
+    fixed.count += full.count
+    if final is None:
+        return done("none", "the searched decisions have no solution with every row", fixed=fixed)
+    x = final[1].copy()
+    x[ints] = best_open.astype(float)
+    worst, where = violation(lp, x)
+    best = (final[0], x, final[2])
+    if worst > FEAS_TOL:
+        return done("discarded", f"violates {where} by {worst:.2e} (relative)", best, opened, fixed)
+    return done("accepted", "", best, opened, fixed)

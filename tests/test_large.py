@@ -1,0 +1,262 @@
+"""Large-instance methods: the primal heuristic (planner/solve/heuristic.py), its MIP start, and the
+Lagrangian bound (planner/solve/lagrange.py) of facility-location models.
+
+Tiny known optimum (the facility-location family), property tests on random instances (the start is
+feasible for every row of the model, the bound never exceeds an optimum proven at gap 0), and the
+honesty rules: a start that fails the check is never offered; a time-limited run says so.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from pyomo.environ import Constraint, Var, value
+
+import models
+import planner.solve.heuristic as heuristic
+from models.facility import facility_view
+from planner.instance.generate import facility_location, generate
+from planner.instance.schema import Policy
+from planner.solve.highs import SolveOptions, make_solver, solve_model, user_scales
+from planner.solve.lagrange import lagrangian_bound
+from tests.conftest import tiny
+
+# Two sites, two customers (the textbook problem written as sourcing): A and B each hold 10 units
+# and cost 5 and 8 to qualify; X needs 4, Y needs 5. Freight per unit: A->X 1, A->Y 3, B->X 2, B->Y 1.
+#   A alone: 5 + 4*1 + 5*3 = 24;  B alone: 8 + 4*2 + 5*1 = 21;  both: 13 + 4*1 + 5*1 = 22.
+# Optimum 21: qualify B only.
+TWO_SITES = dict(
+    supply=[("g", "A", 10, 0, 5), ("g", "B", 10, 0, 8)],
+    demand=[("X", "g", 4), ("Y", "g", 5)],
+    lanes=[("A", "X", "g", 1, 0), ("A", "Y", "g", 3, 0), ("B", "X", "g", 2, 0), ("B", "Y", "g", 1, 0)],
+)
+TWO_SITES_OPTIMUM = 21.0
+
+
+def _two_sites():
+    return tiny(TWO_SITES["supply"], TWO_SITES["demand"], lanes=TWO_SITES["lanes"],
+                policy=Policy(country_share_cap=1.0, min_suppliers=1))
+
+
+def _start(m):
+    """The heuristic run on the HiGHS model of ``m`` as solve_model runs it; returns (start, solver)."""
+    opt = make_solver()
+    opt.set_instance(m)
+    rows = [opt._pyomo_con_to_solver_con_map[c] for c in models.heuristic_relaxable(m)]
+    return heuristic.find_start(opt._solver_model, rows, budget_s=5.0, scales=user_scales(opt._solver_model)), opt
+
+
+def _worst_pyomo_violation(m, opt, values) -> float:
+    """Largest violation of any active Pyomo constraint, variable bound or integrality, relative to
+    max(1, |bound|), with the start's values loaded into the Pyomo variables: an account independent
+    of the heuristic's own check (which reads HiGHS' arrays)."""
+    col = opt._pyomo_var_to_solver_var_map
+    for v in m.component_data_objects(Var):
+        if id(v) in col:
+            v.set_value(values[col[id(v)]], skip_validation=True)
+    worst = 0.0
+    for c in m.component_data_objects(Constraint, active=True):
+        body = value(c.body)
+        for bound, over in ((c.lower, lambda b: value(b) - body), (c.upper, lambda b: body - value(b))):
+            if bound is not None:
+                worst = max(worst, over(bound) / max(1.0, abs(value(bound))))
+    for v in m.component_data_objects(Var):
+        if v.value is None:
+            continue
+        if v.lb is not None:
+            worst = max(worst, (v.lb - v.value) / max(1.0, abs(v.lb)))
+        if v.ub is not None:
+            worst = max(worst, (v.value - v.ub) / max(1.0, abs(v.ub)))
+        if v.is_binary():
+            worst = max(worst, abs(v.value - round(v.value)))
+    return worst
+
+
+# --------------------------------------------------------------------------- tiny known optimum
+def test_two_sites_heuristic_and_bound_reach_the_hand_computed_optimum():
+    m = models.build(_two_sites())
+    res = solve_model(m, SolveOptions(heuristic="on", lagrangian="on", rel_gap=0.0))
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(TWO_SITES_OPTIMUM, abs=1e-9)
+    assert res.start == "accepted" and res.start_objective >= TWO_SITES_OPTIMUM - 1e-9
+    assert res.lagrangian_bound is not None and res.lagrangian_bound <= TWO_SITES_OPTIMUM + 1e-9
+    assert {k: round(m.Qualify[k].value) for k in m.Qualify} == {("g", "A"): 0, ("g", "B"): 1}
+
+
+def test_two_sites_lagrangian_bound_reaches_the_optimum():
+    # The strong LP is tight here: with Qualify_B = s, Y takes 5s from B and 5(1 - s) from A (which then
+    # needs Qualify_A >= 1 - s, room for 4(1 - s) of X; B's 4s of X ride on s), costing
+    # 8s + 5(1 - s) + 5s + 15(1 - s) + 8s + 4(1 - s) = 21s + 24(1 - s), least at s = 1: 21. The
+    # Lagrangian dual of the demand rows equals that LP at best, so subgradient steps can reach 21
+    # and, being a bound, never pass it.
+    view = facility_view(models.build(_two_sites()))
+    assert view is not None
+    b = lagrangian_bound(view, upper=TWO_SITES_OPTIMUM, budget_s=5.0)
+    assert b.bound <= TWO_SITES_OPTIMUM + 1e-9
+    assert b.bound >= TWO_SITES_OPTIMUM - 1e-6 * TWO_SITES_OPTIMUM
+
+
+# --------------------------------------------------------------------------- property: feasible starts
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.integers(1, 4), countries=st.integers(4, 12), importers=st.integers(1, 3), seed=st.integers(0, 10**6),
+       cap=st.sampled_from([1.0, 0.6, 0.4]), k=st.integers(1, 3), beta=st.sampled_from([0.0, 0.5]))
+def test_heuristic_start_is_feasible_for_every_policy_row(items, countries, importers, seed, cap, k, beta):
+    inst = generate(items, countries, min(importers, countries), seed)
+    pol = inst.policy.model_copy(update={"country_share_cap": cap, "min_suppliers": k, "n1_beta": beta})
+    inst = inst.replace(meta=inst.meta.model_copy(update={"policy": pol}))
+    m = models.build(inst)
+    start, opt = _start(m)
+    if start.status != "accepted":
+        assert start.values is None
+        return
+    assert _worst_pyomo_violation(m, opt, np.asarray(start.values)) <= 1e-6
+    assert value(m.Total_Cost) == pytest.approx(start.objective, rel=1e-7, abs=1e-6)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites=st.integers(2, 12), customers=st.integers(2, 30), seed=st.integers(0, 10**6),
+       ratio=st.sampled_from([1.5, 3.0, 10.0]))
+def test_heuristic_start_is_feasible_on_facility_location(sites, customers, seed, ratio):
+    m = models.build(facility_location(sites, customers, seed=seed, capacity_ratio=ratio))
+    start, opt = _start(m)
+    assert start.status == "accepted"  # capacity covers demand: opening every site is feasible
+    assert _worst_pyomo_violation(m, opt, np.asarray(start.values)) <= 1e-6
+
+
+def test_a_start_failing_the_check_is_never_offered(monkeypatch):
+    # Make the final check fail: the start must be discarded, not offered, and HiGHS must solve alone.
+    monkeypatch.setattr(heuristic, "violation", lambda lp, x: (1.0, "row 0"))
+    offered = []
+    real = make_solver
+
+    def spy():
+        opt = real()
+        orig = opt.set_instance
+
+        def set_instance(m):
+            orig(m)
+            h = opt._solver_model
+            seen = h.setSolution
+            h.setSolution = lambda *a: offered.append(a) or seen(*a)
+        opt.set_instance = set_instance
+        return opt
+
+    m = models.build(_two_sites())
+    res = solve_model(m, SolveOptions(heuristic="on", rel_gap=0.0), solver=spy())
+    assert res.start == "discarded" and "row 0" in res.start_note
+    assert offered == []
+    assert res.lagrangian_bound is None  # the bound targets an accepted plan only
+    assert res.status == "optimal" and res.objective == pytest.approx(TWO_SITES_OPTIMUM)
+
+
+def test_violation_flags_a_broken_point():
+    m = models.build(_two_sites())
+    start, opt = _start(m)
+    lp = opt._solver_model.getLp()
+    x = np.asarray(start.values)
+    assert heuristic.violation(lp, x)[0] <= 1e-9
+    broken = x.copy()
+    broken[np.argmax(broken)] += 1.0  # one more unit than the plan: some row or bound must break
+    assert heuristic.violation(lp, broken)[0] > heuristic.FEAS_TOL
+    half = x.copy()
+    ints = np.flatnonzero(np.asarray(lp.integrality_, dtype=np.int8))
+    half[ints[0]] = 0.5
+    worst, where = heuristic.violation(lp, half)
+    assert worst >= 0.5 - 1e-12
+
+
+# --------------------------------------------------------------------------- property: valid bounds
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites=st.integers(2, 10), customers=st.integers(2, 25), seed=st.integers(0, 10**6),
+       ratio=st.sampled_from([1.2, 2.0, 5.0]), fixed=st.sampled_from([0.2, 1.0, 5.0]),
+       share=st.sampled_from([1.0, 0.6]), k=st.integers(1, 2))
+def test_lagrangian_bound_never_exceeds_the_optimum(sites, customers, seed, ratio, fixed, share, k):
+    inst = facility_location(sites, customers, seed=seed, capacity_ratio=ratio, fixed_cost_scale=fixed)
+    # Policy rows the view leaves out (share caps, diversification) only raise the optimum.
+    pol = inst.policy.model_copy(update={"country_share_cap": share, "min_suppliers": min(k, sites)})
+    inst = inst.replace(meta=inst.meta.model_copy(update={"policy": pol}))
+    m = models.build(inst)
+    res = solve_model(m, SolveOptions(rel_gap=0.0, heuristic="off", lagrangian="off"))
+    if res.status == "infeasible":
+        return
+    assert res.status == "optimal" and res.gap <= 1e-9
+    view = facility_view(m)
+    b = lagrangian_bound(view, upper=res.objective, budget_s=2.0)
+    assert b.bound <= res.objective + 1e-7 * max(1.0, abs(res.objective))
+
+
+def test_the_view_refuses_models_with_other_decisions():
+    # Generated instances have investment options (Build): no facility-location view, no bound.
+    assert facility_view(models.build(generate(2, 6, 2, 3))) is None
+
+
+# --------------------------------------------------------------------------- integration and honesty
+@pytest.mark.parametrize("name", ["critical-minerals-us-japan", "batteries-japan", "semiconductors-chip4",
+                                  "rare-earth-magnets", "transport"])
+def test_shipped_optimum_is_the_same_with_the_heuristic(name):
+    from planner.instance.io import load_instance
+
+    inst = load_instance(f"instances/{name}")
+    off = solve_model(models.build(inst), SolveOptions(rel_gap=0.0, heuristic="off"))
+    on = solve_model(models.build(inst), SolveOptions(rel_gap=0.0, heuristic="on"))
+    assert on.status == off.status == "optimal"
+    assert on.objective == pytest.approx(off.objective, rel=1e-7)
+    assert on.start in ("accepted", "none")
+    if on.start == "accepted":
+        assert on.start_objective >= on.objective - 1e-7 * abs(on.objective)
+
+
+def test_time_limited_run_with_the_methods_is_flagged_not_optimal():
+    # 40 sites x 400 customers: 16,000 routes; a 2 s limit stops HiGHS long before a proof at gap 0.
+    m = models.build(facility_location(40, 400, seed=3, capacity_ratio=10))
+    res = solve_model(m, SolveOptions(time_limit=2.0, rel_gap=0.0, heuristic="on", heuristic_s=0.5))
+    assert res.status == "feasible" and not res.proven_optimal
+    assert res.start == "accepted"
+    assert res.bound is not None and res.bound <= res.objective
+    assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
+    assert res.lagrangian_bound is not None and res.bound >= res.lagrangian_bound
+
+
+def test_solve_cli_records_the_methods_in_run_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.cli.app import app
+    from planner.instance.io import write_instance
+
+    write_instance(facility_location(6, 20, seed=2, capacity_ratio=3), tmp_path / "fl")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["solve", str(tmp_path / "fl"), "--out", str(out), "--heuristic", "on",
+                                 "--gap", "0", "--no-explain"])
+    assert r.exit_code == 0, r.output
+    run = json.loads((out / "run.json").read_text())
+    case = run["cases"]["friendshored"]
+    assert case["start"]["status"] == "accepted"
+    assert case["lagrangian"]["bound"] <= case["objective"] + 1e-6
+    assert run["options"]["heuristic"] == "on"
+    assert "heuristic start: accepted" in r.output
+
+
+@pytest.mark.parametrize("args, name", [(["--heuristic", "sometimes"], "--heuristic"),
+                                        (["--lagrangian", "yes"], "--lagrangian"),
+                                        (["--heuristic-seconds", "0"], "--heuristic-seconds")])
+def test_bad_method_options_exit_2_naming_the_option(tmp_path, args, name):
+    from typer.testing import CliRunner
+
+    from planner.cli.app import app
+
+    r = CliRunner().invoke(app, ["solve", "instances/transport", "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 2
+    assert name in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_study_solver_section_takes_the_methods():
+    from planner.study.spec import SolverSpec
+
+    s = SolverSpec(heuristic="on", heuristic_s=5, lagrangian="off")
+    assert (s.heuristic, s.heuristic_s, s.lagrangian) == ("on", 5, "off")
+    with pytest.raises(ValueError):
+        SolverSpec(heuristic="maybe")
