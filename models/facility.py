@@ -37,6 +37,8 @@ class FacilityView:
     """Most a route can carry from a qualified site: min(capacity, demand)."""
     constant: float
     """The objective's constant term."""
+    site_vars: tuple = ()
+    """Each site's Qualify variable (to hand a site set to the solver as decisions)."""
 
 
 def facility_view(m) -> FacilityView | None:
@@ -71,4 +73,5 @@ def facility_view(m) -> FacilityView | None:
         route_cost=np.array([coef.get(id(m.Flow[r]), 0.0) for r in routes], dtype=float),
         route_ub=np.array([min(value(m.capacity_u[i, c]), value(m.demand_u[i, j])) for i, c, j in routes], dtype=float),
         constant=float(repn.constant),
+        site_vars=tuple(m.Qualify[k] for k in sites),
     )

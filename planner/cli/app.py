@@ -6,6 +6,8 @@ Exit codes: 0 success; 2 bad input (nothing written); 3 no feasible solution;
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import os
 import sys
@@ -636,6 +638,72 @@ def stress(
                         variant=variant, options=job.options)
         st.write(out_dir, result, rec, job.formats)
         out.print(f"wrote stress, scenarios, unserved ({', '.join(job.formats)}) and run.json to {out_dir}")
+
+
+@app.command("two-stage")
+def two_stage(
+    instance: InstanceArg,
+    samples: Annotated[int, typer.Option(min=1, max=10000, help="Scenarios: Latin-hypercube draws of ranges.csv, "
+                                                                 "equally likely.")] = 8,
+    sample_seed: Annotated[int, typer.Option(min=0, help="Seed of the draws.")] = 0,
+    method: Annotated[str, typer.Option(metavar="ef|ph", help="ef: the extensive form solved by HiGHS; ph: "
+                                                               "progressive hedging (mpi-sppy), scenarios spread over "
+                                                               "MPI ranks (mpiexec -n N friendshore two-stage ...).")]
+    = "ef",
+    iterations: Annotated[int, typer.Option(min=1, max=10000, help="Most PH iterations.")] = 50,
+    ranges: Annotated[Optional[str], typer.Option(help="Comma-separated range keys to draw (default: all).")] = None,
+    out_dir: OutOpt = None,
+    set_: SetOpt = None,
+    variant: VariantOpt = None,
+    fmt: FormatOpt = "csv",
+    time_limit: Annotated[Optional[float], typer.Option(help="HiGHS time limit per solve, seconds.")] = None,
+    gap: Annotated[Optional[float], typer.Option(help="Relative MIP gap [default: 1e-4].")] = None,
+) -> None:
+    """One plan for every scenario: qualify, build and stock now; ship per scenario (mpi-sppy)."""
+    from planner.instance.io import files_hash, instance_hash
+    from planner.solve.twostage import mpi_rank
+
+    rank = mpi_rank()
+    if method not in ("ef", "ph"):
+        fail(InstanceError([Problem("--method", value=method, expected="expected ef or ph")]))
+    try:
+        job = _prepare(instance, out_dir if rank == 0 else None, fmt, set_=set_, variant=variant,
+                       time_limit=time_limit, **({"rel_gap": gap} if gap is not None else {}))
+        if not job.inst.ranges:
+            raise InstanceError([Problem(f"{instance}/ranges.csv", expected="expected uncertainty ranges to draw "
+                                                                              "scenarios from (docs/uncertainty.md)")])
+        from planner.study.twostage import run_two_stage
+
+        keys = [k.strip() for k in ranges.split(",")] if ranges else None
+        with (err.status(f"solving the two-stage plan ({method}, {samples} scenarios) ...") if rank == 0
+              else contextlib.nullcontext()):
+            run = run_two_stage(job.inst, samples, sample_seed, method, job.options, iterations, keys)
+    except FriendshoreError as exc:
+        fail(exc)
+    if rank != 0:
+        return
+    from planner.cli.show import print_two_stage
+
+    print_two_stage(out, job.inst, run)
+    if out_dir is not None:
+        from planner.results.export import write_outputs
+        from planner.results.provenance import provenance
+
+        r = run.result
+        rec = {**provenance(name=job.inst.meta.name, instance_path=str(instance), files_hash=files_hash(instance),
+                            instance_hash=instance_hash(job.inst), overrides=job.overrides, variant=variant,
+                            options=job.options.model_dump(mode="json")),
+               "command": sys.argv, "two_stage": {"method": method, "samples": samples, "sample_seed": sample_seed,
+                                                  "iterations": r.iterations, "ranks": r.ranks, "ranges": keys},
+               "status": r.status, "proven_optimal": r.status == "optimal", "objective": r.objective,
+               "bound": r.bound, "gap": r.gap, "note": r.note, "seconds": r.seconds}
+        try:
+            write_outputs(out_dir, run.tables, rec, job.formats)
+        except FriendshoreError as exc:
+            fail(exc)
+        out.print(f"wrote first_stage, scenario_costs ({', '.join(job.formats)}) and run.json to {out_dir}")
+    if run.result.status not in ("optimal", "feasible"):
+        raise typer.Exit(EXIT_NO_SOLUTION)
 
 
 @app.command()

@@ -346,3 +346,35 @@ def print_trade_baseline(console, new, rest_of_world: str | None) -> None:
                     pct(r.domestic_share) + (f" ({r.domestic_from})" if r.status == "covered" else ""),
                     folded if r.status == "covered" else "-", ", ".join(f"{c} {100 * s:.0f} %" for c, s in shares))
     console.print(tab)
+
+
+def print_two_stage(console, inst: Instance, run) -> None:
+    """A two-stage plan: status, expected cost, bound and gap; the first-stage decisions taken (builds,
+    qualified suppliers by item, stock); the spread of its cost over the scenarios."""
+    from rich.table import Table
+
+    r = run.result
+    style = "green" if r.status == "optimal" else "bold yellow"
+    gap = "-" if r.gap is None else f"{r.gap:.2e}"
+    bound = "-" if r.bound is None else f"{r.bound:,.6g}"
+    cost = "-" if r.objective is None else f"{r.objective:,.6g}"
+    console.print(f"[{style}]{r.status.upper()}[/] two-stage plan ({r.method}, {len(run.samples)} scenarios, "
+                  f"{r.ranks} MPI rank(s){f', {r.iterations} PH iterations' if r.method == 'ph' else ''}): "
+                  f"expected cost {cost} {inst.meta.currency}, bound {bound}, gap {gap}; {r.seconds:.1f} s"
+                  + (f" ({r.note})" if r.note else ""), highlight=False)
+    fs = run.tables["first_stage"]
+    taken = fs[fs["value"] > 1e-6]
+    t = Table(title="first stage: decided once for every scenario", header_style="bold", title_justify="left")
+    t.add_column("decision")
+    t.add_column("taken")
+    for d in ("build", "qualify", "stock"):
+        rows = taken[taken["decision"] == d]
+        if len(rows):
+            text = ", ".join(rows["index"]) if d != "stock" else ", ".join(
+                f"{i} {v:,.4g}" for i, v in zip(rows["index"], rows["value"]))
+            t.add_row(d, text)
+    console.print(t)
+    c = run.tables["scenario_costs"]["cost"].dropna()
+    if len(c):
+        console.print(f"cost over the scenarios: min {c.min():,.6g}, mean {c.mean():,.6g}, max {c.max():,.6g}",
+                      highlight=False)

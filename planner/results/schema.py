@@ -98,6 +98,9 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "trade_partners": (("importer", "text"), ("item", "text"), ("year", "int"), ("partner", "text"),
                        ("country", "text"), ("measure", "text"), ("imports", "num"), ("import_share", "num"),
                        ("baseline_share", "num")),
+    # A two-stage plan (friendshore two-stage): its first-stage decisions and its cost in each scenario.
+    "first_stage": (("decision", "text"), ("variable", "text"), ("index", "text"), ("value", "num")),
+    "scenario_costs": (("scenario", "text"), ("probability", "num"), ("cost", "num"), ("overrides", "text")),
     # A study (planner/study/): its runs table is wide (a column per parameter and KPI); these lead it.
     "results": (("run_id", "text"), ("kind", "text"), ("group", "text"), ("status", "text")),
     "frontiers": (("frontier", "text"), ("run_id", "text"), ("level", "num"), ("measure", "text"),

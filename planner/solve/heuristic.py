@@ -129,11 +129,13 @@ class _Fixed:
 
 
 def find_start(h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, scales: tuple[int, int] = (0, 0),
-               threads: int = 1) -> StartResult:
+               threads: int = 1, seeds=(), search: bool = True) -> StartResult:
     """A feasible plan for the MIP in the highspy object ``h`` (left unchanged), by rounding,
     repair and local search within ``budget_s`` seconds; ``moves`` candidates of each kind (close,
     open; swaps pair the best few) are tried per round. ``relaxable_rows``: row indices left out of
-    the rounding LP only."""
+    the rounding LP and the search. ``seeds``: further plans, each the integer columns set to 1 (the
+    others 0), tried after the rounding; the search starts from the best. ``search=False`` stops
+    after rounding and repair."""
     import highspy
 
     from planner.solve.highs import new_highs
@@ -192,12 +194,19 @@ def find_start(h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, sca
         return done("none", "no feasible rounding found" + ("" if order else " (every decision open)"), fixed=fixed)
     opened = int(is_open.sum())
     best_open = is_open.copy()
+    for cols in seeds:
+        if time.perf_counter() - t0 >= budget_s:
+            break
+        cand_open = np.isin(ints, np.asarray(cols, dtype=np.int64)) | (lo >= 1.0)
+        cand = fixed.solve(cand_open)
+        if cand is not None and cand[0] < best[0]:
+            best, best_open = cand, cand_open
 
     # 3. Local search: first improvement among close, open and swap moves ranked by reduced cost.
     def better(cand) -> bool:
         return cand is not None and cand[0] < best[0] - 1e-9 * max(1.0, abs(best[0]))
 
-    while time.perf_counter() - t0 < budget_s:
+    while search and time.perf_counter() - t0 < budget_s:
         rc = best[2]
         can_close = np.flatnonzero(best_open & (lo < 1.0))
         can_open = np.flatnonzero(~best_open & (hi >= 1.0))

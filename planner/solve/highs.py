@@ -380,8 +380,10 @@ def make_solver():
 
 
 def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: float = 0.0,
-                duals: dict | None = None) -> SolveResult:
-    """Solve ``m`` with HiGHS and load the best solution, if any, into it; an LP with a solution
+                duals: dict | None = None, progress=None) -> SolveResult:
+    """Solve ``m`` with HiGHS and load the best solution, if any, into it. ``progress(seconds, objective,
+    bound)`` (optional) is told each new incumbent or bound, the heuristic's and Lagrangian's included
+    (seconds since the hand-off began; bound the better of HiGHS' and the Lagrangian). An LP with a solution
     also fills ``duals`` (when given) with {constraint: dual}, the change of the objective per unit
     of the row's bound."""
     from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition as TC
@@ -416,13 +418,13 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
             hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
             if first and _wants_heuristic(options, opt._solver_model):
                 # A re-solve of a persistent model is offered its previous plan instead (persistent.py).
-                start = _offer_start(m, opt, options, hopts)
-                if start.status == "accepted" and options.lagrangian != "off":
-                    lagrange = _lagrange(m, opt, options, hopts, start.objective)
+                start, lagrange = _start_and_bound(m, opt, options, hopts)
+                if progress is not None and start.status == "accepted":
+                    progress(time.perf_counter() - t0, start.objective, None if lagrange is None else lagrange.bound)
                 if options.time_limit is not None:  # the methods' seconds count against the limit
                     kwargs["time_limit"] = max(options.time_limit - (time.perf_counter() - t0), 0.01)
         hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
-        with _interrupt_quiet():
+        with _interrupt_quiet(), _reporting(opt, progress, t0, hopts, lagrange):
             res = opt.solve(m, **kwargs)
     except Exception as exc:  # noqa: BLE001 - any solver failure becomes a typed "error" result
         return SolveResult(
@@ -508,20 +510,42 @@ def _wants_heuristic(options: SolveOptions, h) -> bool:
     return options.heuristic == "on"
 
 
-def _lagrange(m, opt, options: SolveOptions, hopts: dict, upper: float):
-    """The Lagrangian bound of ``m`` with the plan of cost ``upper`` as the target (None where the model
-    is not a facility-location core); HiGHS is then told to stop once its plan and this bound meet the gap."""
+def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
+    """The heuristic's start (offered to HiGHS if accepted) and, for a facility-location model, the
+    Lagrangian bound: (StartResult, BoundResult or None).
+
+    With the bound, the heuristic first only rounds and repairs; its plan's cost is the subgradient's
+    target, and the site sets the bound's knapsacks chose are then tried as further starts before the
+    local search (a Lagrangian heuristic)."""
+    import numpy as np
+
+    import models
     from models.facility import facility_view
+    from planner.solve.heuristic import find_start
     from planner.solve.lagrange import lagrangian_bound
 
-    view = facility_view(m)
-    if view is None:
-        return None
-    res = lagrangian_bound(view, upper, budget_s=options.lagrange_budget(), threads=options.threads,
-                           target_gap=options.rel_gap)
-    if hopts.get("user_bound_scale", 0) == 0 and hopts.get("user_objective_scale", 0) == 0:
-        _stop_at(opt._solver_model, res.bound / (1.0 - options.rel_gap) if res.bound > 0 else None)
-    return res
+    h = opt._solver_model
+    row_of = getattr(opt, "_pyomo_con_to_solver_con_map", None) or {}
+    rows = [row_of[c] for c in models.heuristic_relaxable(m) if c in row_of]
+    common = dict(threads=options.threads,
+                  scales=(int(hopts.get("user_bound_scale", 0)), int(hopts.get("user_objective_scale", 0))))
+    view = facility_view(m) if options.lagrangian != "off" else None
+    lagrange, seeds, budget = None, (), options.heuristic_budget()
+    if view is not None:
+        first = find_start(h, rows, budget_s=budget, search=False, **common)
+        budget = max(budget - first.seconds, 0.1)  # one budget for both heuristic runs
+        if first.status == "accepted":
+            lagrange = lagrangian_bound(view, first.objective, budget_s=options.lagrange_budget(),
+                                        threads=options.threads, target_gap=options.rel_gap)
+            col = opt._pyomo_var_to_solver_var_map
+            seeds = [[col[id(view.site_vars[k])] for k in plan] for plan in lagrange.plans]
+    start = find_start(h, rows, budget_s=budget, seeds=seeds, **common)
+    if start.status == "accepted":
+        n = len(start.values)
+        h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
+        if lagrange is not None and lagrange.bound > 0 and not any(common["scales"]):
+            _stop_at(h, lagrange.bound / (1.0 - options.rel_gap))
+    return start, lagrange
 
 
 _STOPS: dict[int, Any] = {}
@@ -533,6 +557,40 @@ class _NoInterruptNote:
 
     def filter(self, record) -> bool:
         return "kInterrupt" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _reporting(opt, progress, t0: float, hopts: dict, lagrange):
+    """Tell ``progress`` each incumbent and bound HiGHS finds during the solve (see solve_model)."""
+    h = getattr(opt, "_solver_model", None)
+    if progress is None or h is None:
+        yield
+        return
+    k = int(hopts.get("user_bound_scale", 0)) + int(hopts.get("user_objective_scale", 0))
+    scaled = k != 0 and highs_returns_scaled_mip_bound()
+    floor = -math.inf if lagrange is None else lagrange.bound
+    last: list = [None, None]
+
+    def tell(e):
+        d = e.data_out
+        obj = d.mip_primal_bound if math.isfinite(d.mip_primal_bound) else None
+        bound = d.mip_dual_bound if math.isfinite(d.mip_dual_bound) else None
+        if bound is not None and scaled:
+            offset = float(h.getLp().offset_)
+            bound = (bound - offset) / 2.0 ** k + offset
+        bound = floor if bound is None else max(bound, floor)
+        bound = None if not math.isfinite(bound) else bound
+        if [obj, bound] != last:
+            last[:] = [obj, bound]
+            progress(time.perf_counter() - t0, obj, bound)
+
+    h.cbMipInterrupt.subscribe(tell)
+    h.cbMipImprovingSolution.subscribe(tell)
+    try:
+        yield
+    finally:
+        h.cbMipInterrupt.unsubscribe(tell)
+        h.cbMipImprovingSolution.unsubscribe(tell)
 
 
 @contextlib.contextmanager
@@ -562,24 +620,6 @@ def _stop_at(h, incumbent: float | None) -> None:
 
     h.cbMipInterrupt.subscribe(stop)
     _STOPS[id(h)] = stop
-
-
-def _offer_start(m, opt, options: SolveOptions, hopts: dict):
-    """Run the primal heuristic on the HiGHS model of ``opt`` and offer an accepted plan as its MIP start."""
-    import models
-    from planner.solve.heuristic import find_start
-
-    h = opt._solver_model
-    row_of = getattr(opt, "_pyomo_con_to_solver_con_map", None) or {}
-    rows = [row_of[c] for c in models.heuristic_relaxable(m) if c in row_of]
-    start = find_start(h, rows, budget_s=options.heuristic_budget(), threads=options.threads,
-                       scales=(int(hopts.get("user_bound_scale", 0)), int(hopts.get("user_objective_scale", 0))))
-    if start.status == "accepted":
-        import numpy as np
-
-        n = len(start.values)
-        h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
-    return start
 
 
 def build_and_solve(inst, options: SolveOptions | None = None):

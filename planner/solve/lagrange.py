@@ -31,6 +31,9 @@ class BoundResult:
     seconds: float
     first: float
     """L at the starting multipliers."""
+    plans: tuple[tuple[int, ...], ...] = ()
+    """Site sets (view indices) the knapsacks chose at the best multipliers seen, best first: plans
+    that cover every item's demand, for the primal heuristic to start from."""
 
 
 class _Knapsacks:
@@ -79,7 +82,7 @@ def _sites(view, u: np.ndarray):
 
 
 def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 1, target_gap: float = 0.0,
-                     max_iterations: int = 2000) -> BoundResult:
+                     max_iterations: int = 2000, keep_plans: int = 6) -> BoundResult:
     """Subgradient search for the best L(u) within ``budget_s`` seconds, stepping towards ``upper``
     (the cost of a known plan); stops early once (upper - L) / |upper| <= ``target_gap``."""
     t0 = time.perf_counter()
@@ -90,6 +93,7 @@ def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 
     np.minimum.at(u, view.route_demand, view.route_cost)
     u[~np.isfinite(u)] = 0.0
     best, first, step, stall, it = -np.inf, None, 2.0, 0, 0
+    plans: dict[tuple[int, ...], float] = {}
     while it < max_iterations and time.perf_counter() - t0 < budget_s:
         it += 1
         rho, x = _sites(view, u)
@@ -98,6 +102,8 @@ def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 
         first = value if first is None else first
         if not np.isfinite(value):
             break  # a knapsack without a solution: total capacity cannot cover demand
+        key = tuple(np.flatnonzero(y > 0.5).tolist())
+        plans[key] = max(plans.get(key, -np.inf), value)
         if best == -np.inf or value > best + 1e-12 * max(1.0, abs(best)):
             best, stall = value, 0
         else:
@@ -111,5 +117,6 @@ def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 
         if norm <= 1e-18:
             break  # the relaxed solution meets every demand: L(u) is the optimum of the relaxation
         u = u + step * max(upper - value, 1e-9 * max(1.0, abs(upper))) / norm * g
+    ranked = sorted(plans, key=lambda k: -plans[k])[:keep_plans]
     return BoundResult(bound=float(best), iterations=it, seconds=time.perf_counter() - t0,
-                       first=float(first if first is not None else -np.inf))
+                       first=float(first if first is not None else -np.inf), plans=tuple(ranked))
