@@ -260,3 +260,32 @@ def test_study_solver_section_takes_the_methods():
     assert (s.heuristic, s.heuristic_s, s.lagrangian) == ("on", 5, "off")
     with pytest.raises(ValueError):
         SolverSpec(heuristic="maybe")
+
+
+# --------------------------------------------------------------------------- the generator
+def test_facility_location_generator_keeps_its_stated_ratio_and_is_deterministic():
+    a = facility_location(30, 200, seed=5, capacity_ratio=12.5, fixed_cost_scale=2.0)
+    b = facility_location(30, 200, seed=5, capacity_ratio=12.5, fixed_cost_scale=2.0)
+    assert a == b
+    cap = sum(s.capacity for s in a.supply)
+    dem = sum(d.quantity for d in a.demand)
+    # Capacities are rounded to 0.1 and the largest site takes any shortfall: ratio met, at most 0.1 x sites over.
+    assert 12.5 * dem - 1e-6 <= cap <= 12.5 * dem + 0.1 * 30
+    assert all(5 <= d.quantity <= 35 for d in a.demand)
+    assert len(a.lanes) == 30 * 200 and a.policy.country_share_cap == 1.0
+    # Fixed costs double with the scale (same draws): compare with scale 1.
+    c = facility_location(30, 200, seed=5, capacity_ratio=12.5, fixed_cost_scale=1.0)
+    for s2, s1 in zip(a.supply, c.supply):
+        assert s2.qualification_cost == pytest.approx(2 * s1.qualification_cost, abs=0.11)
+
+
+def test_generate_cli_writes_a_facility_location_instance(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.cli.app import app
+    from planner.instance.io import load_instance
+
+    r = CliRunner().invoke(app, ["generate", str(tmp_path / "fl"), "--facility-location", "--sites", "4",
+                                 "--customers", "9", "--capacity-ratio", "3", "--seed", "2"])
+    assert r.exit_code == 0, r.output
+    assert load_instance(tmp_path / "fl") == facility_location(4, 9, seed=2, capacity_ratio=3)

@@ -669,9 +669,12 @@ def two_stage(
     try:
         job = _prepare(instance, out_dir if rank == 0 else None, fmt, set_=set_, variant=variant,
                        time_limit=time_limit, **({"rel_gap": gap} if gap is not None else {}))
+        if job.inst.periods:
+            raise InstanceError([Problem(f"{instance}/periods.csv", expected="expected a single-period instance: "
+                                                                               "two-stage plans do not split periods")])
         if not job.inst.ranges:
             raise InstanceError([Problem(f"{instance}/ranges.csv", expected="expected uncertainty ranges to draw "
-                                                                              "scenarios from (docs/uncertainty.md)")])
+                                                                              "scenarios from (docs/studies.md)")])
         from planner.study.twostage import run_two_stage
 
         keys = [k.strip() for k in ranges.split(",")] if ranges else None
@@ -951,10 +954,27 @@ def generate(
     importers: Annotated[int, typer.Option(min=1, help="Number of importers.")] = 3,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
     scenarios: Annotated[int, typer.Option(min=0, help="Number of disruption scenarios (0 = none).")] = 0,
+    facility_location: Annotated[bool, typer.Option(
+        "--facility-location", help="Write a capacitated facility-location instance instead (one item, "
+                                    "--sites suppliers, --customers importers; docs/large-instances.md).")] = False,
+    sites: Annotated[int, typer.Option(min=1, help="Facility location: candidate sites.")] = 100,
+    customers: Annotated[int, typer.Option(min=1, help="Facility location: demand points.")] = 1000,
+    capacity_ratio: Annotated[float, typer.Option(min=1.0, help="Facility location: total capacity / total "
+                                                                "demand.")] = 10.0,
+    fixed_cost_scale: Annotated[float, typer.Option(min=0.0, help="Facility location: multiplier of the "
+                                                                  "sites' fixed costs.")] = 1.0,
 ) -> None:
     """Write a synthetic instance of any size with realistic structure."""
     from planner.instance.generate import write_generated
 
+    if facility_location:
+        from planner.instance.generate import facility_location as make
+        from planner.instance.io import write_instance
+
+        write_instance(make(sites, customers, seed=seed, capacity_ratio=capacity_ratio,
+                            fixed_cost_scale=fixed_cost_scale), out_path)
+        out.print(f"wrote {out_path}")
+        return
     if importers > countries:
         fail(InstanceError([Problem("--importers", value=str(importers), expected=f"expected at most --countries ({countries})")]))
     write_generated(out_path, items=items, countries=countries, importers=importers, seed=seed, scenarios=scenarios)

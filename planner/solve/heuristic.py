@@ -107,13 +107,16 @@ class _Fixed:
         self.h.setOptionValue("user_objective_scale", scales[1])
         self.ints, self.count, self.limit = ints, 0, None
 
-    def solve(self, is_open: np.ndarray):
+    def solve(self, is_open: np.ndarray, capped: bool = True):
         """(objective, column values, reduced costs of the decisions) or None if infeasible or, once
-        a first point is found, if the LP needs far more simplex iterations than that one did."""
+        a first point is found and ``capped``, if the LP needs far more simplex iterations than that
+        one did (a local move; a whole new plan, as a seed, is solved without the cap)."""
         import highspy
 
         v = is_open.astype(float)
         self.h.changeColsBounds(len(self.ints), self.ints, v, v)
+        if self.limit is not None:
+            self.h.setOptionValue("simplex_iteration_limit", self.limit if capped else 2**31 - 1)
         self.h.run()
         self.count += 1
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -122,7 +125,6 @@ class _Fixed:
             # Proving a move infeasible (closing a site the others cannot replace) took up to 10x the
             # iterations of a feasible re-solve on the facility-location benchmark: cap the later ones.
             self.limit = 2 * int(self.h.getInfo().simplex_iteration_count) + 1000
-            self.h.setOptionValue("simplex_iteration_limit", self.limit)
         sol = self.h.getSolution()
         x = np.asarray(sol.col_value)
         return float(self.h.getInfo().objective_function_value), x, np.asarray(sol.col_dual)[self.ints]
@@ -198,7 +200,7 @@ def find_start(h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, sca
         if time.perf_counter() - t0 >= budget_s:
             break
         cand_open = np.isin(ints, np.asarray(cols, dtype=np.int64)) | (lo >= 1.0)
-        cand = fixed.solve(cand_open)
+        cand = fixed.solve(cand_open, capped=False)
         if cand is not None and cand[0] < best[0]:
             best, best_open = cand, cand_open
 

@@ -156,10 +156,9 @@ def _ph(scenarios, names, options, iterations, t0) -> TwoStageResult:
         ph_options = {
             "solver_name": "appsi_highs", "PHIterLimit": iterations, "defaultPHrho": PH_RHO, "convthresh": 1e-6,
             "verbose": False, "display_progress": False, "display_timing": False, "asynchronousPH": False,
-            "iter0_solver_options": {"mip_rel_gap": options.rel_gap, "threads": options.threads,
-                                     "random_seed": options.seed},
-            "iterk_solver_options": {"mip_rel_gap": options.rel_gap, "threads": options.threads,
-                                     "random_seed": options.seed},
+            "solver_options_layers": [sputils.solver_options_layer("default", {
+                "mip_rel_gap": options.rel_gap, "threads": options.threads, "random_seed": options.seed,
+                **({"time_limit": options.time_limit} if options.time_limit is not None else {})})],
             # HiGHS solves no mixed-integer quadratic programs: the proximal terms are linearised
             # (exactly for yes/no decisions, by tangent cuts for stock levels).
             "linearize_binary_proximal_terms": True, "linearize_proximal_terms": True,
