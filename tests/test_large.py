@@ -212,12 +212,37 @@ def test_shipped_optimum_is_the_same_with_the_heuristic(name):
 def test_time_limited_run_with_the_methods_is_flagged_not_optimal():
     # 40 sites x 400 customers: 16,000 routes; a 2 s limit stops HiGHS long before a proof at gap 0.
     m = models.build(facility_location(40, 400, seed=3, capacity_ratio=10))
-    res = solve_model(m, SolveOptions(time_limit=2.0, rel_gap=0.0, heuristic="on", heuristic_s=0.5))
+    res = solve_model(m, SolveOptions(time_limit=4.0, rel_gap=0.0, heuristic="on", heuristic_s=1.0))
     assert res.status == "feasible" and not res.proven_optimal
     assert res.start == "accepted"
     assert res.bound is not None and res.bound <= res.objective
     assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
     assert res.lagrangian_bound is not None and res.bound >= res.lagrangian_bound
+
+
+def test_a_limit_that_stops_highs_early_still_returns_the_heuristic_plan():
+    # HiGHS is kept from seeing the start (setSolution made a no-op) and left 0.01 s once the heuristic
+    # has used the whole limit: it stops without a solution. The heuristic's checked plan must come
+    # back, flagged not optimal (before the fix: no_solution although a plan was known).
+    real = make_solver
+
+    def blind():
+        opt = real()
+        orig = opt.set_instance
+
+        def set_instance(m):
+            orig(m)
+            opt._solver_model.setSolution = lambda *a: None
+        opt.set_instance = set_instance
+        return opt
+
+    m = models.build(facility_location(40, 400, seed=4, capacity_ratio=10))
+    res = solve_model(m, SolveOptions(time_limit=1.0, heuristic="on", heuristic_s=1.0, lagrangian="off"),
+                      solver=blind())
+    assert res.start == "accepted"
+    assert res.status == "feasible" and not res.proven_optimal
+    assert res.objective == pytest.approx(res.start_objective, rel=1e-12)
+    assert value(m.Total_Cost) == pytest.approx(res.objective, rel=1e-9)
 
 
 def test_solve_cli_records_the_methods_in_run_json(tmp_path):

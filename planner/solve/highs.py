@@ -344,11 +344,16 @@ def _unscaled_bound(opt, res, hopts: dict) -> float | None:
     (unscaled) objective.  Whether the installed HiGHS does so is measured by
     :func:`highs_returns_scaled_mip_bound`."""
     bound = res.objective_bound
-    k = int(hopts.get("user_bound_scale", 0)) + int(hopts.get("user_objective_scale", 0))
     h = getattr(opt, "_solver_model", None)
-    if bound is None or k == 0 or h is None or h.getInfo().mip_node_count == -1:
+    if bound is None or h is None or h.getInfo().mip_node_count == -1:
         return bound
-    if not highs_returns_scaled_mip_bound():
+    return _unscale(h, bound, hopts)
+
+
+def _unscale(h, bound: float, hopts: dict) -> float:
+    """A MIP dual bound HiGHS reported for ``h`` solved with ``hopts``' user scales, in the model's units."""
+    k = int(hopts.get("user_bound_scale", 0)) + int(hopts.get("user_objective_scale", 0))
+    if k == 0 or not highs_returns_scaled_mip_bound():
         return bound
     offset = float(h.getLp().offset_)
     return (bound - offset) / 2.0 ** k + offset
@@ -418,14 +423,19 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
             hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
             if first and _wants_heuristic(options, opt._solver_model):
                 # A re-solve of a persistent model is offered its previous plan instead (persistent.py).
+                t_methods = time.perf_counter()
                 start, lagrange = _start_and_bound(m, opt, options, hopts)
                 if progress is not None and start.status == "accepted":
                     progress(time.perf_counter() - t0, start.objective, None if lagrange is None else lagrange.bound)
-                if options.time_limit is not None:  # the methods' seconds count against the limit
-                    kwargs["time_limit"] = max(options.time_limit - (time.perf_counter() - t0), 0.01)
+                if options.time_limit is not None:  # the methods' seconds count against HiGHS' limit
+                    kwargs["time_limit"] = max(options.time_limit - (time.perf_counter() - t_methods), 0.01)
         hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
-        with _interrupt_quiet(), _reporting(opt, progress, t0, hopts, lagrange):
-            res = opt.solve(m, **kwargs)
+        try:
+            with _interrupt_quiet(), _reporting(opt, progress, t0, hopts, lagrange):
+                res = opt.solve(m, **kwargs)
+        finally:
+            if lagrange is not None:
+                _stop_at(opt._solver_model, None)  # the stop rule belongs to this solve only
     except Exception as exc:  # noqa: BLE001 - any solver failure becomes a typed "error" result
         return SolveResult(
             status="error", termination=f"{type(exc).__name__}: {exc}", objective=None, bound=None, gap=None,
@@ -460,6 +470,9 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         status = "no_solution"
 
     obj = res.incumbent_objective if has_sol else None
+    if start is not None and start.status == "accepted" and status == "no_solution" and _load_values(m, opt, start.values):
+        # The limit stopped HiGHS before it took the start in: the heuristic's checked plan is the best known.
+        has_sol, status, obj = True, "feasible", start.objective
     if start is not None and start.status == "accepted" and has_sol and not _solution_matches_objective(m, obj):
         # HiGHS 1.16.0 may hand back the offered start in place of its better solution (below): solve
         # once more without the start, the remaining time if limited.
@@ -482,7 +495,6 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
     term = tc.name
     extra: dict[str, Any] = {}
     if lagrange is not None:
-        _stop_at(opt._solver_model, None)
         extra = {"lagrangian_bound": lagrange.bound, "lagrangian_s": lagrange.seconds}
         if bound is None or lagrange.bound > bound:
             bound = lagrange.bound
@@ -499,6 +511,19 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         **({} if start is None else {"start": start.status, "start_objective": start.objective,
                                      "start_s": start.seconds, "start_note": start.note}),
     )
+
+
+def _load_values(m, opt, values) -> bool:
+    """Load column ``values`` (HiGHS' order) into the variables of ``m``; whether every variable got one."""
+    from pyomo.environ import Var
+
+    col = getattr(opt, "_pyomo_var_to_solver_var_map", None) or {}
+    data = [v for v in m.component_data_objects(Var) if not v.fixed]
+    if not all(id(v) in col for v in data):
+        return False
+    for v in data:
+        v.set_value(values[col[id(v)]], skip_validation=True)
+    return True
 
 
 def _wants_heuristic(options: SolveOptions, h) -> bool:
@@ -540,6 +565,9 @@ def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
             col = opt._pyomo_var_to_solver_var_map
             seeds = [[col[id(view.site_vars[k])] for k in plan] for plan in lagrange.plans]
     start = find_start(h, rows, budget_s=budget, seeds=seeds, **common)
+    if view is not None and first.status == "accepted" and (
+            start.status != "accepted" or start.objective > first.objective):
+        start = first  # the second run's budget ran out before it matched the first plan
     if start.status == "accepted":
         n = len(start.values)
         h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
@@ -566,18 +594,13 @@ def _reporting(opt, progress, t0: float, hopts: dict, lagrange):
     if progress is None or h is None:
         yield
         return
-    k = int(hopts.get("user_bound_scale", 0)) + int(hopts.get("user_objective_scale", 0))
-    scaled = k != 0 and highs_returns_scaled_mip_bound()
     floor = -math.inf if lagrange is None else lagrange.bound
     last: list = [None, None]
 
     def tell(e):
         d = e.data_out
         obj = d.mip_primal_bound if math.isfinite(d.mip_primal_bound) else None
-        bound = d.mip_dual_bound if math.isfinite(d.mip_dual_bound) else None
-        if bound is not None and scaled:
-            offset = float(h.getLp().offset_)
-            bound = (bound - offset) / 2.0 ** k + offset
+        bound = _unscale(h, d.mip_dual_bound, hopts) if math.isfinite(d.mip_dual_bound) else None
         bound = floor if bound is None else max(bound, floor)
         bound = None if not math.isfinite(bound) else bound
         if [obj, bound] != last:
