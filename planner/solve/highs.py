@@ -170,7 +170,8 @@ class SolveResult(BaseModel):
     build_s: float = 0.0
     """Seconds spent building the Pyomo model."""
     handoff_s: float = 0.0
-    """Seconds spent handing the model to HiGHS (solve wall time minus HiGHS time)."""
+    """Seconds spent handing the model to HiGHS (solve wall time minus HiGHS time, minus the heuristic's
+    and the Lagrangian bound's seconds)."""
     solve_s: float = 0.0
     """Seconds HiGHS ran."""
     solver: str = "highs"
@@ -408,6 +409,7 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         kwargs["time_limit"] = options.time_limit
     t0 = time.perf_counter()
     start = lagrange = None
+    methods_s = 0.0  # seconds of the heuristic and the bound
     try:
         if hasattr(opt, "_solver_model") and hasattr(opt, "_model"):
             # Hand the model over (or update it) first, so the scales come from what HiGHS will solve.
@@ -427,8 +429,9 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
                 start, lagrange = _start_and_bound(m, opt, options, hopts)
                 if progress is not None and start.status == "accepted":
                     progress(time.perf_counter() - t0, start.objective, None if lagrange is None else lagrange.bound)
+                methods_s = time.perf_counter() - t_methods
                 if options.time_limit is not None:  # the methods' seconds count against HiGHS' limit
-                    kwargs["time_limit"] = max(options.time_limit - (time.perf_counter() - t_methods), 0.01)
+                    kwargs["time_limit"] = max(options.time_limit - methods_s, 0.01)
         hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
         try:
             with _interrupt_quiet(), _reporting(opt, progress, t0, hopts, lagrange):
@@ -481,7 +484,7 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
                                            else max(options.time_limit - (time.perf_counter() - t0), 0.01)})
         res2 = solve_model(m, again, solver=opt, build_s=build_s, duals=duals)
         return res2.model_copy(update={"start": "discarded", "start_objective": start.objective,
-                                       "start_s": start.seconds, "handoff_s": time.perf_counter() - t0 - res2.solve_s,
+                                       "start_s": start.seconds, "handoff_s": max(time.perf_counter() - t0 - res2.solve_s - methods_s, 0.0),
                                        "start_note": "HiGHS returned the offered start as its solution; solved again "
                                                      "without it"})
     if has_sol and not _solution_matches_objective(m, obj):
@@ -505,7 +508,7 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         status, term = "optimal", f"{term}: gap closed by the Lagrangian bound"
     return SolveResult(
         status=status, termination=term, objective=obj, bound=bound, gap=gap, **extra,
-        build_s=build_s, handoff_s=max(wall - highs_s, 0.0), solve_s=highs_s,
+        build_s=build_s, handoff_s=max(wall - highs_s - methods_s, 0.0), solve_s=highs_s,
         solver_version=".".join(str(x) for x in res.solver_version) if res.solver_version else highs_version(),
         user_bound_scale=int(hopts["user_bound_scale"]), user_objective_scale=int(hopts["user_objective_scale"]),
         **({} if start is None else {"start": start.status, "start_objective": start.objective,
