@@ -483,8 +483,9 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         again = options.model_copy(update={"heuristic": "off", "time_limit": None if options.time_limit is None
                                            else max(options.time_limit - (time.perf_counter() - t0), 0.01)})
         res2 = solve_model(m, again, solver=opt, build_s=build_s, duals=duals)
+        handoff = max(time.perf_counter() - t0 - res2.solve_s - methods_s, 0.0)
         return res2.model_copy(update={"start": "discarded", "start_objective": start.objective,
-                                       "start_s": start.seconds, "handoff_s": max(time.perf_counter() - t0 - res2.solve_s - methods_s, 0.0),
+                                       "start_s": start.seconds, "handoff_s": handoff,
                                        "start_note": "HiGHS returned the offered start as its solution; solved again "
                                                      "without it"})
     if has_sol and not _solution_matches_objective(m, obj):
