@@ -36,49 +36,70 @@ class BoundResult:
     that cover every item's demand, for the primal heuristic to start from."""
 
 
+GRID = 2000
+"""Steps of the knapsacks' capacity grid: each remaining requirement is cut into this many steps and every
+capacity rounded up to whole steps, which can only make covering easier (the value stays a lower bound)."""
+
+
 class _Knapsacks:
-    """One HiGHS model of the per-item covering knapsacks, re-solved with new costs."""
+    """The per-item covering knapsacks min { sum rho_k y_k : sum cap_k y_k >= D_item, y binary }, solved by
+    dynamic programming on a capacity grid rounded in the bound's favour."""
 
-    def __init__(self, view, threads: int):
-        import highspy
-
-        from planner.solve.highs import new_highs
-
-        self.h = new_highs(threads)
-        n = len(view.capacity)
-        self.idx = np.arange(n, dtype=np.int32)
-        self.h.addVars(n, np.zeros(n), np.ones(n))
-        self.h.changeColsIntegrality(n, self.idx, np.array([highspy.HighsVarType.kInteger] * n))
+    def __init__(self, view, threads: int = 1):
+        self.cap = view.capacity
         total = np.bincount(view.demand_item, weights=view.demand, minlength=int(view.site_item.max()) + 1)
-        for i in np.unique(view.site_item):
-            cols = np.flatnonzero(view.site_item == i).astype(np.int32)
-            self.h.addRow(float(total[i]), highspy.kHighsInf, len(cols), cols, view.capacity[cols])
-        self.h.setOptionValue("mip_rel_gap", 0.0)
-        self.h.setOptionValue("mip_abs_gap", 0.0)
+        self.groups = [(np.flatnonzero(view.site_item == i), float(total[i])) for i in np.unique(view.site_item)]
 
     def solve(self, rho: np.ndarray) -> tuple[float, np.ndarray]:
-        """(proven lower bound of the knapsacks' optimum, their best y)."""
-        self.h.changeColsCost(len(rho), self.idx, rho)
-        self.h.run()
-        info = self.h.getInfo()
-        y = np.round(np.asarray(self.h.getSolution().col_value)) if info.primal_solution_status else np.zeros(len(rho))
-        return float(info.mip_dual_bound), y
+        """(a lower bound on the knapsacks' optimum, a choice of sites attaining it on the grid)."""
+        y = np.zeros(len(rho))
+        value = 0.0
+        for sites, demand in self.groups:
+            take = sites[rho[sites] <= 0]  # free or profitable sites are always taken
+            y[take] = 1.0
+            value += float(rho[take].sum())
+            need = demand - float(self.cap[take].sum())
+            if need <= 1e-9 * max(1.0, demand):
+                continue
+            rest = sites[rho[sites] > 0]
+            if not len(rest):
+                return np.inf, y  # the item's capacity cannot cover its demand
+            step = need / GRID
+            w = np.minimum(np.ceil(self.cap[rest] / step - 1e-9).astype(np.int64), GRID)
+            f = np.full(GRID + 1, np.inf)  # f[c]: least cost of sites covering at least c steps
+            f[0] = 0.0
+            chose = np.zeros((len(rest), GRID + 1), dtype=bool)
+            for n, (wk, rk) in enumerate(zip(w, rho[rest])):
+                shifted = np.concatenate([np.zeros(min(wk, GRID + 1)), f[:max(GRID + 1 - wk, 0)]]) + rk
+                better = shifted < f
+                chose[n] = better
+                f = np.where(better, shifted, f)
+            if not np.isfinite(f[GRID]):
+                return np.inf, y
+            value += float(f[GRID])
+            c = GRID
+            for n in range(len(rest) - 1, -1, -1):  # walk back through the choices
+                if c > 0 and chose[n, c]:
+                    y[rest[n]] = 1.0
+                    c = max(c - int(w[n]), 0)
+        return value, y
 
 
 def _sites(view, u: np.ndarray):
     """rho_k (fixed cost + best continuous knapsack value) and each route's volume in it."""
     rc = view.route_cost - u[view.route_demand]
-    o = np.lexsort((rc, view.route_site))
-    s, r = view.route_site[o], rc[o]
-    ub = np.where(r < 0, view.route_ub[o], 0.0)
+    neg = np.flatnonzero(rc < 0)  # only routes with a negative reduced cost can carry volume
+    x = np.zeros(len(rc))
+    if not len(neg):
+        return view.fixed.copy(), x
+    o = neg[np.lexsort((rc[neg], view.route_site[neg]))]
+    s, r, ub = view.route_site[o], rc[o], view.route_ub[o]
     cs = np.cumsum(ub)
     first = np.searchsorted(s, s, side="left")
     before = (cs - ub) - (cs[first] - ub[first])  # volume of cheaper routes of the same site
     xs = np.clip(view.capacity[s] - before, 0.0, ub)
-    value = np.bincount(s, weights=xs * r, minlength=len(view.capacity))
-    x = np.empty_like(xs)
     x[o] = xs
-    return view.fixed + value, x
+    return view.fixed + np.bincount(s, weights=xs * r, minlength=len(view.capacity)), x
 
 
 def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 1, target_gap: float = 0.0,
