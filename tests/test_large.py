@@ -148,7 +148,9 @@ def test_a_start_failing_the_check_is_never_offered(monkeypatch):
     res = solve_model(m, SolveOptions(heuristic="on", rel_gap=0.0), solver=spy())
     assert res.start == "discarded" and "row 0" in res.start_note
     assert offered == []
-    assert res.lagrangian_bound is None  # the bound targets an accepted plan only
+    # The bound is valid whatever the plan's fate (any multipliers give one); only HiGHS' stop rule needs
+    # an accepted plan, and HiGHS still proved the optimum here.
+    assert res.lagrangian_bound is None or res.lagrangian_bound <= TWO_SITES_OPTIMUM + 1e-9
     assert res.status == "optimal" and res.objective == pytest.approx(TWO_SITES_OPTIMUM)
 
 

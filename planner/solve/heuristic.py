@@ -130,117 +130,158 @@ class _Fixed:
         return float(self.h.getInfo().objective_function_value), x, np.asarray(sol.col_dual)[self.ints]
 
 
-def find_start(h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, scales: tuple[int, int] = (0, 0),
-               threads: int = 1, seeds=(), search: bool = True) -> StartResult:
-    """A feasible plan for the MIP in the highspy object ``h`` (left unchanged), by rounding,
-    repair and local search within ``budget_s`` seconds; ``moves`` candidates of each kind (close,
-    open; swaps pair the best few) are tried per round. ``relaxable_rows``: row indices left out of
-    the rounding LP and the search. ``seeds``: further plans, each the integer columns set to 1 (the
-    others 0), tried after the rounding; the search starts from the best. ``search=False`` stops
-    after rounding and repair."""
-    import highspy
+class Heuristic:
+    """The heuristic in phases on one budget, so that a caller can work between them (the Lagrangian
+    bound runs after :meth:`round` and hands its plans to :meth:`improve`):
 
-    from planner.solve.highs import new_highs
+        heur = Heuristic(h, rows, budget_s=30)
+        cost = heur.round()          # the rounded, repaired plan's cost (None if none was found)
+        heur.improve(seeds)          # the seeds tried, then the local search
+        start = heur.finish()        # solved with every row, checked: a StartResult
 
-    t0 = time.perf_counter()
-    lp = h.getLp()
-    integ = np.asarray(lp.integrality_, dtype=np.int8) != 0 if len(lp.integrality_) else np.zeros(lp.num_col_, bool)
-    ints = np.flatnonzero(integ).astype(np.int32)
+    ``h``: the highspy object of the MIP (left unchanged); ``relaxable_rows``: row indices left out
+    of the rounding LP and the search; ``moves``: candidates of each kind (close, open; swaps pair
+    the best few) tried per round of the search."""
 
-    def done(status: StartStatus, note: str, best=None, opened=0, fixed=None) -> StartResult:
-        return StartResult(status=status, objective=None if best is None else best[0],
-                           seconds=time.perf_counter() - t0, evaluations=0 if fixed is None else fixed.count,
-                           opened_rounding=opened, opened_final=0 if best is None else int(best_open.sum()),
-                           note=note, values=None if best is None or status != "accepted" else tuple(best[1].tolist()))
+    def __init__(self, h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, scales: tuple[int, int] = (0, 0),
+                 threads: int = 1):
+        self.t0 = time.perf_counter()
+        self.lp, self.budget, self.moves, self.scales, self.threads = h.getLp(), budget_s, moves, scales, threads
+        lp = self.lp
+        integ = np.asarray(lp.integrality_, dtype=np.int8) != 0 if len(lp.integrality_) else np.zeros(lp.num_col_, bool)
+        self.ints = np.flatnonzero(integ).astype(np.int32)
+        self.lo, self.hi = np.asarray(lp.col_lower_)[self.ints], np.asarray(lp.col_upper_)[self.ints]
+        self.rows = np.asarray(sorted(set(relaxable_rows)), dtype=np.int32)
+        self.best = self.best_open = self.fixed = None
+        self.opened, self.note, self.paused = 0, "", 0.0
+        if not len(self.ints):
+            self.note = "no yes/no decisions"
+        elif np.any(self.lo < 0) or np.any(self.hi > 1):
+            self.note = "integer decisions other than yes/no"
 
-    best_open = np.zeros(0)
-    if not len(ints):
-        return done("none", "no yes/no decisions")
-    lo, hi = np.asarray(lp.col_lower_)[ints], np.asarray(lp.col_upper_)[ints]
-    if np.any(lo < 0) or np.any(hi > 1):
-        return done("none", "integer decisions other than yes/no")
+    def _left(self) -> bool:
+        return time.perf_counter() - self.t0 < self.budget + self.paused
 
-    # 1. The rounding LP.
-    r = new_highs(threads)
-    r.passModel(lp)
-    _continuous(r, ints)
-    r.setOptionValue("user_bound_scale", scales[0])
-    r.setOptionValue("user_objective_scale", scales[1])
-    rows = np.asarray(sorted(set(relaxable_rows)), dtype=np.int32)
-    if len(rows):
-        r.deleteRows(len(rows), rows)
-    r.setOptionValue("time_limit", max(budget_s, 0.1))
-    r.run()
-    if r.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return done("none", f"rounding LP: {r.modelStatusToString(r.getModelStatus())}")
-    y = np.asarray(r.getSolution().col_value)[ints]
-    y = np.clip(np.where(hi > lo, y, lo), 0.0, 1.0)
-    del r
+    def pause(self, seconds: float) -> None:
+        """Seconds spent on other work between phases: neither the heuristic's budget nor its time."""
+        self.paused += seconds
 
-    # 2. Round and repair: the decisions the LP sets to 1 (or fixed at 1), then the ones it uses most.
-    # The search solves the fixed model without the relaxable rows too (they are implied once the
-    # decisions are 0 or 1 in the default formulation, and the LP is 4x faster without them); the
-    # final point is solved and checked with every row.
-    fixed = _Fixed(lp, ints, scales, threads, rows)
-    is_open = (y >= 1.0 - 1e-6) | (lo >= 1.0)
-    order = [k for k in np.lexsort((np.arange(len(y)), -y)) if not is_open[k] and hi[k] >= 1.0]
-    best = fixed.solve(is_open)
-    batch = 1
-    while best is None and order and time.perf_counter() - t0 < budget_s:
-        for k in order[:batch]:
-            is_open[k] = True
-        order = order[batch:]
-        batch *= 2
+    def round(self) -> float | None:
+        """Phases 1 and 2: the rounding LP, rounding and repair; the plan's cost (rows left out) or None."""
+        import highspy
+
+        from planner.solve.highs import new_highs
+
+        if self.note:
+            return None
+        lo, hi, ints = self.lo, self.hi, self.ints
+        r = new_highs(self.threads)
+        r.passModel(self.lp)
+        _continuous(r, ints)
+        r.setOptionValue("user_bound_scale", self.scales[0])
+        r.setOptionValue("user_objective_scale", self.scales[1])
+        if len(self.rows):
+            r.deleteRows(len(self.rows), self.rows)
+        r.setOptionValue("time_limit", max(self.budget, 0.1))
+        r.run()
+        if r.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            self.note = f"rounding LP: {r.modelStatusToString(r.getModelStatus())}"
+            return None
+        y = np.asarray(r.getSolution().col_value)[ints]
+        y = np.clip(np.where(hi > lo, y, lo), 0.0, 1.0)
+        del r
+        # The decisions the LP sets to 1 (or fixed at 1), then the ones it uses most. The search solves
+        # the fixed model without the relaxable rows too (implied once the decisions are 0 or 1 in the
+        # default formulation; the LP is 4x faster without them); finish() solves with every row.
+        self.fixed = fixed = _Fixed(self.lp, ints, self.scales, self.threads, self.rows)
+        is_open = (y >= 1.0 - 1e-6) | (lo >= 1.0)
+        order = [k for k in np.lexsort((np.arange(len(y)), -y)) if not is_open[k] and hi[k] >= 1.0]
         best = fixed.solve(is_open)
-    if best is None:
-        return done("none", "no feasible rounding found" + ("" if order else " (every decision open)"), fixed=fixed)
-    opened = int(is_open.sum())
-    best_open = is_open.copy()
-    for cols in seeds:
-        if time.perf_counter() - t0 >= budget_s:
-            break
-        cand_open = np.isin(ints, np.asarray(cols, dtype=np.int64)) | (lo >= 1.0)
-        cand = fixed.solve(cand_open, capped=False)
-        if cand is not None and cand[0] < best[0]:
-            best, best_open = cand, cand_open
+        batch = 1
+        while best is None and order and self._left():
+            for k in order[:batch]:
+                is_open[k] = True
+            order = order[batch:]
+            batch *= 2
+            best = fixed.solve(is_open)
+        if best is None:
+            self.note = "no feasible rounding found" + ("" if order else " (every decision open)")
+            return None
+        self.best, self.best_open, self.opened = best, is_open.copy(), int(is_open.sum())
+        return best[0]
 
-    # 3. Local search: first improvement among close, open and swap moves ranked by reduced cost.
-    def better(cand) -> bool:
-        return cand is not None and cand[0] < best[0] - 1e-9 * max(1.0, abs(best[0]))
-
-    while search and time.perf_counter() - t0 < budget_s:
-        rc = best[2]
-        can_close = np.flatnonzero(best_open & (lo < 1.0))
-        can_open = np.flatnonzero(~best_open & (hi >= 1.0))
-        close = can_close[np.argsort(-rc[can_close], kind="stable")][:moves]
-        open_ = can_open[np.argsort(rc[can_open], kind="stable")][:moves]
-        few = max(2, moves // 2)
-        tries = [(j,) for j in close] + [(k,) for k in open_] + [(j, k) for j in close[:few] for k in open_[:few]]
-        improved = False
-        for move in tries:
-            if time.perf_counter() - t0 >= budget_s:
+    def improve(self, seeds=()) -> None:
+        """Phase 3: ``seeds`` (plans, each the integer columns set to 1, the others 0) tried, then the
+        local search from the best plan: first improvement among close, open and swap moves ranked by
+        reduced cost, until a round finds none or the budget ends."""
+        if self.best is None:
+            return
+        fixed, lo, hi = self.fixed, self.lo, self.hi
+        for cols in seeds:
+            if not self._left():
                 break
-            cand_open = best_open.copy()
-            for k in move:
-                cand_open[k] = not cand_open[k]
-            cand = fixed.solve(cand_open)
-            if better(cand):
-                best, best_open, improved = cand, cand_open, True
-                break
-        if not improved:
-            break
+            cand_open = np.isin(self.ints, np.asarray(cols, dtype=np.int64)) | (lo >= 1.0)
+            cand = fixed.solve(cand_open, capped=False)
+            if cand is not None and cand[0] < self.best[0]:
+                self.best, self.best_open = cand, cand_open
 
-    # 4. Solve the chosen decisions with every row, and check the point against every row and bound
-    # of the model as HiGHS received it.
-    full = _Fixed(lp, ints, scales, threads)
-    final = full.solve(best_open)
-    fixed.count += full.count
-    if final is None:
-        return done("none", "the searched decisions have no solution with every row", fixed=fixed)
-    x = final[1].copy()
-    x[ints] = best_open.astype(float)
-    worst, where = violation(lp, x)
-    best = (final[0], x, final[2])
-    if worst > FEAS_TOL:
-        return done("discarded", f"violates {where} by {worst:.2e} (relative)", best, opened, fixed)
-    return done("accepted", "", best, opened, fixed)
+        def better(cand) -> bool:
+            return cand is not None and cand[0] < self.best[0] - 1e-9 * max(1.0, abs(self.best[0]))
+
+        while self._left():
+            rc, is_open = self.best[2], self.best_open
+            can_close = np.flatnonzero(is_open & (lo < 1.0))
+            can_open = np.flatnonzero(~is_open & (hi >= 1.0))
+            close = can_close[np.argsort(-rc[can_close], kind="stable")][:self.moves]
+            open_ = can_open[np.argsort(rc[can_open], kind="stable")][:self.moves]
+            few = max(2, self.moves // 2)
+            tries = [(j,) for j in close] + [(k,) for k in open_] + [(j, k) for j in close[:few] for k in open_[:few]]
+            improved = False
+            for move in tries:
+                if not self._left():
+                    break
+                cand_open = is_open.copy()
+                for k in move:
+                    cand_open[k] = not cand_open[k]
+                cand = fixed.solve(cand_open)
+                if better(cand):
+                    self.best, self.best_open, improved = cand, cand_open, True
+                    break
+            if not improved:
+                break
+
+    def finish(self) -> StartResult:
+        """Phase 4: the chosen decisions solved with every row, the point checked against every row,
+        bound and integrality of the model as HiGHS received it; discarded if it fails."""
+        def done(status: StartStatus, note: str, best=None) -> StartResult:
+            ok = best is not None and status == "accepted"
+            return StartResult(status=status, objective=None if best is None else best[0],
+                               seconds=time.perf_counter() - self.t0 - self.paused,
+                               evaluations=0 if self.fixed is None else self.fixed.count,
+                               opened_rounding=self.opened,
+                               opened_final=0 if self.best_open is None else int(self.best_open.sum()),
+                               note=note, values=tuple(best[1].tolist()) if ok else None)
+
+        if self.best is None:
+            return done("none", self.note)
+        full = _Fixed(self.lp, self.ints, self.scales, self.threads)
+        final = full.solve(self.best_open)
+        self.fixed.count += full.count
+        if final is None:
+            return done("none", "the searched decisions have no solution with every row")
+        x = final[1].copy()
+        x[self.ints] = self.best_open.astype(float)
+        worst, where = violation(self.lp, x)
+        if worst > FEAS_TOL:
+            return done("discarded", f"violates {where} by {worst:.2e} (relative)", (final[0], x))
+        return done("accepted", "", (final[0], x))
+
+
+def find_start(h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, scales: tuple[int, int] = (0, 0),
+               threads: int = 1, seeds=()) -> StartResult:
+    """A feasible plan for the MIP in the highspy object ``h`` (left unchanged), by rounding, repair,
+    ``seeds`` and local search within ``budget_s`` seconds (the phases of :class:`Heuristic`)."""
+    heur = Heuristic(h, relaxable_rows, budget_s, moves, scales, threads)
+    heur.round()
+    heur.improve(seeds)
+    return heur.finish()

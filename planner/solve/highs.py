@@ -543,14 +543,14 @@ def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
     """The heuristic's start (offered to HiGHS if accepted) and, for a facility-location model, the
     Lagrangian bound: (StartResult, BoundResult or None).
 
-    With the bound, the heuristic first only rounds and repairs; its plan's cost is the subgradient's
-    target, and the site sets the bound's knapsacks chose are then tried as further starts before the
-    local search (a Lagrangian heuristic)."""
+    With the bound, the heuristic first rounds and repairs; its plan's cost is the subgradient's target,
+    and the site sets the bound's knapsacks chose are then tried as further plans before the local
+    search (a Lagrangian heuristic)."""
     import numpy as np
 
     import models
     from models.facility import facility_view
-    from planner.solve.heuristic import find_start
+    from planner.solve.heuristic import Heuristic
     from planner.solve.lagrange import lagrangian_bound
 
     h = opt._solver_model
@@ -559,19 +559,17 @@ def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
     common = dict(threads=options.threads,
                   scales=(int(hopts.get("user_bound_scale", 0)), int(hopts.get("user_objective_scale", 0))))
     view = facility_view(m) if options.lagrangian != "off" else None
-    lagrange, seeds, budget = None, (), options.heuristic_budget()
-    if view is not None:
-        first = find_start(h, rows, budget_s=budget, search=False, **common)
-        budget = max(budget - first.seconds, 0.1)  # one budget for both heuristic runs
-        if first.status == "accepted":
-            lagrange = lagrangian_bound(view, first.objective, budget_s=options.lagrange_budget(),
-                                        threads=options.threads, target_gap=options.rel_gap)
-            col = opt._pyomo_var_to_solver_var_map
-            seeds = [[col[id(view.site_vars[k])] for k in plan] for plan in lagrange.plans]
-    start = find_start(h, rows, budget_s=budget, seeds=seeds, **common)
-    if view is not None and first.status == "accepted" and (
-            start.status != "accepted" or start.objective > first.objective):
-        start = first  # the second run's budget ran out before it matched the first plan
+    heur = Heuristic(h, rows, budget_s=options.heuristic_budget(), **common)
+    cost = heur.round()
+    lagrange, seeds = None, ()
+    if view is not None and cost is not None:
+        lagrange = lagrangian_bound(view, cost, budget_s=options.lagrange_budget(), threads=options.threads,
+                                    target_gap=options.rel_gap)
+        col = opt._pyomo_var_to_solver_var_map
+        seeds = [[col[id(view.site_vars[k])] for k in plan] for plan in lagrange.plans]
+        heur.pause(lagrange.seconds)  # the bound has its own budget and its own seconds
+    heur.improve(seeds)
+    start = heur.finish()
     if start.status == "accepted":
         n = len(start.values)
         h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
