@@ -41,17 +41,24 @@ class FacilityView:
     """Each site's Qualify variable (to hand a site set to the solver as decisions)."""
 
 
+def is_facility_core(m) -> bool:
+    """Whether the built model ``m`` is single-period and its decisions are flows and qualifications
+    alone: THE test of where the view exists."""
+    from pyomo.environ import Var
+
+    if getattr(m, "built_from", None) is None or m.built_from.periods:
+        return False
+    return all(not len(v) or v.local_name in ("Flow", "Qualify") for v in m.component_objects(Var, descend_into=True))
+
+
 def facility_view(m) -> FacilityView | None:
     """The view of the built single-period model ``m``, or None where its decisions are not flows and
     qualifications alone."""
-    from pyomo.environ import Var, value
+    from pyomo.environ import value
     from pyomo.repn import generate_standard_repn
 
-    if getattr(m, "built_from", None) is None or m.built_from.periods:
+    if not is_facility_core(m):
         return None
-    for v in m.component_objects(Var, descend_into=True):
-        if len(v) and v.local_name not in ("Flow", "Qualify"):
-            return None
     repn = generate_standard_repn(m.Total_Cost.expr, compute_values=True, quadratic=False)
     if repn.nonlinear_expr is not None:
         return None

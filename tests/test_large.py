@@ -316,3 +316,26 @@ def test_generate_cli_writes_a_facility_location_instance(tmp_path):
                                  "--customers", "9", "--capacity-ratio", "3", "--seed", "2"])
     assert r.exit_code == 0, r.output
     assert load_instance(tmp_path / "fl") == facility_location(4, 9, seed=2, capacity_ratio=3)
+
+
+def test_auto_runs_the_heuristic_on_large_facility_location_models_only():
+    # The rule chosen from benchmarks/README.md ("Large instances"): it paid on facility-location
+    # models and slowed HiGHS on the policy-rich generated ones.
+    from planner.solve.highs import HEURISTIC_AUTO_COLUMNS, _wants_heuristic
+
+    class Columns:
+        def __init__(self, n):
+            self.n = n
+
+        def getNumCol(self):
+            return self.n
+
+    big, small = Columns(HEURISTIC_AUTO_COLUMNS), Columns(HEURISTIC_AUTO_COLUMNS - 1)
+    fl = models.build(facility_location(3, 5, seed=1))
+    gen = models.build(generate(2, 6, 2, 3))
+    auto = SolveOptions()
+    assert _wants_heuristic(auto, fl, big) and not _wants_heuristic(auto, fl, small)
+    assert not _wants_heuristic(auto, gen, big)
+    assert _wants_heuristic(SolveOptions(heuristic="on"), gen, small)
+    assert not _wants_heuristic(SolveOptions(heuristic="off"), fl, big)
+    assert _wants_heuristic(SolveOptions(lagrangian="on"), fl, small)

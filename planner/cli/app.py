@@ -235,7 +235,8 @@ def solve(
     seed: Annotated[Optional[int], typer.Option(help="HiGHS random seed [default: 0].")] = None,
     heuristic: Annotated[Optional[str], typer.Option(
         metavar="off|auto|on", help="Primal heuristic offered to HiGHS as its MIP start (LP rounding, repair, local "
-                                    "search); auto: models of 20,000 columns or more [default: auto].")] = None,
+                                    "search); auto: facility-location models of 20,000 columns or more "
+                                    "[default: auto].")] = None,
     heuristic_seconds: Annotated[Optional[float], typer.Option(
         help="Seconds the heuristic may take, counted against --time-limit [default: 30, at most a quarter of "
              "--time-limit].")] = None,

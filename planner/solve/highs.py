@@ -47,8 +47,10 @@ Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Switch = Literal["off", "auto", "on"]
 """A method that runs always (on), never (off) or where the benchmarks showed it pays (auto)."""
 HEURISTIC_AUTO_COLUMNS = 20_000
-"""``heuristic="auto"`` runs the primal heuristic on models with at least this many columns: below it
-HiGHS closes the benchmark models within seconds on its own (benchmarks/README.md, "Large instances")."""
+"""``heuristic="auto"`` runs the primal heuristic on facility-location models (models.facility) with at
+least this many columns. Measured (benchmarks/README.md, "Large instances"): there it turns a 23-26 %
+gap after 300 s into 1-6 %; on the policy-rich generated models its start slowed HiGHS (XL 85 -> 249 s
+to 1e-4, L +9 %, M +42 %), so auto leaves them to HiGHS alone."""
 HEURISTIC_BUDGET_S = 30.0
 """Default seconds of the primal heuristic: at most this, and at most a quarter of the time limit."""
 LAGRANGE_BUDGET_S = 20.0
@@ -130,8 +132,8 @@ class SolveOptions(BaseModel):
     an explicit value of either in solver_options wins for that option."""
     heuristic: Switch = "auto"
     """Primal heuristic (planner/solve/heuristic.py: LP rounding, repair, local search) offered to HiGHS
-    as its MIP start on a model's first solve: on, off, or auto (models of HEURISTIC_AUTO_COLUMNS
-    columns or more). Its seconds count against time_limit."""
+    as its MIP start on a model's first solve: on, off, or auto (facility-location models of
+    HEURISTIC_AUTO_COLUMNS columns or more). Its seconds count against time_limit."""
     heuristic_s: TimeLimit | None = None
     """Seconds the heuristic may take (default: HEURISTIC_BUDGET_S, at most a quarter of time_limit)."""
 
@@ -423,7 +425,7 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
                 scales["user_bound_scale"], scales["user_objective_scale"] = user_scales(
                     opt._solver_model, options.solver_options.get("user_bound_scale"))
             hopts.update({k: v for k, v in scales.items() if k not in options.solver_options})
-            if first and _wants_heuristic(options, opt._solver_model):
+            if first and _wants_heuristic(options, m, opt._solver_model):
                 # A re-solve of a persistent model is offered its previous plan instead (persistent.py).
                 t_methods = time.perf_counter()
                 start, lagrange = _start_and_bound(m, opt, options, hopts)
@@ -530,12 +532,14 @@ def _load_values(m, opt, values) -> bool:
     return True
 
 
-def _wants_heuristic(options: SolveOptions, h) -> bool:
+def _wants_heuristic(options: SolveOptions, m, h) -> bool:
     """Whether the heuristic runs on this model: THE reading of ``SolveOptions.heuristic``."""
     if options.lagrangian == "on":
         return options.heuristic != "off"
     if options.heuristic == "auto":
-        return h.getNumCol() >= HEURISTIC_AUTO_COLUMNS
+        from models.facility import is_facility_core
+
+        return h.getNumCol() >= HEURISTIC_AUTO_COLUMNS and is_facility_core(m)
     return options.heuristic == "on"
 
 
