@@ -49,6 +49,19 @@ def _start(m):
     return heuristic.find_start(opt._solver_model, rows, budget_s=5.0, scales=user_scales(opt._solver_model)), opt
 
 
+def _solver_with_set_solution(replace):
+    """make_solver(), whose HiGHS object's setSolution is ``replace(original)`` once the model is handed over."""
+    opt = make_solver()
+    orig = opt.set_instance
+
+    def set_instance(m):
+        orig(m)
+        h = opt._solver_model
+        h.setSolution = replace(h.setSolution)
+    opt.set_instance = set_instance
+    return opt
+
+
 def _worst_pyomo_violation(m, opt, values) -> float:
     """Largest violation of any active Pyomo constraint, variable bound or integrality, relative to
     max(1, |bound|), with the start's values loaded into the Pyomo variables: an account independent
@@ -130,22 +143,10 @@ def test_a_start_failing_the_check_is_never_offered(monkeypatch):
     # Make the final check fail: the start must be discarded, not offered, and HiGHS must solve alone.
     monkeypatch.setattr(heuristic, "violation", lambda lp, x: (1.0, "row 0"))
     offered = []
-    real = make_solver
-
-    def spy():
-        opt = real()
-        orig = opt.set_instance
-
-        def set_instance(m):
-            orig(m)
-            h = opt._solver_model
-            seen = h.setSolution
-            h.setSolution = lambda *a: offered.append(a) or seen(*a)
-        opt.set_instance = set_instance
-        return opt
+    spy = _solver_with_set_solution(lambda seen: lambda *a: offered.append(a) or seen(*a))
 
     m = models.build(_two_sites())
-    res = solve_model(m, SolveOptions(heuristic="on", rel_gap=0.0), solver=spy())
+    res = solve_model(m, SolveOptions(heuristic="on", rel_gap=0.0), solver=spy)
     assert res.start == "discarded" and "row 0" in res.start_note
     assert offered == []
     # The bound is valid whatever the plan's fate (any multipliers give one); only HiGHS' stop rule needs
@@ -226,21 +227,10 @@ def test_a_limit_that_stops_highs_early_still_returns_the_heuristic_plan():
     # HiGHS is kept from seeing the start (setSolution made a no-op) and left 0.01 s once the heuristic
     # has used the whole limit: it stops without a solution. The heuristic's checked plan must come
     # back, flagged not optimal (before the fix: no_solution although a plan was known).
-    real = make_solver
-
-    def blind():
-        opt = real()
-        orig = opt.set_instance
-
-        def set_instance(m):
-            orig(m)
-            opt._solver_model.setSolution = lambda *a: None
-        opt.set_instance = set_instance
-        return opt
-
+    blind = _solver_with_set_solution(lambda seen: lambda *a: None)
     m = models.build(facility_location(40, 400, seed=4, capacity_ratio=10))
     res = solve_model(m, SolveOptions(time_limit=1.0, heuristic="on", heuristic_s=1.0, lagrangian="off"),
-                      solver=blind())
+                      solver=blind)
     assert res.start == "accepted"
     assert res.status == "feasible" and not res.proven_optimal
     assert res.objective == pytest.approx(res.start_objective, rel=1e-12)

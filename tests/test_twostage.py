@@ -82,17 +82,11 @@ def test_two_ranks_give_the_extensive_form_optimum(tmp_path):
     assert ph.stdout.count("two-stage plan (ph") == 1  # only rank 0 prints
 
 
-def test_two_stage_needs_ranges(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "planner", "two-stage", "instances/transport", "--out",
-                        str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("instance, named", [("instances/transport", "ranges.csv"),  # no ranges to draw from
+                                              ("instances/batteries-japan-2035", "periods.csv")])  # periods
+def test_two_stage_refuses_what_it_cannot_plan(tmp_path, instance, named):
+    r = subprocess.run([sys.executable, "-m", "planner", "two-stage", instance, "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
-    assert "ranges.csv" in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
-    assert not (tmp_path / "o").exists()
-
-
-def test_two_stage_refuses_periods(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "planner", "two-stage", "instances/batteries-japan-2035", "--out",
-                        str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2
-    assert "periods.csv" in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
+    assert named in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
     assert not (tmp_path / "o").exists()

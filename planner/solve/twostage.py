@@ -122,8 +122,6 @@ def solve_two_stage(scenarios: dict, method: Method = "ef", options: SolveOption
 
 
 def _ef(scenarios, names, options, t0) -> TwoStageResult:
-    from pyomo.environ import Var
-
     sputils, _ = _quiet_import()
     ef = sputils.create_EF(names, _creator(scenarios))
     res = solve_model(ef, options.model_copy(update={"heuristic": "off"}))
@@ -139,13 +137,16 @@ def _ef(scenarios, names, options, t0) -> TwoStageResult:
                 for node in block._mpisppy_node_list:
                     first = {v.getname(fully_qualified=True, relative_to=block): float(v.value)
                              for v in node.nonant_vardata_list}
-    del Var
+        expected = sum(scenarios[n][0] * c for n, c in costs.items())
+        if abs(expected - res.objective) > 1e-7 * max(1.0, abs(res.objective)):
+            # The scenario costs must add up to the objective reported: never a number that does not.
+            return TwoStageResult("ef", "error", None, None, None, first, costs, seconds=time.perf_counter() - t0,
+                                  note=f"scenario costs sum to {expected!r}, the solver reported {res.objective!r}")
     return TwoStageResult("ef", res.status, res.objective, res.bound, res.gap, first, costs,
                           seconds=time.perf_counter() - t0)
 
 
 def _ph(scenarios, names, options, iterations, t0) -> TwoStageResult:
-    import numpy as np
     from pyomo.environ import value
 
     sputils, MPI = _quiet_import()
@@ -165,7 +166,7 @@ def _ph(scenarios, names, options, iterations, t0) -> TwoStageResult:
             "proximal_linearization_tolerance": 1e-3,
         }
         ph = mpisppy.opt.ph.PH(ph_options, names, _creator(scenarios), mpicomm=comm)
-        conv, _, trivial = ph.ph_main()
+        _, _, trivial = ph.ph_main()
     # The consensus plan: each first-stage decision's average over the scenarios, binaries rounded.
     local = ph.local_scenarios
     any_s = next(iter(local.values()))
@@ -204,6 +205,5 @@ def _ph(scenarios, names, options, iterations, t0) -> TwoStageResult:
                               note="the consensus first stage has no feasible second stage in some scenario")
     gap = abs(total - bound) / abs(total) if bound is not None and abs(total) > 1e-9 else None
     status = "optimal" if gap is not None and gap <= options.rel_gap else "feasible"
-    del np, conv
     return TwoStageResult("ph", status, float(total), bound, gap, first, costs, iterations=int(ph._PHIter),
                           seconds=time.perf_counter() - t0, ranks=comm.Get_size())
