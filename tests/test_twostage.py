@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from planner.instance.schema import Policy
@@ -90,3 +91,132 @@ def test_two_stage_refuses_what_it_cannot_plan(tmp_path, instance, named):
     assert r.returncode == 2
     assert named in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_progressive_hedging_keeps_its_plan_within_the_bounds(caplog):
+    """The consensus plan is an average over scenarios: a stock level every scenario holds at its
+    lower bound came out 4e-12 below it, and fixing it there made Pyomo warn (W1002) on every run."""
+    import models
+    from models.stages import first_stage
+    from planner.instance.io import load_instance
+    from planner.study.spec import TwoStageSpec
+    from planner.study.twostage import run_two_stage
+
+    inst = load_instance("instances/critical-minerals-us-japan")
+    with caplog.at_level("WARNING", logger="pyomo.core"):
+        run = run_two_stage(inst, TwoStageSpec(samples=3, method="ph", iterations=5), SolveOptions())
+    assert run.result.status in ("optimal", "feasible")
+    assert not [r for r in caplog.records if "outside the bounds" in r.getMessage()]
+    m = models.build(inst)
+    for v in first_stage(m)[1]:
+        x = run.result.first_stage[v.name]
+        assert (v.lb is None or x >= v.lb) and (v.ub is None or x <= v.ub), (v.name, x, v.lb, v.ub)
+
+
+def test_solve_two_stage_is_the_two_stage_command(tmp_path):
+    """`solve --two-stage N` makes the plan `two-stage --samples N` makes: the same settings, checks
+    and outputs (one code path in the command line)."""
+    inst = "instances/critical-minerals-us-japan"
+    a = subprocess.run([sys.executable, "-m", "planner", "two-stage", inst, "--samples", "3", "--gap", "0",
+                        "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=600)
+    b = subprocess.run([sys.executable, "-m", "planner", "solve", inst, "--two-stage", "3", "--decomposition", "ef",
+                        "--gap", "0", "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    ra, rb = (json.loads((tmp_path / x / "run.json").read_text()) for x in "ab")
+    assert rb["status"] == "optimal" and rb["two_stage"]["samples"] == 3 and rb["two_stage"]["method"] == "ef"
+    assert rb["objective"] == pytest.approx(ra["objective"], rel=1e-12)
+    assert (tmp_path / "a" / "first_stage.csv").read_text() == (tmp_path / "b" / "first_stage.csv").read_text()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--decomposition", "ph"], "--decomposition"),           # a method without --two-stage
+    (["--two-stage", "2", "--report"], "--report"),            # options of the single plan
+    (["--two-stage", "0"], "--two-stage"),                    # at least one scenario
+    (["--two-stage", "2", "--decomposition", "bd"], "ef or ph"),
+])
+def test_solve_refuses_bad_two_stage_options(tmp_path, args, named):
+    r = subprocess.run([sys.executable, "-m", "planner", "solve", "instances/critical-minerals-us-japan", *args,
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stdout + r.stderr
+    text = r.stdout + r.stderr
+    assert named in text.replace("'", "") and "Traceback" not in text
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- in study files
+ROOT = Path(__file__).resolve().parents[1]
+MINERALS = ROOT / "instances" / "critical-minerals-us-japan"
+
+
+def _study(tmp_path, body: dict) -> Path:
+    import yaml
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "compare": False, "solver": {"rel_gap": 0}, **body}, sort_keys=False))
+    return path
+
+
+def test_a_study_two_stage_run_is_the_two_stage_plan_of_its_scenario(tmp_path):
+    """A study's two_stage: entry is one run: the plan `run_two_stage` makes on the study's base with
+    the named scenario's overrides, its tables in the run folder and its expected cost in the row."""
+    from planner.instance.io import apply_overrides, load_instance
+    from planner.study.core import run_study
+    from planner.study.plan import load_study
+    from planner.study.spec import TwoStageSpec
+    from planner.study.twostage import run_two_stage
+
+    dear = {"supply.cobalt:CD.unit_cost": 40000}
+    path = _study(tmp_path, {"base": str(MINERALS), "scenarios": {"dear": dear},
+                             "two_stage": {"plain": {"samples": 3}, "hedged": {"scenario": "dear", "samples": 3,
+                                                                               "seed": 5}}})
+    study = load_study(path)
+    assert [r.kind for r in study.runs] == ["scenario", "two_stage", "two_stage"]
+    rep = run_study(study, tmp_path / "out", workers=1, progress=False, plots=False)
+    t = rep.table.set_index("group")
+    inst = load_instance(MINERALS)
+    for group, base, spec in (("plain", inst, TwoStageSpec(samples=3)),
+                              ("hedged", apply_overrides(inst, dear), TwoStageSpec(samples=3, seed=5))):
+        direct = run_two_stage(base, spec, SolveOptions(rel_gap=0.0)).result
+        row = t.loc[group]
+        assert row["status"] == "optimal" and row["kind"] == "two_stage"
+        assert row["objective"] == pytest.approx(direct.objective, rel=1e-9)
+        folder = tmp_path / "out" / "runs" / row["run_id"]
+        costs = pd.read_csv(folder / "scenario_costs.csv")
+        # The expected cost is the probability-weighted sum of the plan's scenario costs.
+        assert (costs["probability"] * costs["cost"]).sum() == pytest.approx(row["objective"], rel=1e-9)
+        rec = json.loads((folder / "run.json").read_text())
+        assert rec["study"]["kind"] == "two_stage" and rec["two_stage"]["samples"] == 3
+        assert rec["objective"] == pytest.approx(row["objective"])
+    # The dearer Congolese cobalt costs the hedged plan more than the plain one.
+    assert t.loc["hedged", "objective"] > t.loc["plain", "objective"]
+
+
+@pytest.mark.parametrize("body, where", [
+    ({"base": str(ROOT / "instances" / "batteries-japan-2035"), "two_stage": {"p": {}}}, "two_stage.p"),
+    ({"base": str(ROOT / "instances" / "transport"), "two_stage": {"p": {}}}, "ranges.csv"),
+    ({"base": str(MINERALS), "two_stage": {"p": {"ranges": ["supply.nope:XX.capacity"]}}}, "two_stage.p.ranges"),
+    ({"base": str(MINERALS), "two_stage": {"p": {"scenario": "missing"}}}, "two_stage.p.scenario"),
+    ({"base": str(MINERALS), "two_stage": {"p": {"method": "benders"}}}, "two_stage.p.method"),
+    ({"base": str(MINERALS), "two_stage": {"p": {"samples": 0}}}, "two_stage.p.samples"),
+])
+def test_bad_two_stage_study_entries_exit_2(tmp_path, body, where):
+    path = _study(tmp_path, body)
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(path), "--out", str(tmp_path / "o"),
+                        "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert where in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_study_report_shows_its_two_stage_plans(tmp_path):
+    path = _study(tmp_path, {"base": str(MINERALS), "two_stage": {"hedged": {"samples": 2}}})
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "planner", "study", str(path), "--out", str(out), "--workers", "1"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    r = subprocess.run([sys.executable, "-m", "planner", "report", str(out), "--to", str(tmp_path / "r.html")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "Two-stage plans" in page and f"{row['objective']:,.0f}" in page

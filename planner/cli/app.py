@@ -260,8 +260,33 @@ def solve(
     entry_top: Annotated[Optional[int], typer.Option(
         min=0, max=50, help="Entry prices: the cheapest N suppliers and N build options per item the plan leaves "
                             "out, each one re-solve (0: none) [default: 2].")] = None,
+    two_stage_samples: Annotated[Optional[int], typer.Option(
+        "--two-stage", metavar="N",
+        help="Plan once for N scenarios drawn from ranges.csv (qualify, build and stock now; ship per scenario) "
+             "instead of the single plan: as `friendshore two-stage --samples N`.")] = None,
+    decomposition: Annotated[Optional[str], typer.Option(
+        metavar="ef|ph", help="How --two-stage is solved: ef, the extensive form by HiGHS; ph, progressive hedging "
+                              "on mpi-sppy over MPI ranks (mpiexec -n N friendshore solve ...) [default: ef].")] = None,
 ) -> None:
     """Solve the friendshored plan, compare it with the baseline and the cost-only plan, write tables."""
+    if two_stage_samples is not None or decomposition is not None:
+        given = [name for name, v in (("--replay", replay), ("--scenarios", scenarios), ("--report", report or None),
+                                      ("--write-model", write_model), ("--entry-top", entry_top)) if v is not None]
+        if two_stage_samples is None or given:
+            fail(InstanceError([Problem("--decomposition" if two_stage_samples is None else "--two-stage",
+                                        value=", ".join(given) or decomposition,
+                                        expected="expected --two-stage N with --decomposition"
+                                        if two_stage_samples is None else
+                                        "expected no --replay, --scenarios, --report, --write-model or --entry-top "
+                                        "with --two-stage (a two-stage plan writes first_stage and scenario_costs)")]))
+        if instance is None:
+            fail(InstanceError([Problem("INSTANCE", expected="expected an instance folder or .xlsx workbook")]))
+        _two_stage(instance, out_dir, fmt or "csv", set_, variant,
+                   {"samples": two_stage_samples, "method": decomposition},
+                   {"time_limit": time_limit, **{k: v for k, v in (("rel_gap", gap), ("threads", threads),
+                                                                   ("seed", seed)) if v is not None}},
+                   {"--two-stage": "samples", "--decomposition": "method"})
+        return
     from planner.analysis.compare import run_comparison
     from planner.instance.io import files_hash, instance_hash
     from planner.analysis.run import result_tables, run_record
@@ -644,14 +669,13 @@ def stress(
 @app.command("two-stage")
 def two_stage(
     instance: InstanceArg,
-    samples: Annotated[int, typer.Option(min=1, max=10000, help="Scenarios: Latin-hypercube draws of ranges.csv, "
-                                                                 "equally likely.")] = 8,
-    sample_seed: Annotated[int, typer.Option(min=0, help="Seed of the draws.")] = 0,
-    method: Annotated[str, typer.Option(metavar="ef|ph", help="ef: the extensive form solved by HiGHS; ph: "
-                                                               "progressive hedging (mpi-sppy), scenarios spread over "
-                                                               "MPI ranks (mpiexec -n N friendshore two-stage ...).")]
-    = "ef",
-    iterations: Annotated[int, typer.Option(min=1, max=10000, help="Most PH iterations.")] = 50,
+    samples: Annotated[Optional[int], typer.Option(help="Scenarios: Latin-hypercube draws of ranges.csv, equally "
+                                                        "likely [default: 8].")] = None,
+    sample_seed: Annotated[Optional[int], typer.Option(help="Seed of the draws [default: 0].")] = None,
+    method: Annotated[Optional[str], typer.Option(metavar="ef|ph", help="ef: the extensive form solved by HiGHS; ph: "
+                                                  "progressive hedging (mpi-sppy), scenarios spread over MPI ranks "
+                                                  "(mpiexec -n N friendshore two-stage ...) [default: ef].")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="Most PH iterations [default: 50].")] = None,
     ranges: Annotated[Optional[str], typer.Option(help="Comma-separated range keys to draw (default: all).")] = None,
     out_dir: OutOpt = None,
     set_: SetOpt = None,
@@ -661,27 +685,44 @@ def two_stage(
     gap: Annotated[Optional[float], typer.Option(help="Relative MIP gap [default: 1e-4].")] = None,
 ) -> None:
     """One plan for every scenario: qualify, build and stock now; ship per scenario (mpi-sppy)."""
+    _two_stage(instance, out_dir, fmt, set_, variant,
+               {"samples": samples, "seed": sample_seed, "method": method, "iterations": iterations,
+                "ranges": [k.strip() for k in ranges.split(",")] if ranges else None},
+               {"time_limit": time_limit, **({"rel_gap": gap} if gap is not None else {})},
+               {"--samples": "samples", "--sample-seed": "seed", "--method": "method", "--iterations": "iterations",
+                "--ranges": "ranges"})
+
+
+def _two_stage(instance: Path, out_dir: Path | None, fmt: str, set_, variant, plan: dict, solver: dict,
+               flags: dict[str, str]) -> None:
+    """THE two-stage run of the command line (``two-stage``, and ``solve --two-stage``): check the
+    settings (planner.study.spec.TwoStageSpec: the study file's own schema and defaults), load, solve on
+    every MPI rank; rank 0 prints and writes."""
+    from pydantic import ValidationError
+
+    from planner.errors import validation_message
     from planner.instance.io import files_hash, instance_hash
     from planner.solve.twostage import mpi_rank
+    from planner.study.spec import TwoStageSpec
 
     rank = mpi_rank()
-    if method not in ("ef", "ph"):
-        fail(InstanceError([Problem("--method", value=method, expected="expected ef or ph")]))
     try:
-        job = _prepare(instance, out_dir if rank == 0 else None, fmt, set_=set_, variant=variant,
-                       time_limit=time_limit, **({"rel_gap": gap} if gap is not None else {}))
-        if job.inst.periods:
-            raise InstanceError([Problem(f"{instance}/periods.csv", expected="expected a single-period instance: "
-                                                                               "two-stage plans do not split periods")])
-        if not job.inst.ranges:
-            raise InstanceError([Problem(f"{instance}/ranges.csv", expected="expected uncertainty ranges to draw "
-                                                                              "scenarios from (docs/studies.md)")])
-        from planner.study.twostage import run_two_stage
+        try:
+            spec = TwoStageSpec(**{k: v for k, v in plan.items() if v is not None})
+        except ValidationError as e:
+            first = e.errors(include_url=False)[0]
+            flag = next((f for f, k in flags.items() if k == first["loc"][0]), str(first["loc"][0]))
+            raise InstanceError([Problem(flag, value=str(first["input"]),
+                                         expected=validation_message(first, "a documented setting"))]) from None
+        job = _prepare(instance, out_dir if rank == 0 else None, fmt, set_=set_, variant=variant, **solver)
+        from planner.study.twostage import record, refusal, run_two_stage
 
-        keys = [k.strip() for k in ranges.split(",")] if ranges else None
-        with (err.status(f"solving the two-stage plan ({method}, {samples} scenarios) ...") if rank == 0
+        why = refusal(job.inst)
+        if why is not None:
+            raise InstanceError([Problem(f"{instance}/{why[0]}", expected=why[1])])
+        with (err.status(f"solving the two-stage plan ({spec.method}, {spec.samples} scenarios) ...") if rank == 0
               else contextlib.nullcontext()):
-            run = run_two_stage(job.inst, samples, sample_seed, method, job.options, iterations, keys)
+            run = run_two_stage(job.inst, spec, job.options)
     except FriendshoreError as exc:
         fail(exc)
     if rank != 0:
@@ -693,14 +734,10 @@ def two_stage(
         from planner.results.export import write_outputs
         from planner.results.provenance import provenance
 
-        r = run.result
         rec = {**provenance(name=job.inst.meta.name, instance_path=str(instance), files_hash=files_hash(instance),
                             instance_hash=instance_hash(job.inst), overrides=job.overrides, variant=variant,
                             options=job.options.model_dump(mode="json")),
-               "command": sys.argv, "two_stage": {"method": method, "samples": samples, "sample_seed": sample_seed,
-                                                  "iterations": r.iterations, "ranks": r.ranks, "ranges": keys},
-               "status": r.status, "proven_optimal": r.status == "optimal", "objective": r.objective,
-               "bound": r.bound, "gap": r.gap, "note": r.note, "seconds": r.seconds}
+               "command": sys.argv, **record(run)}
         try:
             write_outputs(out_dir, run.tables, rec, job.formats)
         except FriendshoreError as exc:

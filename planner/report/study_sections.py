@@ -304,6 +304,32 @@ def runs(ctx: Ctx) -> str:
 
 
 
+@section("two_stage", "Two-stage plans", order=26, kinds=("study",), needs=("results",))
+def two_stage(ctx: Ctx) -> str | None:
+    """The study's two-stage plans: one plan for every sample, its expected cost, bound and spread."""
+    r = _results(ctx)
+    t = r[r["kind"] == "two_stage"] if "kind" in r else r.iloc[:0]
+    if not len(t):
+        return None
+    lead = ('<p class="lead">One plan for all the sampled scenarios: suppliers qualified, plants built and stock '
+            'held once, shipments chosen per scenario; its expected cost over the equally likely samples, the '
+            'best bound and the spread of its cost from the cheapest scenario to the dearest. Each plan\'s '
+            '<code>first_stage</code> and <code>scenario_costs</code> tables are in its run folder.</p>')
+    cols = [Col("group", "plan"), Col("run_id", "run"), Col("two_stage_method", "method"),
+            Col("two_stage_samples", "scenarios", "int"), Col("status", "status"),
+            Col("objective", "expected cost", "money"), Col("bound", "bound", "money"), Col("gap", "gap", "gap"),
+            Col("scenario_cost_min", "cheapest scenario", "money"), Col("scenario_cost_max", "dearest scenario", "money"),
+            Col("qualified_suppliers", "qualified", "int"), Col("capacity_built_options", "built", "int")]
+    cols = [c for c in cols if c.name in t]
+
+    def mark(_: int, c: Col, v: Any) -> str:
+        return "bad" if c.name == "status" and v != "optimal" else ""
+
+    return lead + ctx.table("two_stage", f"Two-stage plans ({ctx.money.currency} per year)" if ctx.money.currency
+                            else "Two-stage plans", cols, [[x[c.name] for c in cols] for x in t.to_dict("records")],
+                            classes=mark)
+
+
 @section("uncertainty", "Uncertainty", order=25, kinds=("study",), needs=("uncertainty",))
 def uncertainty(ctx: Ctx) -> str | None:
     """The Monte Carlo over the instance's ranges: KPI intervals, and how stable the plan's choices are."""

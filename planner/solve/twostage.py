@@ -167,14 +167,18 @@ def _ph(scenarios, names, options, iterations, t0) -> TwoStageResult:
         }
         ph = mpisppy.opt.ph.PH(ph_options, names, _creator(scenarios), mpicomm=comm)
         _, _, trivial = ph.ph_main()
-    # The consensus plan: each first-stage decision's average over the scenarios, binaries rounded.
+    # The consensus plan: each first-stage decision's average over the scenarios, binaries rounded,
+    # within the decision's bounds.
     local = ph.local_scenarios
     any_s = next(iter(local.values()))
     xbar = {}
     for node in any_s._mpisppy_node_list:
         for i, v in enumerate(node.nonant_vardata_list):
             x = float(value(any_s._mpisppy_model.xbars[(node.name, i)]))
-            xbar[i] = float(round(x)) if v.is_binary() else max(x, 0.0)
+            if v.is_binary():
+                x = float(round(x))
+            # An average of values at a bound can fall a rounding error outside it: project it back.
+            xbar[i] = min(max(x, v.lb if v.lb is not None else 0.0), v.ub if v.ub is not None else math.inf)
     # Hold it fixed and solve each of this rank's scenarios afresh with HiGHS (PH changed the objectives
     # of its own copies); gather sum p * cost over the ranks.
     import models

@@ -88,6 +88,8 @@ class RunTask:
     command: tuple[str, ...] = ()
     plan: dict | None = None
     """Uncertainty samples: the plan chosen at the central values, evaluated on this run's instance."""
+    two_stage: Any = None
+    """A two-stage run's settings (planner.study.spec.TwoStageSpec), or None."""
 
 
 @dataclass
@@ -260,6 +262,8 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
     except Rejected as r:
         return _failed(task, r.status, r.reason, started, {"derive_s": time.perf_counter() - t0, **r.columns})
     derive_s = time.perf_counter() - t0
+    if task.two_stage is not None:
+        return _execute_two_stage(task, inst, started, derive_s)
 
     info: dict[str, Any] = {"update_s": 0.0, "reused": False, "warm_start": "none", "cost_only_s": 0.0}
     solved: dict[str, Any] = {}  # the friendshored case's model (and kept persistent model), for the plan evaluation
@@ -315,6 +319,28 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
     row.update(timing)
     row.update(_stamp(started))
     return RunOutcome(task.run_id, row, tables if task.tables else None, record)
+
+
+def _execute_two_stage(task: RunTask, inst: Instance, started: float, derive_s: float) -> RunOutcome:
+    """A two-stage plan (planner/study/twostage.py): one run, its first-stage decisions and scenario
+    costs as the run folder's tables. Progressive hedging runs on this process alone (one MPI rank)."""
+    from planner.instance.io import instance_hash
+    from planner.results.provenance import provenance
+    from planner.study.twostage import record, run_two_stage, summary
+
+    run = run_two_stage(inst, task.two_stage, task.options)
+    row = {"run_id": task.run_id, **summary(run), "derive_s": derive_s}
+    if run.result.status not in ("optimal", "feasible"):
+        row["reason"] = run.result.note or f"two-stage plan: {run.result.status}"
+    rec = None
+    if task.tables:
+        rec = {**provenance(name=inst.meta.name, instance_path=task.base_path, files_hash=task.files_hash,
+                            instance_hash=instance_hash(inst), overrides=task.overrides, variant=task.variant,
+                            options=task.options.model_dump(mode="json")),
+               "command": list(task.command), **record(run),
+               "study": {**task.study, "run_id": task.run_id, "multipliers": {s.name: s.factor for s in task.scales}}}
+    row.update(_stamp(started))
+    return RunOutcome(task.run_id, row, run.tables if task.tables else None, rec)
 
 
 def _plan_evaluation(task: RunTask, solved: dict[str, Any], res: SolveResult) -> dict[str, float]:

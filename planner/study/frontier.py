@@ -240,7 +240,9 @@ def write_plots(table: pd.DataFrame, fronts: pd.DataFrame, study: "Study", folde
         if len(scen):
             written += _plot_scenarios(scen, col, label, stage)
         if len(solved) and all(f"spend_share_{t}" in solved for t in tiers):
-            for (kind, group), g in solved[solved["kind"] != "scenario"].groupby(["kind", "group"], sort=False):
+            # A two-stage plan has no flows of its own: its runs have no tier shares to draw.
+            tiered = solved[~solved["kind"].isin(["scenario", "two_stage"])]
+            for (kind, group), g in tiered.groupby(["kind", "group"], sort=False):
                 keys = list(study.spec.grids[group].axes) if kind == "grid" else []
                 written += _plot_tiers(group, g, tiers, keys, stage)
             if len(scen):

@@ -21,7 +21,7 @@ from planner.instance.schema import TABLES, Instance
 from planner.solve.highs import SolveOptions
 from planner.study.measures import MEASURES, Measure  # noqa: F401  (Measure: API)
 from planner.study.execute import FILTER_COLUMNS, SCALABLE_TABLES, RunTask, Scale
-from planner.study.spec import MULTIPLIER_KEY, NAME, MultiplierSpec, Range, StudySpec
+from planner.study.spec import MULTIPLIER_KEY, NAME, MultiplierSpec, Range, StudySpec, TwoStageSpec
 
 # --------------------------------------------------------------------------- the expanded study
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Run:
     """One planned run."""
 
     run_id: str
-    kind: Literal["scenario", "grid", "frontier", "sample"]
+    kind: Literal["scenario", "grid", "frontier", "sample", "two_stage"]
     group: str
     """Scenario, grid or frontier name."""
     index: int
@@ -43,6 +43,8 @@ class Run:
     """Multiplier name -> factor."""
     level: float | None = None
     measure: Measure | None = None
+    two_stage: TwoStageSpec | None = None
+    """A two-stage plan's settings (kind two_stage)."""
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Study:
             variant=self.spec.variant, command=command,
             study={"name": self.spec.name, "file": str(self.path), "kind": run.kind, "group": run.group,
                    "index": run.index, "params": run.params},
-            plan=plan,
+            plan=plan, two_stage=run.two_stage,
         )
 
     @property
@@ -227,16 +229,17 @@ def load_study(path: str | os.PathLike) -> Study:
     file = str(path)
     spec, lines = _parse(path, file)
     chk = _Checker(file, lines)
-    for kind in ("scenarios", "grids", "frontiers"):
+    for kind in ("scenarios", "grids", "frontiers", "two_stage"):
         for name in getattr(spec, kind):
             if not NAME.fullmatch(name):
                 chk.add(f"{kind}.{name}", name, "bad name; expected letters, digits, '_' or '-' (it names files)")
-    for kind in ("grids", "frontiers"):
+    for kind in ("grids", "frontiers", "two_stage"):
         for name, g in getattr(spec, kind).items():
             if g.scenario is not None and g.scenario not in spec.scenarios:
                 chk.add(f"{kind}.{name}.scenario", g.scenario, f"unknown scenario; expected one of: {', '.join(spec.scenarios) or '(none)'}")
-    if not (spec.scenarios or spec.grids or spec.frontiers or spec.uncertainty):
-        chk.add("scenarios", None, "no runs; expected at least one of scenarios:, grids:, frontiers:, uncertainty:")
+    if not (spec.scenarios or spec.grids or spec.frontiers or spec.uncertainty or spec.two_stage):
+        chk.add("scenarios", None, "no runs; expected at least one of scenarios:, grids:, frontiers:, uncertainty:, "
+                                   "two_stage:")
     base_path = (path.parent / spec.base).resolve() if not Path(spec.base).is_absolute() else Path(spec.base)
     if not base_path.exists():
         chk.add("base", spec.base, f"no instance at {base_path}; expected a folder or .xlsx relative to the study file")
@@ -310,12 +313,14 @@ def load_study(path: str | os.PathLike) -> Study:
              "multipliers": {k: v.model_dump(mode="json") for k, v in spec.multipliers.items()},
              "solver": spec.solver.model_dump(mode="json"), "compare": spec.compare}
 
-    def add_run(kind, group, index, scenario, delta, params, factors, level=None, measure=None):
+    def add_run(kind, group, index, scenario, delta, params, factors, level=None, measure=None, two_stage=None):
         f = {**common_factors, **factors}
-        body = json.dumps({**ident, "kind": kind, "group": group, "delta": delta, "factors": f, "level": level},
+        body = json.dumps({**ident, "kind": kind, "group": group, "delta": delta, "factors": f, "level": level,
+                           **({"two_stage": two_stage.model_dump(mode="json")} if two_stage else {})},
                           sort_keys=True, default=str, separators=(",", ":"))
         digest = hashlib.sha256((files_hash_value + body).encode("utf-8")).hexdigest()[:12]
-        runs.append(Run(f"{kind[0]}-{group}-{digest}", kind, group, index, scenario, delta, params, f, level, measure))
+        runs.append(Run(f"{kind[0]}-{group}-{digest}", kind, group, index, scenario, delta, params, f, level, measure,
+                        two_stage))
 
     for name, (over, factors, _) in scen.items():
         add_run("scenario", name, 0, name, dict(over), dict(spec.scenarios[name]), factors)
@@ -378,6 +383,11 @@ def load_study(path: str | os.PathLike) -> Study:
                     {**(spec.scenarios[fr.scenario] if fr.scenario else {}), **over}, dict(s_factors), level, measure)
     if spec.uncertainty is not None:
         _add_samples(chk, spec, base, probe, check_value, add_run)
+    for tname, ts in spec.two_stage.items():
+        if ts.scenario is not None and ts.scenario not in scen:
+            continue  # reported above
+        _add_two_stage(chk, tname, ts, scen[ts.scenario] if ts.scenario else ({}, {}, probe),
+                       spec.scenarios.get(ts.scenario, {}) if ts.scenario else {}, check_value, add_run)
     chk.raise_if_any()
     study_hash = hashlib.sha256(path.read_bytes()).hexdigest()
     return Study(path, spec, base_path, base, files_hash_value, runs, study_hash)
@@ -386,25 +396,53 @@ def load_study(path: str | os.PathLike) -> Study:
 
 
 def _add_samples(chk: _Checker, spec: StudySpec, base: Instance, probe: Instance, check_value, add_run) -> None:
-    """One run per sample of the uncertain inputs (planner/study/uncertainty.py). Every value lies within
-    its range, which validation holds within what its column allows; the all-low and all-high corners
-    are checked with the reader once, so a sample cannot fail on a bad value."""
-    from planner.study.uncertainty import chosen as chosen_ranges, draw, key_of
+    """One run per sample of the uncertain inputs (planner/study/uncertainty.py)."""
+    from planner.study.uncertainty import draw
 
     u = spec.uncertainty
-    known = {key_of(r): r for r in base.ranges}
-    if not known:
-        chk.add("uncertainty", None, "the base instance has no ranges.csv; expected its uncertain inputs there "
-                                     "(docs/instance-format.md, ranges)")
+    chosen = _checked_ranges(chk, "uncertainty", base, u.ranges, check_value, probe)
+    if chosen is None:
         return
-    wanted = u.ranges if u.ranges is not None else list(known)
-    bad = [k for k in wanted if k not in known]
-    if bad or not wanted:
-        chk.add("uncertainty.ranges", bad or wanted, f"unknown range; expected keys of the base's ranges.csv: "
-                                                     f"{', '.join(list(known)[:12])}")
-        return
-    chosen = chosen_ranges(base.ranges, u.ranges)
-    for corner in ("low", "high"):
-        check_value(f"uncertainty ({corner} ends)", {key_of(r): getattr(r, corner) for r in chosen}, probe)
     for n, sample in enumerate(draw(chosen, u.samples, u.method, u.seed)):
         add_run("sample", "uncertainty", n, None, dict(sample), dict(sample), {})
+
+
+def _checked_ranges(chk: _Checker, at: str, inst: Instance, wanted: list[str] | None, check_value, on: Instance):
+    """The ranges of ``inst`` a sampled study part draws (all, or the keys named in ``at``.ranges), or
+    None with problems at ``at``. Every value lies within its range, which validation holds within what
+    its column allows; the all-low and all-high corners are checked with the reader once, so a sample
+    cannot fail on a bad value."""
+    from planner.study.uncertainty import chosen as chosen_ranges, key_of
+
+    known = {key_of(r): r for r in inst.ranges}
+    if not known:
+        chk.add(at, None, "the base instance has no ranges.csv; expected its uncertain inputs there "
+                          "(docs/instance-format.md, ranges)")
+        return None
+    keys = wanted if wanted is not None else list(known)
+    bad = [k for k in keys if k not in known]
+    if bad or not keys:
+        chk.add(f"{at}.ranges", bad or keys, f"unknown range; expected keys of the base's ranges.csv: "
+                                             f"{', '.join(list(known)[:12])}")
+        return None
+    chosen = chosen_ranges(inst.ranges, wanted)
+    for corner in ("low", "high"):
+        check_value(f"{at} ({corner} ends)", {key_of(r): getattr(r, corner) for r in chosen}, on)
+    return chosen
+
+
+def _add_two_stage(chk: _Checker, name: str, ts: TwoStageSpec, scenario: tuple[dict, dict, Instance],
+                   params: dict[str, Any], check_value, add_run) -> None:
+    """One run: the two-stage plan over ``ts.samples`` draws of the ranges, on the base or a scenario."""
+    from planner.study.twostage import refusal
+
+    at = f"two_stage.{name}"
+    over, factors, inst = scenario
+    why = refusal(inst)
+    if why is not None:
+        chk.add(at, None, f"the base instance's {why[0]}: {why[1]}")
+        return
+    if _checked_ranges(chk, at, inst, ts.ranges, check_value, inst) is None:
+        return
+    add_run("two_stage", name, 0, ts.scenario, dict(over), {**params, "samples": ts.samples, "method": ts.method},
+            dict(factors), two_stage=ts)

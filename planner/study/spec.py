@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner.solve.highs import HighsOptions, RelGap, Seed, Switch, Threads, TimeLimit
+from planner.solve.twostage import PH_ITERATIONS
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MULTIPLIER_KEY = "multiplier."
@@ -125,6 +126,24 @@ class UncertaintySpec(_Strict):
     """Override keys (table.row.column) of the ranges to sample; default every range. The others stay central."""
 
 
+class TwoStageSpec(_Strict):
+    """One plan for many scenarios: qualify, build and stock once; ship per scenario (docs/large-instances.md).
+    The same settings as ``friendshore two-stage`` and ``solve --two-stage``."""
+
+    scenario: str | None = None
+    """Scenario the plan starts from (default: the base)."""
+    samples: int = Field(default=8, ge=1, le=10_000)
+    """Scenarios: Latin-hypercube draws of the base's ranges.csv, equally likely."""
+    method: Literal["ef", "ph"] = "ef"
+    """ef: the extensive form solved by HiGHS; ph: progressive hedging on mpi-sppy (scenarios over MPI ranks)."""
+    seed: Seed = 0
+    """Seed of the draws: the same settings give the same scenarios."""
+    iterations: int = Field(default=PH_ITERATIONS, ge=1, le=10_000)
+    """Most progressive-hedging iterations (ph)."""
+    ranges: list[str] | None = None
+    """Override keys (table.row.column) of the ranges to draw; default every range. The others stay central."""
+
+
 class StudySpec(_Strict):
     """The contents of a study file."""
 
@@ -154,6 +173,8 @@ class StudySpec(_Strict):
     """Named Pareto frontiers."""
     uncertainty: UncertaintySpec | None = None
     """Monte Carlo over the uncertain inputs (ranges.csv of the base)."""
+    two_stage: dict[str, TwoStageSpec] = {}
+    """Named two-stage plans over samples of the uncertain inputs (one run each)."""
 
 
 """Measure kind -> class.  A frontier's measure.kind must be one of these."""
