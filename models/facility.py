@@ -39,6 +39,8 @@ class FacilityView:
     """The objective's constant term."""
     site_vars: tuple = ()
     """Each site's Qualify variable (to hand a site set to the solver as decisions)."""
+    demand_rows: tuple = ()
+    """Each demand's Demand_Balance row (to read its dual price from a solver)."""
 
 
 def is_facility_core(m) -> bool:
@@ -81,4 +83,5 @@ def facility_view(m) -> FacilityView | None:
         route_ub=np.array([min(value(m.capacity_u[i, c]), value(m.demand_u[i, j])) for i, c, j in routes], dtype=float),
         constant=float(repn.constant),
         site_vars=tuple(m.Qualify[k] for k in sites),
+        demand_rows=tuple(m.Demand_Balance[d] for d in demands),
     )

@@ -329,3 +329,31 @@ def test_auto_runs_the_heuristic_on_large_facility_location_models_only():
     assert _wants_heuristic(SolveOptions(heuristic="on"), gen, small)
     assert not _wants_heuristic(SolveOptions(heuristic="off"), fl, big)
     assert _wants_heuristic(SolveOptions(lagrangian="on"), fl, small)
+
+
+def test_the_search_guide_prices_a_site_at_the_plans_demand_prices():
+    """Two sites by hand: with A alone qualified (cost 24), X's unit is worth 1 and Y's 3 (A's freight;
+    A's capacity 10 does not bind). B at those prices: qualify 8, B->X at 2 earns nothing, B->Y at 1
+    earns 3 - 1 = 2 on each of Y's 5 units: 8 - 10 = -2, and opening B does save 2 (both: 22). A plan
+    without a site covers no demand and is never solved; B alone (10 >= 9) may be."""
+    from planner.solve.highs import _SiteGuide
+
+    m = models.build(_two_sites())
+    opt = make_solver()
+    opt.set_instance(m)
+    h = opt._solver_model
+    col, row_of = opt._pyomo_var_to_solver_var_map, opt._pyomo_con_to_solver_con_map
+    view = facility_view(m)
+    guide = _SiteGuide(view, row_of, col, h)
+    lp = h.getLp()
+    ints = np.flatnonzero(np.asarray(lp.integrality_, dtype=np.int8) != 0).astype(np.int32)
+    pos = {k: int(np.searchsorted(ints, col[id(m.Qualify[k])])) for k in m.Qualify}
+    a_only = np.zeros(len(ints), bool)
+    a_only[pos["g", "A"]] = True
+    fixed = heuristic._Fixed(lp, ints, user_scales(h), 1)
+    cost, _, _, duals = fixed.solve(a_only)
+    assert cost == pytest.approx(24.0)
+    assert guide.price(duals)[pos["g", "B"]] == pytest.approx(-2.0)
+    assert not guide.covers(np.zeros(len(ints), bool))
+    b_only = ~a_only
+    assert guide.covers(b_only) and guide.covers(a_only)

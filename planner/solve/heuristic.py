@@ -103,12 +103,15 @@ class _Fixed:
         _continuous(self.h, ints)
         if len(drop):
             self.h.deleteRows(len(drop), drop)
+        self.kept = np.setdiff1d(np.arange(lp.num_row_), drop)  # original index of each remaining row
+        self.num_row = lp.num_row_
         self.h.setOptionValue("user_bound_scale", scales[0])
         self.h.setOptionValue("user_objective_scale", scales[1])
         self.ints, self.count, self.limit = ints, 0, None
 
     def solve(self, is_open: np.ndarray, capped: bool = True):
-        """(objective, column values, reduced costs of the decisions) or None if infeasible or, once
+        """(objective, column values, reduced costs of the decisions, row duals by the model's row
+        index, NaN for rows left out) or None if infeasible or, once
         a first point is found and ``capped``, if the LP needs far more simplex iterations than that
         one did (a local move; a whole new plan, as a seed, is solved without the cap)."""
         import highspy
@@ -127,7 +130,9 @@ class _Fixed:
             self.limit = 2 * int(self.h.getInfo().simplex_iteration_count) + 1000
         sol = self.h.getSolution()
         x = np.asarray(sol.col_value)
-        return float(self.h.getInfo().objective_function_value), x, np.asarray(sol.col_dual)[self.ints]
+        duals = np.full(self.num_row, np.nan)
+        duals[self.kept] = np.asarray(sol.row_dual)
+        return float(self.h.getInfo().objective_function_value), x, np.asarray(sol.col_dual)[self.ints], duals
 
 
 class Heuristic:
@@ -141,11 +146,15 @@ class Heuristic:
 
     ``h``: the highspy object of the MIP (left unchanged); ``relaxable_rows``: row indices left out
     of the rounding LP and the search; ``moves``: candidates of each kind (close, open; swaps pair
-    the best few) tried per round of the search."""
+    the best few) tried per round of the search; ``guide``: None, or an object with ``price(row
+    duals)``, per yes/no decision an estimate of what opening it would change in cost (lower is
+    better; it ranks the open moves instead of the decisions' own reduced costs), and ``covers(open)``,
+    False for a plan that cannot be feasible (it is not solved)."""
 
     def __init__(self, h, relaxable_rows=(), budget_s: float = 10.0, moves: int = 8, scales: tuple[int, int] = (0, 0),
-                 threads: int = 1):
+                 threads: int = 1, guide=None):
         self.t0 = time.perf_counter()
+        self.guide = guide
         self.lp, self.budget, self.moves, self.scales, self.threads = h.getLp(), budget_s, moves, scales, threads
         lp = self.lp
         integ = np.asarray(lp.integrality_, dtype=np.int8) != 0 if len(lp.integrality_) else np.zeros(lp.num_col_, bool)
@@ -212,8 +221,9 @@ class Heuristic:
 
     def improve(self, seeds=()) -> None:
         """Phase 3: ``seeds`` (plans, each the integer columns set to 1, the others 0) tried, then the
-        local search from the best plan: first improvement among close, open and swap moves ranked by
-        reduced cost, until a round finds none or the budget ends."""
+        local search from the best plan: first improvement among close, open and swap moves, tried in
+        the order of a first-order estimate of their effect (reduced costs, or the guide's prices),
+        the neighbourhood widened while none improves, until every move is tried or the budget ends."""
         if self.best is None:
             return
         fixed, lo, hi = self.fixed, self.lo, self.hi
@@ -228,14 +238,24 @@ class Heuristic:
         def better(cand) -> bool:
             return cand is not None and cand[0] < self.best[0] - 1e-9 * max(1.0, abs(self.best[0]))
 
+        width = self.moves
+        seen: set[bytes] = set()  # plans evaluated: a move tried before gives the same LP
         while self._left():
             rc, is_open = self.best[2], self.best_open
             can_close = np.flatnonzero(is_open & (lo < 1.0))
             can_open = np.flatnonzero(~is_open & (hi >= 1.0))
-            close = can_close[np.argsort(-rc[can_close], kind="stable")][:self.moves]
-            open_ = can_open[np.argsort(rc[can_open], kind="stable")][:self.moves]
-            few = max(2, self.moves // 2)
+            # A closed decision's reduced cost prices its capacity at the dearest demand it could serve:
+            # on facility-location models the guide's estimate (the site's best use of its capacity
+            # at the plan's demand prices) ranks the open moves far better.
+            gain = rc if self.guide is None else self.guide.price(self.best[3])
+            close = can_close[np.argsort(-rc[can_close], kind="stable")][:width]
+            open_ = can_open[np.argsort(gain[can_open], kind="stable")][:width]
+            few = max(2, width // 2)
             tries = [(j,) for j in close] + [(k,) for k in open_] + [(j, k) for j in close[:few] for k in open_[:few]]
+            # Most promising first, by first-order estimates: closing j changes the cost by about -rc_j
+            # (its fixed cost saved, its capacity's earnings lost), opening k by gain_k.
+            est = {t: sum(-rc[j] if is_open[j] else gain[j] for j in t) for t in tries}
+            tries.sort(key=lambda t: est[t])
             improved = False
             for move in tries:
                 if not self._left():
@@ -243,12 +263,22 @@ class Heuristic:
                 cand_open = is_open.copy()
                 for k in move:
                     cand_open[k] = not cand_open[k]
+                key = np.packbits(cand_open).tobytes()
+                if key in seen:
+                    continue
+                seen.add(key)
+                if self.guide is not None and not self.guide.covers(cand_open):
+                    continue
                 cand = fixed.solve(cand_open)
                 if better(cand):
                     self.best, self.best_open, improved = cand, cand_open, True
                     break
-            if not improved:
-                break
+            if improved:
+                width = self.moves
+            elif 2 * few > max(len(can_close), len(can_open)):
+                break  # every move of the neighbourhood tried: a local optimum
+            else:
+                width *= 2  # none better among the best-ranked moves: look further while time is left
 
     def finish(self) -> StartResult:
         """Phase 4: the chosen decisions solved with every row, the point checked against every row,

@@ -562,14 +562,15 @@ def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
     rows = [row_of[c] for c in models.heuristic_relaxable(m) if c in row_of]
     common = dict(threads=options.threads,
                   scales=(int(hopts.get("user_bound_scale", 0)), int(hopts.get("user_objective_scale", 0))))
-    view = facility_view(m) if options.lagrangian != "off" else None
-    heur = Heuristic(h, rows, budget_s=options.heuristic_budget(), **common)
+    view = facility_view(m)
+    col = opt._pyomo_var_to_solver_var_map
+    heur = Heuristic(h, rows, budget_s=options.heuristic_budget(), **common,
+                     guide=_SiteGuide(view, row_of, col, h) if view is not None else None)
     cost = heur.round()
     lagrange, seeds = None, ()
-    if view is not None and cost is not None:
+    if view is not None and cost is not None and options.lagrangian != "off":
         lagrange = lagrangian_bound(view, cost, budget_s=options.lagrange_budget(), threads=options.threads,
                                     target_gap=options.rel_gap)
-        col = opt._pyomo_var_to_solver_var_map
         seeds = [[col[id(view.site_vars[k])] for k in plan] for plan in lagrange.plans]
         heur.pause(lagrange.seconds)  # the bound has its own budget and its own seconds
     heur.improve(seeds)
@@ -580,6 +581,39 @@ def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
         if lagrange is not None and lagrange.bound > 0 and not any(common["scales"]):
             _stop_at(h, lagrange.bound / (1.0 - options.rel_gap))
     return start, lagrange
+
+
+class _SiteGuide:
+    """The heuristic's guide on a facility-location model (planner.solve.heuristic.Heuristic): open
+    moves ranked by each site's value at the current plan's demand prices
+    (planner.solve.lagrange.site_values), and plans whose sites cannot hold an item's demand skipped."""
+
+    def __init__(self, view, row_of, col, h):
+        import numpy as np
+
+        lp = h.getLp()
+        self.view, self.ints = view, np.flatnonzero(np.asarray(lp.integrality_, dtype=np.int8) != 0)
+        self.rows = np.array([row_of[c] for c in view.demand_rows], dtype=np.int64)
+        self.at = np.searchsorted(self.ints, np.array([col[id(v)] for v in view.site_vars], dtype=np.int64))
+        self.need = np.bincount(view.demand_item, weights=view.demand, minlength=int(view.site_item.max()) + 1)
+
+    def price(self, duals):
+        import numpy as np
+
+        from planner.solve.lagrange import site_values
+
+        # HiGHS' row dual of a minimisation is the objective's change per unit of the row's bound: the
+        # cost of one more unit of demand, the price a site's capacity earns there.
+        out = np.full(len(self.ints), np.inf)
+        out[self.at] = site_values(self.view, duals[self.rows])
+        return out
+
+    def covers(self, is_open) -> bool:
+        import numpy as np
+
+        v = self.view
+        held = np.bincount(v.site_item, weights=v.capacity * is_open[self.at], minlength=len(self.need))
+        return bool(np.all(held >= self.need * (1 - 1e-9)))
 
 
 _STOPS: dict[int, Any] = {}

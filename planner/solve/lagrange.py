@@ -117,6 +117,12 @@ def _sites(view, u: np.ndarray):
     return view.fixed + np.bincount(s, weights=xs * r, minlength=len(view.capacity)), x
 
 
+def site_values(view, u: np.ndarray) -> np.ndarray:
+    """rho_k of every site at demand prices ``u``: its fixed cost plus the best use of its capacity
+    (negative: the site would pay for itself at these prices)."""
+    return _sites(view, u)[0]
+
+
 def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 1, target_gap: float = 0.0,
                      max_iterations: int = 2000, keep_plans: int = 15) -> BoundResult:
     """Subgradient search for the best L(u) within ``budget_s`` seconds, stepping towards ``upper``
