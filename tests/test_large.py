@@ -21,7 +21,7 @@ from models.facility import facility_view
 from planner.instance.generate import facility_location, generate
 from planner.instance.schema import Policy
 from planner.solve.highs import SolveOptions, make_solver, solve_model, user_scales
-from planner.solve.lagrange import lagrangian_bound
+from planner.solve.lagrange import fixings, lagrangian_bound
 from tests.conftest import tiny
 
 # Two sites, two customers (the textbook problem written as sourcing): A and B each hold 10 units
@@ -189,6 +189,28 @@ def test_lagrangian_bound_never_exceeds_the_optimum(sites, customers, seed, rati
     view = facility_view(m)
     b = lagrangian_bound(view, upper=res.objective, budget_s=2.0)
     assert b.bound <= res.objective + 1e-7 * max(1.0, abs(res.objective))
+    # Lagrangian fixing: a site fixed closed (open) is one no plan at or below the optimum opens
+    # (closes), so the optimal plan found agrees on every fixed site.
+    closed, opened = fixings(view, b.multipliers, res.objective * (1 + 1e-7))
+    y = np.array([round(v.value) for v in view.site_vars])
+    assert not y[closed].any() and y[opened].all()
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_lagrangian_fixing_keeps_the_optimum_and_is_undone_after_the_solve(seed):
+    # Seeds where the fixing bites (12 sites, 40 customers: 7 to 12 sites fixed at the start's cost).
+    inst = facility_location(12, 40, seed=seed, capacity_ratio=3, fixed_cost_scale=1)
+    alone = solve_model(models.build(inst), SolveOptions(rel_gap=0.0, heuristic="off", lagrangian="off"))
+    m = models.build(inst)
+    opt = make_solver()
+    res = solve_model(m, SolveOptions(rel_gap=0.0, heuristic="on", lagrangian="on"), solver=opt)
+    assert res.lagrangian_fixed > 0
+    assert res.status == "optimal" and res.objective == pytest.approx(alone.objective, rel=1e-9)
+    assert res.bound <= alone.objective + 1e-7 * abs(alone.objective)
+    # HiGHS' copy of the model has its own bounds back: a kept model's next solve is not constrained.
+    lp = opt._solver_model.getLp()
+    col = opt._pyomo_var_to_solver_var_map
+    assert all(lp.col_upper_[col[id(v)]] == 1.0 and lp.col_lower_[col[id(v)]] == 0.0 for v in m.Qualify.values())
 
 
 def test_the_view_refuses_models_with_other_decisions():

@@ -92,7 +92,8 @@ def run_record(
             "user_bound_scale": res.user_bound_scale, "user_objective_scale": res.user_objective_scale,
             "start": {"status": res.start, "objective": res.start_objective, "seconds": res.start_s,
                       "note": res.start_note},
-            "lagrangian": {"bound": res.lagrangian_bound, "seconds": res.lagrangian_s},
+            "lagrangian": {"bound": res.lagrangian_bound, "seconds": res.lagrangian_s,
+                           "fixed": res.lagrangian_fixed},
         }
     main = cmp.main
     head = provenance(name=cmp.instance.meta.name, instance_path=instance_path, files_hash=files_hash,

@@ -475,7 +475,9 @@ def print_summary(cmp, kpis) -> None:
                   + f" in {main.start_s:.1f} s" + (f" ({main.start_note})" if main.start_note else ""), highlight=False)
     if main.lagrangian_bound is not None:
         out.print(f"Lagrangian bound {_fmt(main.lagrangian_bound)} in {main.lagrangian_s:.1f} s "
-                  f"(the bound above is the better of it and HiGHS')", highlight=False)
+                  f"(the bound above is the better of it and HiGHS')"
+                  + (f"; {main.lagrangian_fixed} yes/no decision(s) fixed by it" if main.lagrangian_fixed else ""),
+                  highlight=False)
     for s in cmp.solutions.values():
         for note in (s.notes if s is not None else ()):
             out.print(f"[yellow]note:[/] {note}", highlight=False)

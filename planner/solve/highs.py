@@ -196,6 +196,8 @@ class SolveResult(BaseModel):
     """The Lagrangian bound, where computed (``bound`` is the better of it and HiGHS' own)."""
     lagrangian_s: float = 0.0
     """Seconds the Lagrangian bound took (part of the solve's wall time, before HiGHS)."""
+    lagrangian_fixed: int = 0
+    """Yes/no decisions the Lagrangian fixed for HiGHS (no plan cheaper than the start takes their other side)."""
 
     @property
     def has_solution(self) -> bool:
@@ -410,7 +412,7 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
     if options.time_limit is not None:
         kwargs["time_limit"] = options.time_limit
     t0 = time.perf_counter()
-    start = lagrange = None
+    start = lagrange = restore = None
     methods_s = 0.0  # seconds of the heuristic and the bound
     try:
         if hasattr(opt, "_solver_model") and hasattr(opt, "_model"):
@@ -428,7 +430,7 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
             if first and _wants_heuristic(options, m, opt._solver_model):
                 # A re-solve of a persistent model is offered its previous plan instead (persistent.py).
                 t_methods = time.perf_counter()
-                start, lagrange = _start_and_bound(m, opt, options, hopts)
+                start, lagrange, restore = _start_and_bound(m, opt, options, hopts)
                 if progress is not None and start.status == "accepted":
                     progress(time.perf_counter() - t0, start.objective, None if lagrange is None else lagrange.bound)
                 methods_s = time.perf_counter() - t_methods
@@ -441,6 +443,8 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
         finally:
             if lagrange is not None:
                 _stop_at(opt._solver_model, None)  # the stop rule belongs to this solve only
+            if restore is not None:  # the fixings belong to this solve only (a kept model is solved again)
+                opt._solver_model.changeColsBounds(len(restore[0]), *restore)
     except Exception as exc:  # noqa: BLE001 - any solver failure becomes a typed "error" result
         return SolveResult(
             status="error", termination=f"{type(exc).__name__}: {exc}", objective=None, bound=None, gap=None,
@@ -501,7 +505,8 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
     term = tc.name
     extra: dict[str, Any] = {}
     if lagrange is not None:
-        extra = {"lagrangian_bound": lagrange.bound, "lagrangian_s": lagrange.seconds}
+        extra = {"lagrangian_bound": lagrange.bound, "lagrangian_s": lagrange.seconds,
+                 "lagrangian_fixed": 0 if restore is None else len(restore[0])}
         if bound is None or lagrange.bound > bound:
             bound = lagrange.bound
     gap = None
@@ -545,7 +550,8 @@ def _wants_heuristic(options: SolveOptions, m, h) -> bool:
 
 def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
     """The heuristic's start (offered to HiGHS if accepted) and, for a facility-location model, the
-    Lagrangian bound: (StartResult, BoundResult or None).
+    Lagrangian bound and the decisions it fixes: (StartResult, BoundResult or None, the fixed columns'
+    original bounds (columns, lower, upper) to restore after the solve, or None).
 
     With the bound, the heuristic first rounds and repairs; its plan's cost is the subgradient's target,
     and the site sets the bound's knapsacks chose are then tried as further plans before the local
@@ -580,7 +586,29 @@ def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
         h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
         if lagrange is not None and lagrange.bound > 0 and not any(common["scales"]):
             _stop_at(h, lagrange.bound / (1.0 - options.rel_gap))
-    return start, lagrange
+            return start, lagrange, _fix(h, view, col, lagrange, start.objective)
+    return start, lagrange, None
+
+
+def _fix(h, view, col, lagrange, upper: float):
+    """Lagrangian variable fixing (planner.solve.lagrange.fixings) on HiGHS' copy of the model: the
+    sites that no plan cheaper than the start's ``upper`` opens, or closes, are fixed there. Returns
+    their original bounds, or None if none is fixed."""
+    import numpy as np
+
+    from planner.solve.lagrange import fixings
+
+    if lagrange.multipliers is None:
+        return None
+    closed, opened = fixings(view, lagrange.multipliers, upper)
+    if not len(closed) + len(opened):
+        return None
+    idx = np.array([col[id(view.site_vars[k])] for k in (*closed, *opened)], dtype=np.int32)
+    lp = h.getLp()
+    restore = (idx, np.asarray(lp.col_lower_)[idx].copy(), np.asarray(lp.col_upper_)[idx].copy())
+    value = np.concatenate([np.zeros(len(closed)), np.ones(len(opened))])
+    h.changeColsBounds(len(idx), idx, value, value)
+    return restore
 
 
 class _SiteGuide:

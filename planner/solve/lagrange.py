@@ -34,6 +34,8 @@ class BoundResult:
     plans: tuple[tuple[int, ...], ...] = ()
     """Site sets (view indices) the knapsacks chose at the best multipliers seen, best first: plans
     that cover every item's demand, for the primal heuristic to start from."""
+    multipliers: np.ndarray | None = None
+    """The demand multipliers u of the best bound (for :func:`fixings`)."""
 
 
 STALL = 30
@@ -59,34 +61,42 @@ class _Knapsacks:
         y = np.zeros(len(rho))
         value = 0.0
         for sites, demand in self.groups:
-            take = sites[rho[sites] <= 0]  # free or profitable sites are always taken
-            y[take] = 1.0
-            value += float(rho[take].sum())
-            need = demand - float(self.cap[take].sum())
-            if need <= 1e-9 * max(1.0, demand):
-                continue
-            rest = sites[rho[sites] > 0]
-            if not len(rest):
+            v, chosen = self.item(sites, demand, rho)
+            if not np.isfinite(v):
                 return np.inf, y  # the item's capacity cannot cover its demand
-            step = need / GRID
-            w = np.minimum(np.ceil(self.cap[rest] / step - 1e-9).astype(np.int64), GRID)
-            f = np.full(GRID + 1, np.inf)  # f[c]: least cost of sites covering at least c steps
-            f[0] = 0.0
-            chose = np.zeros((len(rest), GRID + 1), dtype=bool)
-            for n, (wk, rk) in enumerate(zip(w, rho[rest])):
-                shifted = np.concatenate([np.zeros(min(wk, GRID + 1)), f[:max(GRID + 1 - wk, 0)]]) + rk
-                better = shifted < f
-                chose[n] = better
-                f = np.where(better, shifted, f)
-            if not np.isfinite(f[GRID]):
-                return np.inf, y
-            value += float(f[GRID])
-            c = GRID
-            for n in range(len(rest) - 1, -1, -1):  # walk back through the choices
-                if c > 0 and chose[n, c]:
-                    y[rest[n]] = 1.0
-                    c = max(c - int(w[n]), 0)
+            y[chosen] = 1.0
+            value += v
         return value, y
+
+    def item(self, sites: np.ndarray, demand: float, rho: np.ndarray) -> tuple[float, np.ndarray]:
+        """One item's knapsack over ``sites``: (a lower bound on its optimum, inf if they cannot cover
+        ``demand``; the sites chosen on the grid)."""
+        take = sites[rho[sites] <= 0]  # free or profitable sites are always taken
+        value = float(rho[take].sum())
+        need = demand - float(self.cap[take].sum())
+        if need <= 1e-9 * max(1.0, demand):
+            return value, take
+        rest = sites[rho[sites] > 0]
+        if not len(rest):
+            return np.inf, take
+        step = need / GRID
+        w = np.minimum(np.ceil(self.cap[rest] / step - 1e-9).astype(np.int64), GRID)
+        f = np.full(GRID + 1, np.inf)  # f[c]: least cost of sites covering at least c steps
+        f[0] = 0.0
+        chose = np.zeros((len(rest), GRID + 1), dtype=bool)
+        for n, (wk, rk) in enumerate(zip(w, rho[rest])):
+            shifted = np.concatenate([np.zeros(min(wk, GRID + 1)), f[:max(GRID + 1 - wk, 0)]]) + rk
+            better = shifted < f
+            chose[n] = better
+            f = np.where(better, shifted, f)
+        if not np.isfinite(f[GRID]):
+            return np.inf, take
+        picked, c = [], GRID
+        for n in range(len(rest) - 1, -1, -1):  # walk back through the choices
+            if c > 0 and chose[n, c]:
+                picked.append(rest[n])
+                c = max(c - int(w[n]), 0)
+        return value + float(f[GRID]), np.concatenate([take, np.asarray(picked, dtype=take.dtype)])
 
     def covering(self, y: np.ndarray, rho: np.ndarray) -> np.ndarray:
         """``y`` with the cheapest further sites added where its capacity, rounded up on the grid, falls
@@ -134,7 +144,7 @@ def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 
     u = np.full(len(view.demand), np.inf)
     np.minimum.at(u, view.route_demand, view.route_cost)
     u[~np.isfinite(u)] = 0.0
-    best, first, step, stall, it = -np.inf, None, 2.0, 0, 0
+    best, first, step, stall, it, best_u = -np.inf, None, 2.0, 0, 0, u.copy()
     plans: dict[tuple[int, ...], float] = {}
     while it < max_iterations and time.perf_counter() - t0 < budget_s:
         it += 1
@@ -147,7 +157,7 @@ def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 
         key = tuple(np.flatnonzero(ks.covering(y, rho) > 0.5).tolist())
         plans[key] = max(plans.get(key, -np.inf), value)
         if best == -np.inf or value > best + 1e-12 * max(1.0, abs(best)):
-            best, stall = value, 0
+            best, stall, best_u = value, 0, u.copy()
         else:
             stall += 1
             if stall >= STALL:
@@ -161,4 +171,38 @@ def lagrangian_bound(view, upper: float, budget_s: float = 10.0, threads: int = 
         u = u + step * max(upper - value, 1e-9 * max(1.0, abs(upper))) / norm * g
     ranked = sorted(plans, key=lambda k: -plans[k])[:keep_plans]
     return BoundResult(bound=float(best), iterations=it, seconds=time.perf_counter() - t0,
-                       first=float(first if first is not None else -np.inf), plans=tuple(ranked))
+                       first=float(first if first is not None else -np.inf), plans=tuple(ranked),
+                       multipliers=best_u)
+
+
+def fixings(view, u: np.ndarray, upper: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sites that every plan cheaper than ``upper`` leaves closed, sites that every such plan opens):
+    Lagrangian variable fixing. For each site the bound L(u) is recomputed with its decision forced
+    the other way; where that bound exceeds ``upper`` (the cost of a known plan, which therefore
+    takes the site's present side), no plan at or below ``upper`` takes the other side. Fixing them
+    keeps every such plan, so the optimum and any bound proven on the smaller model stand."""
+    ks = _Knapsacks(view)
+    rho, _ = _sites(view, u)
+    base = view.constant + float(u @ view.demand)
+    values, chosen = [], []
+    for sites, demand in ks.groups:
+        v, c = ks.item(sites, demand, rho)
+        values.append(v)
+        chosen.append(set(c.tolist()))
+    total = float(np.sum(values))
+    if not np.isfinite(total):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    closed, opened = [], []
+    margin = 1e-9 * max(1.0, abs(upper))
+    for (sites, demand), v, c in zip(ks.groups, values, chosen):
+        for k in sites:
+            others = sites[sites != k]
+            if k in c:  # forced closed: the knapsack without it
+                alt, _ = ks.item(others, demand, rho)
+                if base + total - v + alt > upper + margin:
+                    opened.append(int(k))
+            else:  # forced open: its value, and the rest cover what its capacity leaves
+                alt, _ = ks.item(others, demand - float(view.capacity[k]), rho)
+                if base + total - v + float(rho[k]) + alt > upper + margin:
+                    closed.append(int(k))
+    return np.asarray(closed, dtype=np.int64), np.asarray(opened, dtype=np.int64)
