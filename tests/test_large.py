@@ -268,14 +268,18 @@ def test_solve_cli_records_the_methods_in_run_json(tmp_path):
     write_instance(facility_location(6, 20, seed=2, capacity_ratio=3), tmp_path / "fl")
     out = tmp_path / "out"
     r = CliRunner().invoke(app, ["solve", str(tmp_path / "fl"), "--out", str(out), "--heuristic", "on",
-                                 "--gap", "0", "--no-explain"])
+                                 "--gap", "0", "--no-explain", "--report"])
     assert r.exit_code == 0, r.output
     run = json.loads((out / "run.json").read_text())
     case = run["cases"]["friendshored"]
     assert case["start"]["status"] == "accepted"
     assert case["lagrangian"]["bound"] <= case["objective"] + 1e-6
+    assert case["lagrangian"]["fixed"] >= 0
     assert run["options"]["heuristic"] == "on"
     assert "heuristic start: accepted" in r.output
+    # The report's comparison says what the methods found, as run.json does.
+    page = (out / "report.html").read_text()
+    assert "heuristic start (offered to HiGHS)" in page and "Lagrangian bound" in page and "best bound" in page
 
 
 @pytest.mark.parametrize("args, name", [(["--heuristic", "sometimes"], "--heuristic"),

@@ -153,6 +153,24 @@ def headline(ctx: Ctx) -> str:
     add("capacity options built", "count", {c: ctx.kpi("capacity_built_options", c) for c in cases})
     add("status", "", {c: ctx.status(c)[0] for c in cases})
     add("MIP gap", "fraction", {c: ctx.status(c)[1] for c in cases})
+    # What the large-instance methods found (docs/large-instances.md), where they ran.
+    rec = {c: v for c, v in (ctx.record.get("cases") or {}).items() if isinstance(v, dict)}
+
+    def method(c: str, part: str, key: str, when=lambda d: True) -> float:
+        d = rec.get(c, {}).get(part) or {}
+        v = d.get(key) if when(d) else None
+        return float(v) if finite(v) else math.nan
+
+    bounds = {c: float(rec[c]["bound"]) if finite(rec.get(c, {}).get("bound")) else math.nan for c in cases}
+    if any(finite(v) for v in bounds.values()):
+        add("best bound", cur, bounds)
+    starts = {c: method(c, "start", "objective", lambda d: d.get("status") == "accepted") for c in cases}
+    if any(finite(v) for v in starts.values()):
+        add("heuristic start (offered to HiGHS)", cur, starts)
+    lags = {c: method(c, "lagrangian", "bound") for c in cases}
+    if any(finite(v) for v in lags.values()):
+        add("Lagrangian bound", cur, lags)
+        add("decisions fixed by it", "count", {c: method(c, "lagrangian", "fixed") for c in cases})
 
     def kind_of(unit: str) -> str:
         return {"fraction": "frac", "fraction of demand": "frac", "%": "pct", "": "text", "count": "int"}.get(unit, "num")
