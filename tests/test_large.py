@@ -383,3 +383,39 @@ def test_the_search_guide_prices_a_site_at_the_plans_demand_prices():
     assert not guide.covers(np.zeros(len(ints), bool))
     b_only = ~a_only
     assert guide.covers(b_only) and guide.covers(a_only)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_worse_plan_from_highs_than_the_start_is_never_reported(seed):
+    """Defect (benchmark, 100 x 1,000 seeds 0 and 1): HiGHS, stopped by its limit without having
+    taken the start in, reported a plan dearer than the checked start. Here HiGHS never gets the start
+    (setSolution does nothing) and stops at its first plan; on these seeds that plan is dearer."""
+    from pyomo.environ import value as pyomo_value
+
+    inst = facility_location(30, 120, seed=seed, capacity_ratio=5)
+    m = models.build(inst)
+    opt = _solver_with_set_solution(lambda orig: (lambda *a, **k: None))
+    res = solve_model(m, SolveOptions(heuristic="on", lagrangian="off", rel_gap=0.0,
+                                      solver_options={"mip_max_improving_sols": 1}), solver=opt)
+    assert res.start == "accepted" and res.status == "feasible"
+    assert res.objective <= res.start_objective + 1e-9 * abs(res.start_objective)
+    assert pyomo_value(m.Total_Cost) == pytest.approx(res.objective, rel=1e-9)  # the plan loaded is that plan
+    assert res.bound <= res.objective
+
+
+def test_the_start_is_offered_after_the_fixing():
+    """Defect: the fixing changed column bounds after the start was set, and HiGHS forgets a given
+    solution when a bound changes: the start never reached the search. It must be there when HiGHS runs."""
+    inst = facility_location(12, 40, seed=0, capacity_ratio=3, fixed_cost_scale=1)
+    m = models.build(inst)
+    seen = []
+    opt = make_solver()
+    orig_solve = opt.solve
+
+    def solve(*a, **k):
+        seen.append(opt._solver_model.getSolution().value_valid)
+        return orig_solve(*a, **k)
+    opt.solve = solve
+    res = solve_model(m, SolveOptions(heuristic="on", lagrangian="on", rel_gap=0.0), solver=opt)
+    assert res.lagrangian_fixed > 0 and res.start == "accepted"
+    assert seen[-1] is True  # the offered start is still valid when HiGHS is started

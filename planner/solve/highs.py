@@ -482,6 +482,11 @@ def solve_model(m, options: SolveOptions | None = None, solver=None, build_s: fl
     if start is not None and start.status == "accepted" and status == "no_solution" and _load_values(m, opt, start.values):
         # The limit stopped HiGHS before it took the start in: the heuristic's checked plan is the best known.
         has_sol, status, obj = True, "feasible", start.objective
+    elif (start is not None and start.status == "accepted" and status == "feasible"
+          and obj > start.objective + 1e-9 * max(1.0, abs(start.objective)) and _load_values(m, opt, start.values)):
+        # HiGHS stopped by the limit with a worse plan than the checked start it was offered (it had
+        # not taken the start in): never report a dearer plan than one known.
+        obj = start.objective
     if start is not None and start.status == "accepted" and has_sol and not _solution_matches_objective(m, obj):
         # HiGHS 1.16.0 may hand back the offered start in place of its better solution (below): solve
         # once more without the start, the remaining time if limited.
@@ -581,13 +586,15 @@ def _start_and_bound(m, opt, options: SolveOptions, hopts: dict):
         heur.pause(lagrange.seconds)  # the bound has its own budget and its own seconds
     heur.improve(seeds)
     start = heur.finish()
+    restore = None
     if start.status == "accepted":
-        n = len(start.values)
-        h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
         if lagrange is not None and lagrange.bound > 0 and not any(common["scales"]):
             _stop_at(h, lagrange.bound / (1.0 - options.rel_gap))
-            return start, lagrange, _fix(h, view, col, lagrange, start.objective)
-    return start, lagrange, None
+            # Before the start is offered: changing a bound makes HiGHS forget a solution it was given.
+            restore = _fix(h, view, col, lagrange, start.objective)
+        n = len(start.values)
+        h.setSolution(n, np.arange(n, dtype=np.int32), np.asarray(start.values, dtype=float))
+    return start, lagrange, restore
 
 
 def _fix(h, view, col, lagrange, upper: float):
