@@ -149,8 +149,11 @@ def main() -> None:
                 out = subprocess.run([sys.executable, __file__, "--one", json.dumps(job)], capture_output=True,
                                      text=True, check=True)
                 row = json.loads(out.stdout.strip().splitlines()[-1])
-                key = {k: row[k] for k in job}
-                rows = [r for r in rows if {k: r.get(k) for k in job} != key] + [row]
+                # The row's "gap" is the final gap, not the requested one: the run replaces its earlier
+                # row of the same instance, method and time limit.
+                fields = [k for k in job if k != "gap"]
+                key = {k: row[k] for k in fields}
+                rows = [r for r in rows if {k: r.get(k) for k in fields} != key] + [row]
                 store.write_text(json.dumps(rows, indent=1))
                 print(render([row]).splitlines()[-1], flush=True)
     table = render(rows)
