@@ -48,9 +48,10 @@ Switch = Literal["off", "auto", "on"]
 """A method that runs always (on), never (off) or where the benchmarks showed it pays (auto)."""
 HEURISTIC_AUTO_COLUMNS = 20_000
 """``heuristic="auto"`` runs the primal heuristic on facility-location models (models.facility) with at
-least this many columns. Measured (benchmarks/README.md, "Large instances"): there it turns a 23-26 %
-gap after 300 s into 1-6 %; on the policy-rich generated models its start slowed HiGHS (XL 85 -> 249 s
-to 1e-4, L +9 %, M +42 %), so auto leaves them to HiGHS alone."""
+least this many columns. Measured (benchmarks/README.md, "Large instances"): there, with the
+Lagrangian bound, it turns a 23-26 % gap after 300 s into 1.1-1.3 % (and proves one seed optimal); on
+the policy-rich generated models its start slowed HiGHS (XL 52 -> 156 s to 1e-4, L +8 %, M +58 %), so
+auto leaves them to HiGHS alone."""
 HEURISTIC_BUDGET_S = 30.0
 """Default seconds of the primal heuristic: at most this, and at most a quarter of the time limit."""
 LAGRANGE_BUDGET_S = 20.0
