@@ -703,7 +703,7 @@ def _two_stage(instance: Path, out_dir: Path | None, fmt: str, set_, variant, pl
     from pydantic import ValidationError
 
     from planner.errors import validation_message
-    from planner.instance.io import files_hash, instance_hash
+    from planner.instance.io import files_hash
     from planner.solve.twostage import mpi_rank
     from planner.study.spec import TwoStageSpec
 
@@ -734,12 +734,9 @@ def _two_stage(instance: Path, out_dir: Path | None, fmt: str, set_, variant, pl
     print_two_stage(out, job.inst, run)
     if out_dir is not None:
         from planner.results.export import write_outputs
-        from planner.results.provenance import provenance
 
-        rec = {**provenance(name=job.inst.meta.name, instance_path=str(instance), files_hash=files_hash(instance),
-                            instance_hash=instance_hash(job.inst), overrides=job.overrides, variant=variant,
-                            options=job.options.model_dump(mode="json")),
-               "command": sys.argv, **record(run)}
+        rec = record(run, job.inst, instance_path=str(instance), files_hash=files_hash(instance),
+                     overrides=job.overrides, variant=variant, options=job.options, command=sys.argv)
         try:
             write_outputs(out_dir, run.tables, rec, job.formats)
         except FriendshoreError as exc:

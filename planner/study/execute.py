@@ -324,8 +324,6 @@ def _execute(task: RunTask, base: Instance, started: float) -> RunOutcome:
 def _execute_two_stage(task: RunTask, inst: Instance, started: float, derive_s: float) -> RunOutcome:
     """A two-stage plan (planner/study/twostage.py): one run, its first-stage decisions and scenario
     costs as the run folder's tables. Progressive hedging runs on this process alone (one MPI rank)."""
-    from planner.instance.io import instance_hash
-    from planner.results.provenance import provenance
     from planner.study.twostage import record, run_two_stage, summary
 
     run = run_two_stage(inst, task.two_stage, task.options)
@@ -334,10 +332,8 @@ def _execute_two_stage(task: RunTask, inst: Instance, started: float, derive_s: 
         row["reason"] = run.result.note or f"two-stage plan: {run.result.status}"
     rec = None
     if task.tables:
-        rec = {**provenance(name=inst.meta.name, instance_path=task.base_path, files_hash=task.files_hash,
-                            instance_hash=instance_hash(inst), overrides=task.overrides, variant=task.variant,
-                            options=task.options.model_dump(mode="json")),
-               "command": list(task.command), **record(run),
+        rec = {**record(run, inst, instance_path=task.base_path, files_hash=task.files_hash,
+                        overrides=task.overrides, variant=task.variant, options=task.options, command=task.command),
                "study": {**task.study, "run_id": task.run_id, "multipliers": {s.name: s.factor for s in task.scales}}}
     row.update(_stamp(started))
     return RunOutcome(task.run_id, row, run.tables if task.tables else None, rec)

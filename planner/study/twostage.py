@@ -65,10 +65,19 @@ def run_two_stage(inst: Instance, spec: TwoStageSpec, options: SolveOptions) -> 
     return TwoStageRun(res, spec, drawn, {"first_stage": first, "scenario_costs": costs})
 
 
-def record(run: TwoStageRun) -> dict[str, Any]:
-    """What run.json says of a two-stage plan (with the provenance its caller adds)."""
+def record(run: TwoStageRun, inst: Instance, *, instance_path: str, files_hash: str, overrides: dict,
+           variant: str | None, options: SolveOptions, command: list[str]) -> dict[str, Any]:
+    """The run.json of a two-stage plan (the command's and a study run's): provenance, the settings
+    and what the solve found."""
+    from planner.instance.io import instance_hash
+    from planner.results.provenance import provenance
+
     r = run.result
-    return {"two_stage": {**run.spec.model_dump(mode="json"), "iterations_done": r.iterations, "ranks": r.ranks},
+    return {**provenance(name=inst.meta.name, instance_path=instance_path, files_hash=files_hash,
+                         instance_hash=instance_hash(inst), overrides=overrides, variant=variant,
+                         options=options.model_dump(mode="json")),
+            "command": list(command),
+            "two_stage": {**run.spec.model_dump(mode="json"), "iterations_done": r.iterations, "ranks": r.ranks},
             "status": r.status, "proven_optimal": r.status == "optimal", "objective": r.objective,
             "bound": r.bound, "gap": r.gap, "note": r.note, "seconds": r.seconds}
 
